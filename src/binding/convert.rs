@@ -1,0 +1,252 @@
+//! Rust ↔ JS shapes: options in, grants, holders, failures and events out.
+
+use std::time::Duration;
+
+use napi::Status;
+use napi_derive::napi;
+
+use crate::lock::{Holder, LockError, LockEvent, ManagerOptions, Mode};
+
+/// Options of `new FileLockManager(options)`, after the JS wrapper validated
+/// them and filled in defaults.
+#[napi(object)]
+pub struct NativeManagerOptions {
+    /// How long one acquisition attempt waits, in ms (`Infinity`: no limit).
+    pub timeout_ms: f64,
+    /// Attempts per acquisition (at least 1).
+    pub retries: u32,
+    /// Longest a lock may be held, in ms (`Infinity`: no lease).
+    pub lease_ms: f64,
+    /// Describe holders with their pid.
+    pub expose_pids: bool,
+}
+
+/// A lock that was granted.
+#[napi(object)]
+pub struct LockGrant {
+    pub id: i64,
+    /// Canonical path of the locked data file.
+    pub file_path: String,
+    pub exclusive: bool,
+    #[napi(ts_type = "'os' | 'lockfile'")]
+    pub strategy: String,
+    /// Grows with every acquisition of this file, across processes.
+    pub fencing_token: i64,
+}
+
+/// Who holds a lock, as far as can be told from outside.
+#[napi(object)]
+pub struct HolderInfo {
+    pub exclusive: bool,
+    #[napi(ts_type = "'os' | 'lockfile'")]
+    pub strategy: String,
+    /// The holder is this very process (another caller of the app).
+    pub same_process: bool,
+    /// The holder runs on this machine.
+    pub same_host: bool,
+    /// Only with the `exposePids` option.
+    pub pid: Option<u32>,
+    pub hostname: Option<String>,
+    /// When the holder took the lock, in ms since the epoch.
+    pub acquired_at: Option<f64>,
+    pub fencing_token: Option<i64>,
+    /// A sentence for a UI, e.g. "another process on this machine since 12:01:02 (UTC)".
+    pub description: String,
+}
+
+/// Why an acquisition (or inspection) did not succeed.
+#[napi(object)]
+pub struct LockFailure {
+    pub code: String,
+    pub message: String,
+    pub file_path: String,
+    pub waited_ms: Option<f64>,
+    pub attempts: Option<u32>,
+    pub holder: Option<HolderInfo>,
+}
+
+/// The result of a waiting acquisition: exactly one of the two is set.
+#[napi(object)]
+pub struct AcquireOutcome {
+    pub grant: Option<LockGrant>,
+    pub failure: Option<LockFailure>,
+}
+
+/// The result of `inspect`: a holder, nothing (free), or a failure.
+#[napi(object)]
+pub struct InspectOutcome {
+    pub holder: Option<HolderInfo>,
+    pub failure: Option<LockFailure>,
+}
+
+/// An event raised on a Rust thread (a contended wait, a lease expiry, a
+/// garbage-collected lock), delivered to the JS thread without keeping it alive.
+#[napi(object)]
+pub struct NativeLockEvent {
+    #[napi(ts_type = "'waiting' | 'lease-expired' | 'released'")]
+    pub event: String,
+    pub file_path: String,
+    pub exclusive: bool,
+    pub attempt: Option<u32>,
+    pub attempts: Option<u32>,
+    pub elapsed_ms: Option<f64>,
+    pub holder: Option<HolderInfo>,
+    pub lock_id: Option<i64>,
+    pub fencing_token: Option<i64>,
+    pub held_ms: Option<f64>,
+    pub reason: Option<String>,
+    pub message: String,
+}
+
+pub fn duration_from_ms(ms: f64) -> napi::Result<Option<Duration>> {
+    if ms.is_nan() || ms < 0.0 {
+        return Err(napi::Error::new(
+            Status::InvalidArg,
+            format!("expected a non-negative number of milliseconds, got {ms}"),
+        ));
+    }
+    Ok(ms.is_finite().then(|| Duration::from_secs_f64(ms / 1000.0)))
+}
+
+impl TryFrom<NativeManagerOptions> for ManagerOptions {
+    type Error = napi::Error;
+
+    fn try_from(o: NativeManagerOptions) -> napi::Result<Self> {
+        Ok(ManagerOptions {
+            timeout: duration_from_ms(o.timeout_ms)?,
+            retries: o.retries.max(1),
+            lease: duration_from_ms(o.lease_ms)?,
+            expose_pids: o.expose_pids,
+        })
+    }
+}
+
+pub fn path_string(path: &std::path::Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl From<Holder> for HolderInfo {
+    fn from(h: Holder) -> Self {
+        HolderInfo {
+            exclusive: h.mode.is_exclusive(),
+            strategy: h.strategy.as_str().into(),
+            same_process: h.same_process,
+            same_host: h.same_host,
+            pid: h.pid,
+            hostname: h.hostname,
+            acquired_at: h.acquired_at.map(|t| t as f64),
+            fencing_token: h.fencing_token.map(|t| t as i64),
+            description: h.description,
+        }
+    }
+}
+
+/// A coded JS error for the synchronous calls (`error.code` is the lock code).
+pub fn to_napi_error(e: LockError) -> napi::Error<String> {
+    napi::Error::new(e.code().to_string(), e.to_string())
+}
+
+pub fn failure(e: LockError, file_path: &str) -> LockFailure {
+    let code = e.code().to_string();
+    let message = e.to_string();
+    match e {
+        LockError::Timeout {
+            path,
+            waited,
+            attempts,
+            holder,
+        } => LockFailure {
+            code,
+            message,
+            file_path: path_string(&path),
+            waited_ms: Some(ms(waited)),
+            attempts: Some(attempts),
+            holder: holder.map(|h| (*h).into()),
+        },
+        _ => LockFailure {
+            code,
+            message,
+            file_path: file_path.to_owned(),
+            waited_ms: None,
+            attempts: None,
+            holder: None,
+        },
+    }
+}
+
+impl From<LockEvent> for NativeLockEvent {
+    fn from(event: LockEvent) -> Self {
+        match event {
+            LockEvent::Waiting {
+                path,
+                mode,
+                attempt,
+                attempts,
+                elapsed,
+                holder,
+            } => {
+                let who = holder
+                    .as_ref()
+                    .map_or("another process".to_string(), |h| h.description.clone());
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                NativeLockEvent {
+                    event: "waiting".into(),
+                    message: format!(
+                        "waiting for {who} to release {name} (attempt {attempt} of {attempts})"
+                    ),
+                    file_path: path_string(&path),
+                    exclusive: mode == Mode::Exclusive,
+                    attempt: Some(attempt),
+                    attempts: Some(attempts),
+                    elapsed_ms: Some(ms(elapsed)),
+                    holder: holder.map(Into::into),
+                    lock_id: None,
+                    fencing_token: None,
+                    held_ms: None,
+                    reason: None,
+                }
+            }
+            LockEvent::Released {
+                path,
+                lock_id,
+                mode,
+                fencing_token,
+                held_for,
+                reason,
+            } => {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let (event, message) = match reason {
+                    crate::lock::ReleaseReason::LeaseExpired => (
+                        "lease-expired",
+                        format!(
+                            "the lock on {name} was held for {} ms, longer than its lease, and was released",
+                            held_for.as_millis()
+                        ),
+                    ),
+                    _ => (
+                        "released",
+                        format!("the lock on {name} was {}", reason.as_str()),
+                    ),
+                };
+                NativeLockEvent {
+                    event: event.into(),
+                    message,
+                    file_path: path_string(&path),
+                    exclusive: mode == Mode::Exclusive,
+                    attempt: None,
+                    attempts: None,
+                    elapsed_ms: None,
+                    holder: None,
+                    lock_id: Some(lock_id as i64),
+                    fencing_token: Some(fencing_token as i64),
+                    held_ms: Some(ms(held_for)),
+                    reason: Some(reason.as_str().into()),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The holder record kept in the sidecar: who holds the lock, since when, and
+//! the fencing token of that acquisition.
+//!
+//! Invariants:
+//! - Only a holder writes the record, in one positioned write at offset 0,
+//!   padded with spaces to cover the previous record, so no truncate is needed
+//!   and a reader sees either a whole JSON object or something that does not
+//!   parse (reported as "holder unknown", never trusted).
+//! - Fencing tokens never go backwards: each acquisition writes
+//!   `max(previous + 1, now in µs)`, so the order survives the sidecar being
+//!   deleted and re-created.
+
+use std::fs::File;
+use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::Mode;
+use crate::process;
+
+/// Records longer than this are not ours (ours are ~250 bytes).
+const MAX_RECORD: usize = 4096;
+
+/// Which mechanism holds the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// flock / LockFileEx on the sidecar.
+    Os,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Os => "os",
+        }
+    }
+}
+
+/// The JSON record in the sidecar.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HolderRecord {
+    pub pid: u32,
+    pub hostname: String,
+    pub start_time: Option<u64>,
+    /// Milliseconds since the Unix epoch.
+    pub acquired_at: u64,
+    pub mode: Mode,
+    pub token: String,
+    pub fencing_token: u64,
+    pub strategy: Strategy,
+}
+
+/// A holder as reported to users: what can be said from outside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Holder {
+    pub mode: Mode,
+    pub strategy: Strategy,
+    pub same_process: bool,
+    pub same_host: bool,
+    /// Only filled when the manager was asked to expose pids.
+    pub pid: Option<u32>,
+    pub hostname: Option<String>,
+    pub acquired_at: Option<u64>,
+    pub fencing_token: Option<u64>,
+    /// A sentence for a UI: "another process on this machine since 12:01:02 (UTC)".
+    pub description: String,
+}
+
+impl Holder {
+    /// The view of a record; `mode` comes from the lock probe, not from the record,
+    /// because a shared record may have been written by a reader who left.
+    pub fn from_record(record: Option<&HolderRecord>, mode: Mode, expose_pids: bool) -> Holder {
+        let me = process::current();
+        let Some(r) = record else {
+            return Holder {
+                mode,
+                strategy: Strategy::Os,
+                same_process: false,
+                same_host: false,
+                pid: None,
+                hostname: None,
+                acquired_at: None,
+                fencing_token: None,
+                description: "another process (no readable holder record)".into(),
+            };
+        };
+        let same_host = r.hostname == me.hostname;
+        let same_process = same_host && me.is_current(r.pid, &r.hostname, r.start_time);
+        let who = match (same_process, same_host) {
+            (true, _) => "this process".to_string(),
+            (false, true) => "another process on this machine".to_string(),
+            (false, false) => format!("a process on {}", r.hostname),
+        };
+        let pid = expose_pids.then_some(r.pid);
+        let pid_text = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        Holder {
+            mode,
+            strategy: r.strategy,
+            same_process,
+            same_host,
+            pid,
+            hostname: Some(r.hostname.clone()),
+            acquired_at: Some(r.acquired_at),
+            fencing_token: Some(r.fencing_token),
+            description: format!("{who}{pid_text} since {}", utc_clock(r.acquired_at)),
+        }
+    }
+
+    /// A holder inside this process, known without reading the sidecar.
+    pub fn this_process(mode: Mode) -> Holder {
+        Holder {
+            mode,
+            strategy: Strategy::Os,
+            same_process: true,
+            same_host: true,
+            pid: None,
+            hostname: None,
+            acquired_at: None,
+            fencing_token: None,
+            description: "this process (another caller in the same app)".into(),
+        }
+    }
+}
+
+/// `HH:MM:SS (UTC)` of a millisecond timestamp.
+fn utc_clock(ms: u64) -> String {
+    let secs = ms / 1000 % 86_400;
+    format!(
+        "{:02}:{:02}:{:02} (UTC)",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Reads the record at offset 0: `(parsed record, bytes of content seen)`.
+pub fn read_record(file: &File) -> io::Result<(Option<HolderRecord>, usize)> {
+    let mut buf = [0u8; MAX_RECORD];
+    let mut len = 0;
+    while len < buf.len() {
+        let n = read_at(file, &mut buf[len..], len as u64)?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    let text = &buf[..len];
+    let end = text
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace() && *b != 0)
+        .map_or(0, |i| i + 1);
+    Ok((serde_json::from_slice(&text[..end]).ok(), len))
+}
+
+/// Writes a fresh record for an acquisition in `mode` and returns its fencing token.
+pub fn write_record(file: &File, mode: Mode) -> io::Result<u64> {
+    let (previous, previous_len) = read_record(file)?;
+    let fencing_token = previous
+        .map_or(0, |r| r.fencing_token.saturating_add(1))
+        .max(now_us());
+    let me = process::current();
+    let record = HolderRecord {
+        pid: me.pid,
+        hostname: me.hostname.clone(),
+        start_time: me.start_time,
+        acquired_at: now_ms(),
+        mode,
+        token: me.next_token(),
+        fencing_token,
+        strategy: Strategy::Os,
+    };
+    let mut bytes = serde_json::to_vec(&record).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    if bytes.len() < previous_len {
+        bytes.resize(previous_len, b' ');
+    }
+    write_all_at(file, &bytes)?;
+    Ok(fencing_token)
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, bytes: &[u8]) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, 0)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &File, mut bytes: &[u8]) -> io::Result<()> {
+    let mut offset = 0u64;
+    while !bytes.is_empty() {
+        let n = std::os::windows::fs::FileExt::seek_write(file, bytes, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch() -> (tempfile::TempDir, File) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("s"))
+            .unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn records_round_trip_and_fencing_tokens_grow() {
+        let (_dir, file) = scratch();
+        assert!(read_record(&file).unwrap().0.is_none());
+        let first = write_record(&file, Mode::Exclusive).unwrap();
+        let second = write_record(&file, Mode::Shared).unwrap();
+        assert!(second > first);
+        let record = read_record(&file).unwrap().0.unwrap();
+        assert_eq!(record.fencing_token, second);
+        assert_eq!(record.mode, Mode::Shared);
+        assert_eq!(record.pid, std::process::id());
+    }
+
+    #[test]
+    fn a_shorter_record_pads_over_a_longer_one() {
+        let (_dir, file) = scratch();
+        write_all_at(
+            &file,
+            format!("{{\"junk\":\"{}\"}}", "x".repeat(600)).as_bytes(),
+        )
+        .unwrap();
+        write_record(&file, Mode::Exclusive).unwrap();
+        assert!(read_record(&file).unwrap().0.is_some());
+    }
+
+    #[test]
+    fn a_garbled_record_reads_as_unknown_and_fencing_still_grows() {
+        let (_dir, file) = scratch();
+        write_all_at(&file, b"{\"pid\": 12, \"hostn").unwrap();
+        assert!(read_record(&file).unwrap().0.is_none());
+        assert!(write_record(&file, Mode::Exclusive).unwrap() > 0);
+    }
+
+    #[test]
+    fn holder_view_hides_pids_unless_asked() {
+        let (_dir, file) = scratch();
+        write_record(&file, Mode::Exclusive).unwrap();
+        let record = read_record(&file).unwrap().0.unwrap();
+        let hidden = Holder::from_record(Some(&record), Mode::Exclusive, false);
+        assert!(hidden.same_process && hidden.pid.is_none());
+        assert!(!hidden.description.contains("pid"));
+        let shown = Holder::from_record(Some(&record), Mode::Exclusive, true);
+        assert_eq!(shown.pid, Some(std::process::id()));
+    }
+}

@@ -1,0 +1,45 @@
+//! The lock engine: a fair in-process queue per file in front of an OS lock on
+//! a stable sidecar file, with leases, fencing tokens and events.
+
+mod error;
+mod events;
+mod lease;
+mod manager;
+mod metadata;
+mod os_lock;
+mod path_lock;
+mod queue;
+mod sidecar;
+
+pub use error::LockError;
+pub use events::{EventSink, LockEvent, ReleaseReason};
+pub use manager::{AcquireRequest, CancelToken, HeldLock, LockManager, ManagerOptions};
+pub use metadata::{Holder, Strategy};
+pub use sidecar::sidecar_path;
+
+/// Whether a lock excludes everyone (writers) or only exclusive holders (readers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Shared,
+    Exclusive,
+}
+
+impl Mode {
+    pub fn from_exclusive(exclusive: bool) -> Mode {
+        if exclusive {
+            Mode::Exclusive
+        } else {
+            Mode::Shared
+        }
+    }
+
+    pub fn is_exclusive(self) -> bool {
+        self == Mode::Exclusive
+    }
+
+    /// Whether holding `self` at the OS level is enough for an in-process request of `wanted`.
+    pub fn covers(self, wanted: Mode) -> bool {
+        self == Mode::Exclusive || wanted == Mode::Shared
+    }
+}

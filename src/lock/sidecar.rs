@@ -1,0 +1,197 @@
+//! The sidecar `.<name>.lock` that carries the OS lock and the holder record.
+//!
+//! Invariants:
+//! - The data file is never locked: writers replace it by rename, which would
+//!   leave a lock on a dead inode.
+//! - A lock taken on a sidecar handle counts only while the sidecar path still
+//!   names that handle's file (`still_linked`). Cleanup may unlink the sidecar;
+//!   a waiter that locked the unlinked inode must notice and start over.
+//! - The sidecar is never followed through a symlink and is created mode 0600.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{os_lock, Mode};
+
+/// The sidecar path of a data file: `/dir/roles.json` → `/dir/.roles.json.lock`.
+pub fn sidecar_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.lock"))
+}
+
+/// An open sidecar handle and the identity of the file it was opened on.
+#[derive(Debug)]
+pub struct Sidecar {
+    file: File,
+    #[cfg(unix)]
+    identity: (u64, u64),
+}
+
+impl Sidecar {
+    /// Opens (creating if needed) the sidecar for locking and record writes.
+    pub fn open(path: &Path) -> io::Result<Sidecar> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true);
+        Self::open_with(path, &mut options)
+    }
+
+    /// Opens an existing sidecar without creating it (for inspection).
+    pub fn open_existing(path: &Path) -> io::Result<Sidecar> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        Self::open_with(path, &mut options)
+    }
+
+    #[cfg(unix)]
+    fn open_with(path: &Path, options: &mut OpenOptions) -> io::Result<Sidecar> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let file = options
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the lock sidecar is not a regular file",
+            ));
+        }
+        Ok(Sidecar {
+            identity: (meta.dev(), meta.ino()),
+            file,
+        })
+    }
+
+    #[cfg(windows)]
+    fn open_with(path: &Path, options: &mut OpenOptions) -> io::Result<Sidecar> {
+        use std::os::windows::fs::OpenOptionsExt;
+        use windows_sys::Win32::Storage::FileSystem::{
+            FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_READ, FILE_SHARE_WRITE,
+        };
+        // Without FILE_SHARE_DELETE nobody can delete the sidecar while a handle is
+        // open, so the unlinked-inode race of Unix cannot happen here.
+        let file = options
+            .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE)
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the lock sidecar is not a regular file",
+            ));
+        }
+        Ok(Sidecar { file })
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Whether `path` still names the file this handle is open on.
+    #[cfg(unix)]
+    pub fn still_linked(&self, path: &Path) -> io::Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) => Ok((meta.dev(), meta.ino()) == self.identity),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// On Windows an open sidecar cannot be deleted or replaced (no FILE_SHARE_DELETE).
+    #[cfg(windows)]
+    pub fn still_linked(&self, _path: &Path) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// Removes the sidecar if nobody holds or waits for it: only while we hold it
+    /// exclusively, and unlinking before unlocking (waiters then see a stale inode).
+    pub fn remove_if_unused(self: Arc<Self>, path: &Path) -> bool {
+        if !matches!(os_lock::try_lock(&self.file, Mode::Exclusive), Ok(true)) {
+            return false;
+        }
+        if !matches!(self.still_linked(path), Ok(true)) {
+            let _ = os_lock::unlock(&self.file);
+            return false;
+        }
+        #[cfg(unix)]
+        {
+            let removed = std::fs::remove_file(path).is_ok();
+            let _ = os_lock::unlock(&self.file);
+            removed
+        }
+        #[cfg(windows)]
+        {
+            // Our own handle lacks FILE_SHARE_DELETE: close it first. Any other open
+            // handle makes the delete fail, which is what we want.
+            let _ = os_lock::unlock(&self.file);
+            match Arc::try_unwrap(self) {
+                Ok(sidecar) => {
+                    drop(sidecar);
+                    std::fs::remove_file(path).is_ok()
+                }
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecar_sits_beside_the_file_with_a_dot_name() {
+        assert_eq!(
+            sidecar_path(Path::new("/data/roles.json")),
+            PathBuf::from("/data/.roles.json.lock")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sidecar_is_private_and_not_followed_through_symlinks() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".a.lock");
+        let sidecar = Sidecar::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(sidecar.still_linked(&path).unwrap());
+
+        let link = dir.path().join(".b.lock");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(Sidecar::open(&link).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_unlinked_or_replaced_sidecar_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".a.lock");
+        let sidecar = Sidecar::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(!sidecar.still_linked(&path).unwrap());
+        let _fresh = Sidecar::open(&path).unwrap();
+        assert!(!sidecar.still_linked(&path).unwrap());
+    }
+
+    #[test]
+    fn removal_waits_for_nobody_and_skips_a_held_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".a.lock");
+        let holder = Sidecar::open(&path).unwrap();
+        assert!(os_lock::try_lock(holder.file(), Mode::Shared).unwrap());
+        assert!(!Arc::new(Sidecar::open(&path).unwrap()).remove_if_unused(&path));
+        assert!(path.exists());
+        os_lock::unlock(holder.file()).unwrap();
+        assert!(Arc::new(Sidecar::open(&path).unwrap()).remove_if_unused(&path));
+        assert!(!path.exists());
+    }
+}
