@@ -114,10 +114,10 @@ impl HeldLock {
         if self.released.swap(true, Ordering::SeqCst) {
             return false;
         }
-        self.path.release(self.mode);
         if let Some(deadline) = self.lease_deadline {
             lease::timer().cancel(deadline, self.id);
         }
+        // Tell the holder it lost the lock before anyone else can have it.
         if let Some(manager) = self.manager.upgrade() {
             manager.held.lock().remove(&self.id);
             if matches!(reason, ReleaseReason::LeaseExpired | ReleaseReason::Dropped) {
@@ -131,6 +131,7 @@ impl HeldLock {
                 });
             }
         }
+        self.path.release(self.mode);
         true
     }
 
@@ -308,16 +309,15 @@ impl LockManager {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return 0;
         }
-        let held: Vec<_> = self.inner.held.lock().drain().map(|(_, h)| h).collect();
-        let released = held
-            .iter()
-            .filter(|h| h.release(ReleaseReason::ManagerClosed))
-            .count();
+        // Close the queues first, so releasing the holds below hands nothing on.
         let paths = std::mem::take(&mut *self.inner.paths.lock());
         for path_lock in paths.by_canonical.values() {
             path_lock.close();
         }
-        released
+        let held: Vec<_> = self.inner.held.lock().drain().map(|(_, h)| h).collect();
+        held.iter()
+            .filter(|h| h.release(ReleaseReason::ManagerClosed))
+            .count()
     }
 
     pub fn is_closed(&self) -> bool {

@@ -154,7 +154,7 @@ impl PathLock {
     }
 
     /// Fails every waiter with `ECLOSED`, drops the OS lock and removes the
-    /// sidecar when nobody else uses it. Holds must have been released first.
+    /// sidecar when nobody else uses it. Holds released afterwards hand nothing on.
     pub fn close(&self) {
         let mut st = self.state.lock();
         st.closed = true;

@@ -1,0 +1,39 @@
+// Compiled by `npm test` (tsc --noEmit --strict): the public types must accept
+// real usage and reject misuse. Not executed.
+import { FileLockManager, FileLockError, type HolderInfo, type Lock } from '../../index'
+
+async function usage(): Promise<number> {
+  const manager = new FileLockManager({ timeoutMs: 5000, retries: 3, leaseMs: 30_000, strategy: 'auto' })
+  manager.on('waiting', (e) => console.log(e.message, e.attempt, e.holder?.description))
+  manager.once('timeout', (e) => console.log(e.waitedMs, e.attempts))
+  manager.on('lease-expired', (e) => console.log(e.heldMs, e.fencingToken))
+  manager.on('released', (e) => console.log(e.reason))
+
+  const controller = new AbortController()
+  const lock: Lock = await manager.acquireLock('/data/roles.json', { exclusive: false, signal: controller.signal })
+  const token: number = lock.fencingToken
+  lock.signal.addEventListener('abort', () => {})
+  await lock.release()
+
+  const count = await manager.withLock('/data/roles.json', async (held) => held.fencingToken + 1, { timeoutMs: 100 })
+  const holder: HolderInfo | null = await manager.inspect('/data/roles.json')
+  if (holder !== null) console.log(holder.sameProcess, holder.description, holder.pid)
+
+  try {
+    await manager.acquireLock('/data/roles.json', { retries: 1 })
+  } catch (error) {
+    if (error instanceof FileLockError && error.code === 'ELOCKTIMEOUT') console.log(error.waitedMs, error.holder)
+  }
+
+  // @ts-expect-error unknown event names are rejected
+  manager.on('no-such-event', () => {})
+  // @ts-expect-error exclusive is a boolean
+  await manager.acquireLock('/data/roles.json', { exclusive: 'yes' })
+  // @ts-expect-error unknown strategy
+  new FileLockManager({ strategy: 'mutex' })
+
+  await manager.close()
+  return token + count
+}
+
+void usage

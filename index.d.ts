@@ -1,0 +1,177 @@
+// Public types of file-lock-manager. The shapes that cross the native edge
+// (holder, grant, failure) are generated from the Rust doc comments into
+// native.d.ts and re-used here, so the two cannot drift apart: `npm test`
+// rebuilds native.d.ts and compiles __test__/types/usage.ts against this file.
+
+import { EventEmitter } from 'node:events'
+import type { HolderInfo } from './native'
+
+export type { HolderInfo } from './native'
+
+/** Error codes of this package (see README "Error codes"). */
+export type FileLockErrorCode =
+  | 'ELOCKTIMEOUT'
+  | 'ABORT_ERR'
+  | 'ECOMPROMISED'
+  | 'EDEADLOCK'
+  | 'ECLOSED'
+  | 'EINVAL'
+  | 'ENOTSUP'
+  | 'ENOENT'
+  | 'EACCES'
+  | 'EPERM'
+  | 'EROFS'
+  | 'ELOOP'
+  | 'ENOLCK'
+  | (string & {})
+
+/** Options of `new FileLockManager(options)`. */
+export interface FileLockManagerOptions {
+  /** How long one acquisition attempt waits, in ms. Default 5000; `Infinity`: no limit; `0`: do not wait. */
+  timeoutMs?: number
+  /** Attempts per acquisition, with jittered exponential backoff between them. Default 3. */
+  retries?: number
+  /** A lock held longer than this (ms) is released by the manager and its holder told. Default 30000; `Infinity`: no lease. */
+  leaseMs?: number
+  /** Lock-file strategy: when an unrefreshed lock counts as stale (ms). Default 30000. Accepted, used from the lock-file release on. */
+  staleMs?: number
+  /** `'auto'` (default) or `'os'`: flock / LockFileEx on the sidecar. `'lockfile'` is not available in this version (ENOTSUP). */
+  strategy?: 'auto' | 'os' | 'lockfile'
+  /** Path of a JSON-lines audit trail. Not available in this version (ENOTSUP). */
+  auditLog?: string
+  /** Describe holders with their pid in events, errors and `inspect()`. Default false. */
+  exposePids?: boolean
+}
+
+/** Per-call options of `acquireLock` and `withLock`. */
+export interface AcquireOptions {
+  /** `true` (default): exclusive (writers). `false`: shared (readers). */
+  exclusive?: boolean
+  /** Overrides the manager's `timeoutMs` for this call. */
+  timeoutMs?: number
+  /** Overrides the manager's `retries` for this call. */
+  retries?: number
+  /** Cancels the wait: the promise rejects with an `AbortError` (`code: 'ABORT_ERR'`). */
+  signal?: AbortSignal
+}
+
+/** A held lock. Release it with `release()` or `await using`. */
+export declare class Lock {
+  private constructor()
+  /** Canonical path of the locked data file. */
+  readonly filePath: string
+  readonly exclusive: boolean
+  readonly strategy: 'os' | 'lockfile'
+  /** Grows with every acquisition of this file, across processes. */
+  readonly fencingToken: number
+  /** Aborts when the lock is lost while held (`ECOMPROMISED` lease expiry, `ECLOSED`). */
+  readonly signal: AbortSignal
+  /** True once the lock is no longer held. */
+  readonly released: boolean
+  /** Releases the lock. Idempotent. */
+  release(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** An error of this package: always has a stable `code`. */
+export declare class FileLockError extends Error {
+  readonly code: FileLockErrorCode
+  readonly filePath?: string
+  /** `ELOCKTIMEOUT`: total time waited, in ms. */
+  readonly waitedMs?: number
+  /** `ELOCKTIMEOUT`: attempts made. */
+  readonly attempts?: number
+  /** `ELOCKTIMEOUT`: the holder, when known. */
+  readonly holder?: HolderInfo
+}
+
+export interface WaitingEvent {
+  filePath: string
+  exclusive: boolean
+  /** 1-based attempt number. */
+  attempt: number
+  attempts: number
+  /** Time since the request started, in ms. */
+  elapsedMs: number
+  holder?: HolderInfo
+  /** A sentence for a UI: "waiting for another process on this machine since … to release roles.json". */
+  message: string
+}
+
+export interface AcquiredEvent {
+  filePath: string
+  exclusive: boolean
+  fencingToken: number
+  strategy: 'os' | 'lockfile'
+}
+
+export interface ReleasedEvent {
+  filePath: string
+  exclusive: boolean
+  fencingToken?: number
+  /** `'released'`, `'lease-expired'`, `'garbage-collected'` or `'manager-closed'`. */
+  reason: 'released' | 'lease-expired' | 'garbage-collected' | 'manager-closed'
+  heldMs?: number
+  lockId?: number
+  message?: string
+}
+
+export interface TimeoutEvent {
+  filePath: string
+  waitedMs: number
+  attempts: number
+  holder: HolderInfo | null
+  message: string
+}
+
+export interface LeaseExpiredEvent {
+  filePath: string
+  exclusive: boolean
+  lockId: number
+  fencingToken: number
+  heldMs: number
+  reason: 'lease-expired'
+  message: string
+}
+
+export interface FileLockManagerEvents {
+  waiting: [WaitingEvent]
+  acquired: [AcquiredEvent]
+  released: [ReleasedEvent]
+  timeout: [TimeoutEvent]
+  'lease-expired': [LeaseExpiredEvent]
+}
+
+type EventName = keyof FileLockManagerEvents
+
+export declare class FileLockManager extends EventEmitter {
+  constructor(options?: FileLockManagerOptions)
+  /** The options in force, defaults filled in. */
+  readonly options: Required<Omit<FileLockManagerOptions, 'auditLog'>>
+  readonly closed: boolean
+  /** How many locks this manager holds right now. */
+  readonly heldCount: number
+
+  /**
+   * Acquires the lock on `filePath` (the lock is taken on the sidecar `.<name>.lock`).
+   * Rejects with `ELOCKTIMEOUT`, `ABORT_ERR`, `EDEADLOCK` (inside `withLock` of the same file),
+   * `ECLOSED`, `EINVAL` or an errno code.
+   */
+  acquireLock(filePath: string, options?: AcquireOptions): Promise<Lock>
+  /**
+   * Runs `fn` while holding the lock and releases it however `fn` ends. Rejects with
+   * `ECOMPROMISED` when the lock was lost (lease expired) while `fn` ran.
+   */
+  withLock<T>(filePath: string, fn: (lock: Lock) => T | Promise<T>, options?: AcquireOptions): Promise<T>
+  /** Who holds the lock on `filePath`, as seen from outside; `null` when it is free. */
+  inspect(filePath: string): Promise<HolderInfo | null>
+  /** Releases every lock, fails waiters with `ECLOSED` and removes unused lock files. */
+  close(): Promise<void>
+
+  on<E extends EventName>(event: E, listener: (...args: FileLockManagerEvents[E]) => void): this
+  once<E extends EventName>(event: E, listener: (...args: FileLockManagerEvents[E]) => void): this
+  off<E extends EventName>(event: E, listener: (...args: FileLockManagerEvents[E]) => void): this
+}
+
+/** The defaults of `FileLockManagerOptions`. */
+export declare const DEFAULTS: Readonly<Required<Omit<FileLockManagerOptions, 'auditLog'>>>

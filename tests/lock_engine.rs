@@ -1,0 +1,369 @@
+//! The lock engine through its plain-Rust API: two managers in one process stand
+//! for two processes (each has its own sidecar handle, so they meet at the OS
+//! lock and exercise the blocking waiter thread).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use file_lock_manager::lock::{
+    sidecar_path, AcquireRequest, CancelToken, EventSink, LockError, LockEvent, LockManager,
+    ManagerOptions, Mode, ReleaseReason,
+};
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<LockEvent>>);
+
+impl EventSink for Recorder {
+    fn emit(&self, event: LockEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Recorder {
+    fn count(&self, pred: impl Fn(&LockEvent) -> bool) -> usize {
+        self.0.lock().unwrap().iter().filter(|e| pred(e)).count()
+    }
+}
+
+fn manager_with(options: ManagerOptions) -> (LockManager, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder::default());
+    (LockManager::new(options, recorder.clone()), recorder)
+}
+
+fn manager() -> (LockManager, Arc<Recorder>) {
+    manager_with(ManagerOptions::default())
+}
+
+fn request(mode: Mode, timeout_ms: u64, retries: u32) -> AcquireRequest {
+    AcquireRequest {
+        mode,
+        timeout: Some(Duration::from_millis(timeout_ms)),
+        retries,
+    }
+}
+
+fn file_in(dir: &tempfile::TempDir) -> String {
+    dir.path().join("roles.json").to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_managers_exclude_each_other_and_hand_over_on_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (a, _) = manager();
+    let (b, events) = manager();
+    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    assert!(b.try_acquire(&path, Mode::Shared).unwrap().is_none());
+
+    let waiter = {
+        let (b, path) = (b.clone(), path.clone());
+        tokio::spawn(async move {
+            let cancel = CancelToken::default();
+            b.acquire(&path, request(Mode::Exclusive, 5000, 1), &cancel)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished(), "b must wait while a holds the lock");
+    assert_eq!(events.count(|e| matches!(e, LockEvent::Waiting { .. })), 1);
+    let released_at = Instant::now();
+    assert!(held.release(ReleaseReason::Explicit));
+    let got = waiter.await.unwrap().unwrap();
+    assert!(released_at.elapsed() < Duration::from_secs(2));
+    assert!(got.fencing_token > held.fencing_token);
+    assert!(
+        !held.release(ReleaseReason::Explicit),
+        "release is idempotent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_holders_overlap_and_an_exclusive_waits_for_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (a, _) = manager();
+    let (b, _) = manager();
+    let (c, _) = manager();
+    let r1 = a.try_acquire(&path, Mode::Shared).unwrap().unwrap();
+    let r2 = b.try_acquire(&path, Mode::Shared).unwrap().unwrap();
+    let writer = {
+        let (c, path) = (c.clone(), path.clone());
+        tokio::spawn(async move {
+            c.acquire(
+                &path,
+                request(Mode::Exclusive, 5000, 1),
+                &CancelToken::default(),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    r1.release(ReleaseReason::Explicit);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!writer.is_finished(), "one reader still holds the lock");
+    r2.release(ReleaseReason::Explicit);
+    let w = writer.await.unwrap().unwrap();
+    assert_eq!(w.mode, Mode::Exclusive);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_requests_are_served_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (m, _) = manager();
+    let first = m.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for (name, mode) in [
+        ("w1", Mode::Exclusive),
+        ("r1", Mode::Shared),
+        ("w2", Mode::Exclusive),
+        ("r2", Mode::Shared),
+    ] {
+        let (m, path, order) = (m.clone(), path.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            let held = m
+                .acquire(&path, request(mode, 5000, 1), &CancelToken::default())
+                .await
+                .unwrap();
+            order.lock().unwrap().push(name);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            held.release(ReleaseReason::Explicit);
+        }));
+        // Let each request reach the queue before the next one is made.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.release(ReleaseReason::Explicit);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), ["w1", "r1", "w2", "r2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_reports_attempts_waited_time_and_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (a, _) = manager();
+    let (b, events) = manager();
+    let _held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let started = Instant::now();
+    let error = b
+        .acquire(
+            &path,
+            request(Mode::Exclusive, 100, 3),
+            &CancelToken::default(),
+        )
+        .await
+        .err()
+        .expect("must time out");
+    match &error {
+        LockError::Timeout {
+            attempts,
+            waited,
+            holder,
+            ..
+        } => {
+            assert_eq!(*attempts, 3);
+            assert!(*waited >= Duration::from_millis(300));
+            let holder = holder.as_ref().expect("the holder record is readable");
+            assert!(holder.same_host);
+            assert_eq!(holder.mode, Mode::Exclusive);
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(error.code(), "ELOCKTIMEOUT");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(events.count(|e| matches!(e, LockEvent::Waiting { .. })), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_wait_leaves_no_hold_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (a, _) = manager();
+    let (b, _) = manager();
+    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let cancel = CancelToken::default();
+    let waiter = {
+        let (b, path, cancel) = (b.clone(), path.clone(), cancel.clone());
+        tokio::spawn(async move {
+            b.acquire(&path, request(Mode::Exclusive, 10_000, 1), &cancel)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cancel.cancel();
+    let error = waiter.await.unwrap().err().expect("aborted");
+    assert_eq!(error.code(), "ABORT_ERR");
+    held.release(ReleaseReason::Explicit);
+    // The abandoned OS waiter must not keep the lock: both managers can take it again.
+    let again = b
+        .acquire(
+            &path,
+            request(Mode::Exclusive, 2000, 1),
+            &CancelToken::default(),
+        )
+        .await
+        .unwrap();
+    again.release(ReleaseReason::Explicit);
+    let back = a
+        .acquire(
+            &path,
+            request(Mode::Exclusive, 2000, 1),
+            &CancelToken::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.held_count(), 0);
+    back.release(ReleaseReason::Explicit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_expires_on_the_rust_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (a, events) = manager_with(ManagerOptions {
+        lease: Some(Duration::from_millis(100)),
+        ..ManagerOptions::default()
+    });
+    let (b, _) = manager();
+    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let got = b
+        .acquire(
+            &path,
+            request(Mode::Exclusive, 3000, 1),
+            &CancelToken::default(),
+        )
+        .await
+        .unwrap();
+    assert!(held.is_released());
+    assert_eq!(
+        events.count(|e| matches!(
+            e,
+            LockEvent::Released {
+                reason: ReleaseReason::LeaseExpired,
+                ..
+            }
+        )),
+        1
+    );
+    got.release(ReleaseReason::Explicit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_releases_fails_waiters_and_removes_the_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (m, _) = manager();
+    let held = m.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let waiter = {
+        let (m, path) = (m.clone(), path.clone());
+        tokio::spawn(async move {
+            m.acquire(
+                &path,
+                request(Mode::Exclusive, 10_000, 1),
+                &CancelToken::default(),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(m.close(), 1);
+    assert!(held.is_released());
+    assert_eq!(waiter.await.unwrap().err().unwrap().code(), "ECLOSED");
+    assert!(!sidecar_path(std::path::Path::new(&path)).exists());
+    assert_eq!(
+        m.try_acquire(&path, Mode::Exclusive).err().unwrap().code(),
+        "ECLOSED"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_sidecar_is_noticed_and_exclusion_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (a, _) = manager();
+    let (b, _) = manager();
+    // b caches a handle on the first sidecar inode, then someone deletes the sidecar.
+    b.try_acquire(&path, Mode::Exclusive)
+        .unwrap()
+        .unwrap()
+        .release(ReleaseReason::Explicit);
+    std::fs::remove_file(sidecar_path(std::path::Path::new(&path))).unwrap();
+    let held_by_a = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    // b's stale handle is free at the OS level, but it must not count as the lock.
+    assert!(b.try_acquire(&path, Mode::Exclusive).unwrap().is_none());
+    held_by_a.release(ReleaseReason::Explicit);
+    assert!(b.try_acquire(&path, Mode::Exclusive).unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_across_managers_never_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let inside = Arc::new(AtomicUsize::new(0));
+    let total = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (m, _) = manager();
+        for _ in 0..4 {
+            let (m, path, inside, total) = (m.clone(), path.clone(), inside.clone(), total.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..50 {
+                    let held = m
+                        .acquire(
+                            &path,
+                            request(Mode::Exclusive, 10_000, 1),
+                            &CancelToken::default(),
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(
+                        inside.fetch_add(1, Ordering::SeqCst),
+                        0,
+                        "two holders at once"
+                    );
+                    tokio::task::yield_now().await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    total.fetch_add(1, Ordering::SeqCst);
+                    held.release(ReleaseReason::Explicit);
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(total.load(Ordering::SeqCst), 800);
+}
+
+#[test]
+fn bad_paths_are_refused_with_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _) = manager();
+    let code = |p: &str| m.try_acquire(p, Mode::Exclusive).err().unwrap().code();
+    assert_eq!(code(""), "EINVAL");
+    assert_eq!(code("a\0b"), "EINVAL");
+    assert_eq!(code(dir.path().to_str().unwrap()), "EINVAL");
+    assert_eq!(
+        code(dir.path().join("missing/roles.json").to_str().unwrap()),
+        "ENOENT"
+    );
+}
+
+#[test]
+fn inspect_sees_a_holder_from_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (a, _) = manager();
+    let (b, _) = manager();
+    assert!(b.inspect(&path).unwrap().is_none());
+    let held = a.try_acquire(&path, Mode::Shared).unwrap().unwrap();
+    let holder = b.inspect(&path).unwrap().expect("held");
+    assert_eq!(holder.mode, Mode::Shared);
+    assert!(holder.same_process && holder.pid.is_none());
+    held.release(ReleaseReason::Explicit);
+    assert!(b.inspect(&path).unwrap().is_none());
+}
