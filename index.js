@@ -24,7 +24,7 @@ const DEFAULTS = Object.freeze({
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
-// The canonical paths locked by the enclosing `withLock` calls of this async chain.
+// canonical path → Lock, for the enclosing `withLock` calls of this async chain.
 const heldInChain = new AsyncLocalStorage()
 
 // Managers still open, closed synchronously when the process exits normally.
@@ -159,9 +159,15 @@ class Lock {
   }
 
   async release() {
-    if (this.#released) return
+    this._finish()
+  }
+
+  // Releases; false when the native side had already let go behind our back
+  // (lease expiry, close) and we were not told yet.
+  _finish() {
+    if (this.#released) return this.#lostReason === null
     this.#released = true
-    this.#manager._releaseLock(this, this.#id)
+    return this.#manager._releaseLock(this, this.#id)
   }
 
   [asyncDispose]() {
@@ -187,6 +193,8 @@ class FileLockManager extends EventEmitter {
   #nextRequest = 0
   #live = new Map() // lock id → WeakRef<Lock>, to reach a Lock its holder still has
   #selfRef
+  #waiting = new Map() // request id → { resolve, reject, signal }
+  #keepAlive = null // a ref'd timer while requests wait: the native callbacks are weak
 
   constructor(options) {
     super()
@@ -199,7 +207,15 @@ class FileLockManager extends EventEmitter {
         exposePids: this.#options.exposePids,
       },
       (event) => this.#onNativeEvent(event),
+      (outcome) => this.#onComplete(outcome),
     )
+    // Only build `waiting` events (which read the holder record) while someone listens.
+    this.on('newListener', (name) => {
+      if (name === 'waiting') this.#native.setWaitingInterest(true)
+    })
+    this.on('removeListener', (name) => {
+      if (name === 'waiting' && this.listenerCount('waiting') === 0) this.#native.setWaitingInterest(false)
+    })
     this.#selfRef = new WeakRef(this.#native)
     openManagers.add(this.#selfRef)
     if (!exitHookInstalled) {
@@ -237,15 +253,21 @@ class FileLockManager extends EventEmitter {
   async withLock(filePath, fn, options) {
     if (typeof fn !== 'function') throw invalidType('fn', 'a function', fn)
     const lock = await this.acquireLock(filePath, options)
-    const chain = new Set(heldInChain.getStore())
-    chain.add(lock.filePath)
+    const chain = new Map(heldInChain.getStore())
+    chain.set(lock.filePath, lock)
+    let result
     try {
-      const result = await heldInChain.run(chain, fn, lock)
-      if (lock._lost !== null) throw lock._lost
-      return result
-    } finally {
-      await lock.release()
+      result = await heldInChain.run(chain, fn, lock)
+    } catch (error) {
+      lock._finish()
+      throw error
     }
+    // The lease may have run out while fn blocked the event loop: the native side
+    // then released the lock before its event could reach us.
+    if (!lock._finish()) {
+      throw lock._lost ?? new FileLockError('ECOMPROMISED', `the lock on ${lock.filePath} was lost (its lease expired) while withLock() ran`, { filePath: lock.filePath, reason: 'lease-expired' })
+    }
+    return result
   }
 
   async inspect(filePath) {
@@ -279,9 +301,11 @@ class FileLockManager extends EventEmitter {
   _releaseLock(lock, id) {
     droppedLocks.unregister(lock)
     this.#live.delete(id)
-    if (this.#native.release(id)) {
+    const wasHeld = this.#native.release(id)
+    if (wasHeld) {
       this.#emitIfHeard('released', { filePath: lock.filePath, exclusive: lock.exclusive, fencingToken: lock.fencingToken, reason: 'released' })
     }
+    return wasHeld
   }
 
   #adopt(grant) {
@@ -292,29 +316,56 @@ class FileLockManager extends EventEmitter {
     return lock
   }
 
-  async #wait(filePath, request) {
-    const requestId = (this.#nextRequest = (this.#nextRequest + 1) >>> 0)
-    const { signal } = request
-    const onAbort = () => this.#native.cancel(requestId)
-    signal?.addEventListener('abort', onAbort, { once: true })
-    try {
-      const outcome = await this.#native.acquire(filePath, request.exclusive, request.timeoutMs, request.retries, requestId)
-      if (outcome.grant) return outcome.grant
-      const { failure } = outcome
-      if (failure.code === 'ABORT_ERR') throw abortError(failure.filePath, signal)
-      if (failure.code === 'ELOCKTIMEOUT') {
-        this.#emitIfHeard('timeout', {
-          filePath: failure.filePath,
-          waitedMs: failure.waitedMs,
-          attempts: failure.attempts,
-          holder: failure.holder ?? null,
-          message: failure.message,
-        })
+  #wait(filePath, request) {
+    return new Promise((resolve, reject) => {
+      const requestId = (this.#nextRequest = (this.#nextRequest + 1) >>> 0)
+      const { signal } = request
+      const onAbort = signal === undefined ? undefined : () => this.#native.cancel(requestId)
+      this.#waiting.set(requestId, { resolve, reject, signal, onAbort })
+      if (this.#keepAlive === null) this.#keepAlive = setInterval(noop, 1 << 30)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      try {
+        this.#native.acquire(filePath, request.exclusive, request.timeoutMs, request.retries, requestId)
+      } catch (error) {
+        this.#settled(requestId)
+        reject(fromNative(error, filePath))
       }
-      throw failureError(failure)
-    } finally {
-      signal?.removeEventListener('abort', onAbort)
+    })
+  }
+
+  // The native side decided a waiting request (on whichever thread decided it).
+  #onComplete(outcome) {
+    const waiter = this.#settled(outcome.requestId)
+    if (waiter === undefined) {
+      // Nobody waits for it any more (cannot happen unless the manager was torn down): let go.
+      if (outcome.grant) this.#native.release(outcome.grant.id)
+      return
     }
+    if (outcome.grant) return waiter.resolve(outcome.grant)
+    const { failure } = outcome
+    if (failure.code === 'ABORT_ERR') return waiter.reject(abortError(failure.filePath, waiter.signal))
+    if (failure.code === 'ELOCKTIMEOUT') {
+      this.#emitIfHeard('timeout', {
+        filePath: failure.filePath,
+        waitedMs: failure.waitedMs,
+        attempts: failure.attempts,
+        holder: failure.holder ?? null,
+        message: failure.message,
+      })
+    }
+    waiter.reject(failureError(failure))
+  }
+
+  #settled(requestId) {
+    const waiter = this.#waiting.get(requestId)
+    if (waiter === undefined) return undefined
+    this.#waiting.delete(requestId)
+    waiter.signal?.removeEventListener('abort', waiter.onAbort)
+    if (this.#waiting.size === 0 && this.#keepAlive !== null) {
+      clearInterval(this.#keepAlive)
+      this.#keepAlive = null
+    }
+    return waiter
   }
 
   #requestOptions(options) {
@@ -341,7 +392,7 @@ class FileLockManager extends EventEmitter {
     } catch {
       return // the acquisition itself will report the bad path
     }
-    if (chain.has(canonical)) {
+    if (chain.get(canonical)?.released === false) {
       throw new FileLockError(
         'EDEADLOCK',
         `${canonical} is already locked by an enclosing withLock() of this call chain; waiting would deadlock`,
@@ -380,6 +431,8 @@ class FileLockManager extends EventEmitter {
     if (this.listenerCount(name) > 0) this.emit(name, payload)
   }
 }
+
+function noop() {}
 
 function closedError() {
   return new FileLockError('ECLOSED', 'the lock manager is closed')

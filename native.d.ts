@@ -14,14 +14,18 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * it adds validation, AbortSignal, events, `withLock` and `Symbol.asyncDispose`.
  */
 export declare class NativeLockManager {
-  constructor(options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void)
+  constructor(options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (outcome: AcquireOutcome) => void)
+  /** Whether `waiting` events are wanted (building one reads the holder record). */
+  setWaitingInterest(wanted: boolean): void
   /** Takes the lock when that needs no waiting; `null` when it is contended. */
   tryAcquire(path: string, exclusive: boolean): LockGrant | null
   /**
-   * Waits for the lock on a Rust task. Resolves with a grant or a failure;
-   * `cancel(requestId)` aborts the wait.
+   * Starts waiting for the lock. The outcome arrives through `onComplete`
+   * with this `requestId`, delivered from the thread that decided it (for a
+   * handoff from another process: the thread the kernel woke). Throws only
+   * for a path that cannot be locked.
    */
-  acquire(path: string, exclusive: boolean, timeoutMs: number, retries: number, requestId: number): Promise<AcquireOutcome>
+  acquire(path: string, exclusive: boolean, timeoutMs: number, retries: number, requestId: number): void
   /** Aborts a waiting `acquire`. Unknown or finished ids are ignored. */
   cancel(requestId: number): void
   /**
@@ -44,6 +48,8 @@ export declare class NativeLockManager {
 
 /** The result of a waiting acquisition: exactly one of the two is set. */
 export interface AcquireOutcome {
+  /** The `requestId` given to `acquire`. */
+  requestId: number
   grant?: LockGrant
   failure?: LockFailure
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use file_lock_manager::lock::{
-    sidecar_path, AcquireRequest, CancelToken, EventSink, LockError, LockEvent, LockManager,
-    ManagerOptions, Mode, ReleaseReason,
+    sidecar_path, AcquireRequest, EventSink, LockError, LockEvent, LockManager, ManagerOptions,
+    Mode, ReleaseReason,
 };
 
 #[derive(Default)]
@@ -58,11 +58,7 @@ async fn two_managers_exclude_each_other_and_hand_over_on_release() {
 
     let waiter = {
         let (b, path) = (b.clone(), path.clone());
-        tokio::spawn(async move {
-            let cancel = CancelToken::default();
-            b.acquire(&path, request(Mode::Exclusive, 5000, 1), &cancel)
-                .await
-        })
+        tokio::spawn(async move { b.acquire(&path, request(Mode::Exclusive, 5000, 1)).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!waiter.is_finished(), "b must wait while a holds the lock");
@@ -89,14 +85,7 @@ async fn shared_holders_overlap_and_an_exclusive_waits_for_all() {
     let r2 = b.try_acquire(&path, Mode::Shared).unwrap().unwrap();
     let writer = {
         let (c, path) = (c.clone(), path.clone());
-        tokio::spawn(async move {
-            c.acquire(
-                &path,
-                request(Mode::Exclusive, 5000, 1),
-                &CancelToken::default(),
-            )
-            .await
-        })
+        tokio::spawn(async move { c.acquire(&path, request(Mode::Exclusive, 5000, 1)).await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     r1.release(ReleaseReason::Explicit);
@@ -123,10 +112,7 @@ async fn in_process_requests_are_served_in_arrival_order() {
     ] {
         let (m, path, order) = (m.clone(), path.clone(), order.clone());
         tasks.push(tokio::spawn(async move {
-            let held = m
-                .acquire(&path, request(mode, 5000, 1), &CancelToken::default())
-                .await
-                .unwrap();
+            let held = m.acquire(&path, request(mode, 5000, 1)).await.unwrap();
             order.lock().unwrap().push(name);
             tokio::time::sleep(Duration::from_millis(20)).await;
             held.release(ReleaseReason::Explicit);
@@ -150,11 +136,7 @@ async fn a_timeout_reports_attempts_waited_time_and_holder() {
     let _held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
     let started = Instant::now();
     let error = b
-        .acquire(
-            &path,
-            request(Mode::Exclusive, 100, 3),
-            &CancelToken::default(),
-        )
+        .acquire(&path, request(Mode::Exclusive, 100, 3))
         .await
         .err()
         .expect("must time out");
@@ -185,35 +167,24 @@ async fn cancelling_a_wait_leaves_no_hold_behind() {
     let (a, _) = manager();
     let (b, _) = manager();
     let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
-    let cancel = CancelToken::default();
-    let waiter = {
-        let (b, path, cancel) = (b.clone(), path.clone(), cancel.clone());
-        tokio::spawn(async move {
-            b.acquire(&path, request(Mode::Exclusive, 10_000, 1), &cancel)
-                .await
-        })
-    };
+    let waiting = b
+        .acquire_waiting(&path, request(Mode::Exclusive, 10_000, 1))
+        .unwrap();
+    let pending = waiting.request.clone();
+    let waiter = tokio::spawn(waiting.outcome());
     tokio::time::sleep(Duration::from_millis(50)).await;
-    cancel.cancel();
+    pending.cancel();
     let error = waiter.await.unwrap().err().expect("aborted");
     assert_eq!(error.code(), "ABORT_ERR");
     held.release(ReleaseReason::Explicit);
     // The abandoned OS waiter must not keep the lock: both managers can take it again.
     let again = b
-        .acquire(
-            &path,
-            request(Mode::Exclusive, 2000, 1),
-            &CancelToken::default(),
-        )
+        .acquire(&path, request(Mode::Exclusive, 2000, 1))
         .await
         .unwrap();
     again.release(ReleaseReason::Explicit);
     let back = a
-        .acquire(
-            &path,
-            request(Mode::Exclusive, 2000, 1),
-            &CancelToken::default(),
-        )
+        .acquire(&path, request(Mode::Exclusive, 2000, 1))
         .await
         .unwrap();
     assert_eq!(b.held_count(), 0);
@@ -231,11 +202,7 @@ async fn a_lease_expires_on_the_rust_timer() {
     let (b, _) = manager();
     let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
     let got = b
-        .acquire(
-            &path,
-            request(Mode::Exclusive, 3000, 1),
-            &CancelToken::default(),
-        )
+        .acquire(&path, request(Mode::Exclusive, 3000, 1))
         .await
         .unwrap();
     assert!(held.is_released());
@@ -260,14 +227,7 @@ async fn close_releases_fails_waiters_and_removes_the_sidecar() {
     let held = m.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
     let waiter = {
         let (m, path) = (m.clone(), path.clone());
-        tokio::spawn(async move {
-            m.acquire(
-                &path,
-                request(Mode::Exclusive, 10_000, 1),
-                &CancelToken::default(),
-            )
-            .await
-        })
+        tokio::spawn(async move { m.acquire(&path, request(Mode::Exclusive, 10_000, 1)).await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(m.close(), 1);
@@ -313,11 +273,7 @@ async fn many_tasks_across_managers_never_overlap() {
             tasks.push(tokio::spawn(async move {
                 for _ in 0..50 {
                     let held = m
-                        .acquire(
-                            &path,
-                            request(Mode::Exclusive, 10_000, 1),
-                            &CancelToken::default(),
-                        )
+                        .acquire(&path, request(Mode::Exclusive, 10_000, 1))
                         .await
                         .unwrap();
                     assert_eq!(

@@ -68,6 +68,8 @@ pub struct LockFailure {
 /// The result of a waiting acquisition: exactly one of the two is set.
 #[napi(object)]
 pub struct AcquireOutcome {
+    /// The `requestId` given to `acquire`.
+    pub request_id: u32,
     pub grant: Option<LockGrant>,
     pub failure: Option<LockFailure>,
 }
@@ -105,7 +107,8 @@ pub fn duration_from_ms(ms: f64) -> napi::Result<Option<Duration>> {
             format!("expected a non-negative number of milliseconds, got {ms}"),
         ));
     }
-    Ok(ms.is_finite().then(|| Duration::from_secs_f64(ms / 1000.0)))
+    // Beyond what a Duration holds (~5e11 years) is the same as no limit.
+    Ok(Duration::try_from_secs_f64(ms / 1000.0).ok())
 }
 
 impl TryFrom<NativeManagerOptions> for ManagerOptions {

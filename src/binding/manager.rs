@@ -1,6 +1,7 @@
 //! `NativeLockManager`: the JS class over `lock::LockManager`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::PromiseRaw;
@@ -14,18 +15,28 @@ use super::convert::{
     LockGrant, NativeLockEvent, NativeManagerOptions,
 };
 use crate::lock::{
-    AcquireRequest, CancelToken, EventSink, HeldLock, LockEvent, LockManager, Mode, ReleaseReason,
+    AcquireRequest, EventSink, HeldLock, LockEvent, LockManager, Mode, ReleaseReason, Request,
 };
 
-/// Unref'd (weak): pending events never keep Node alive.
+/// Both callbacks are weak (unref'd): they never keep Node alive by themselves.
+/// While requests wait, the JS side keeps the process alive.
 type EventCallback = ThreadsafeFunction<NativeLockEvent, (), NativeLockEvent, Status, false, true>;
+type CompletionCallback =
+    ThreadsafeFunction<AcquireOutcome, (), AcquireOutcome, Status, false, true>;
 
-struct JsEventSink(EventCallback);
+struct JsEventSink {
+    callback: EventCallback,
+    wants_waiting: AtomicBool,
+}
 
 impl EventSink for JsEventSink {
     fn emit(&self, event: LockEvent) {
-        self.0
+        self.callback
             .call(event.into(), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+
+    fn wants_waiting(&self) -> bool {
+        self.wants_waiting.load(Ordering::Relaxed)
     }
 }
 
@@ -44,20 +55,38 @@ fn grant(held: &HeldLock) -> LockGrant {
 #[napi]
 pub struct NativeLockManager {
     core: LockManager,
-    waiting: Arc<Mutex<HashMap<u32, CancelToken>>>,
+    events: Arc<JsEventSink>,
+    completions: Arc<CompletionCallback>,
+    waiting: Arc<Mutex<HashMap<u32, Arc<Request>>>>,
 }
 
 #[napi]
 impl NativeLockManager {
     #[napi(
         constructor,
-        ts_args_type = "options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void"
+        ts_args_type = "options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (outcome: AcquireOutcome) => void"
     )]
-    pub fn new(options: NativeManagerOptions, on_event: EventCallback) -> napi::Result<Self> {
+    pub fn new(
+        options: NativeManagerOptions,
+        on_event: EventCallback,
+        on_complete: CompletionCallback,
+    ) -> napi::Result<Self> {
+        let events = Arc::new(JsEventSink {
+            callback: on_event,
+            wants_waiting: AtomicBool::new(false),
+        });
         Ok(NativeLockManager {
-            core: LockManager::new(options.try_into()?, Arc::new(JsEventSink(on_event))),
+            core: LockManager::new(options.try_into()?, events.clone()),
+            events,
+            completions: Arc::new(on_complete),
             waiting: Arc::default(),
         })
+    }
+
+    /// Whether `waiting` events are wanted (building one reads the holder record).
+    #[napi]
+    pub fn set_waiting_interest(&self, wanted: bool) {
+        self.events.wants_waiting.store(wanted, Ordering::Relaxed);
     }
 
     /// Takes the lock when that needs no waiting; `null` when it is contended.
@@ -74,48 +103,62 @@ impl NativeLockManager {
         Ok(held.as_deref().map(grant))
     }
 
-    /// Waits for the lock on a Rust task. Resolves with a grant or a failure;
-    /// `cancel(requestId)` aborts the wait.
-    #[napi(ts_return_type = "Promise<AcquireOutcome>")]
-    pub fn acquire<'env>(
+    /// Starts waiting for the lock. The outcome arrives through `onComplete`
+    /// with this `requestId`, delivered from the thread that decided it (for a
+    /// handoff from another process: the thread the kernel woke). Throws only
+    /// for a path that cannot be locked.
+    #[napi]
+    pub fn acquire(
         &self,
-        env: &'env Env,
         path: String,
         exclusive: bool,
         timeout_ms: f64,
         retries: u32,
         request_id: u32,
-    ) -> napi::Result<PromiseRaw<'env, AcquireOutcome>> {
+    ) -> napi::Result<(), String> {
         let request = AcquireRequest {
             mode: Mode::from_exclusive(exclusive),
-            timeout: duration_from_ms(timeout_ms)?,
+            timeout: duration_from_ms(timeout_ms)
+                .map_err(|e| napi::Error::new("EINVAL".to_string(), e.reason.clone()))?,
             retries,
         };
-        let cancel = CancelToken::default();
-        self.waiting.lock().insert(request_id, cancel.clone());
-        let core = self.core.clone();
+        let completions = Arc::clone(&self.completions);
         let waiting = Arc::clone(&self.waiting);
-        env.spawn_future(async move {
-            let result = core.acquire(&path, request, &cancel).await;
+        let failure_path = path.clone();
+        let done = Box::new(move |result: Result<Arc<HeldLock>, _>| {
             waiting.lock().remove(&request_id);
-            Ok(match result {
+            let outcome = match result {
                 Ok(held) => AcquireOutcome {
+                    request_id,
                     grant: Some(grant(&held)),
                     failure: None,
                 },
                 Err(e) => AcquireOutcome {
+                    request_id,
                     grant: None,
-                    failure: Some(failure(e, &path)),
+                    failure: Some(failure(e, &failure_path)),
                 },
-            })
-        })
+            };
+            completions.call(outcome, ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        let request = self
+            .core
+            .acquire_then(&path, request, done)
+            .map_err(to_napi_error)?;
+        self.waiting.lock().insert(request_id, Arc::clone(&request));
+        // It may have ended before it was registered (granted or failed at once).
+        if request.is_finished() {
+            self.waiting.lock().remove(&request_id);
+        }
+        Ok(())
     }
 
     /// Aborts a waiting `acquire`. Unknown or finished ids are ignored.
     #[napi]
     pub fn cancel(&self, request_id: u32) {
-        if let Some(token) = self.waiting.lock().remove(&request_id) {
-            token.cancel();
+        let request = self.waiting.lock().remove(&request_id);
+        if let Some(request) = request {
+            request.cancel();
         }
     }
 
@@ -170,9 +213,10 @@ impl NativeLockManager {
     #[napi]
     pub fn close(&self) -> u32 {
         let released = self.core.close() as u32;
-        // Wakes waiters sleeping between attempts; they see the manager closed.
-        for (_, token) in self.waiting.lock().drain() {
-            token.cancel();
+        // Requests between attempts are not in any queue: end them too.
+        let waiting: Vec<_> = self.waiting.lock().drain().map(|(_, r)| r).collect();
+        for request in waiting {
+            request.close();
         }
         released
     }

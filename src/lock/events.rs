@@ -58,6 +58,11 @@ pub enum LockEvent {
 
 pub trait EventSink: Send + Sync + 'static {
     fn emit(&self, event: LockEvent);
+
+    /// Whether anyone listens to `Waiting` (building one reads the holder record).
+    fn wants_waiting(&self) -> bool {
+        true
+    }
 }
 
 /// A sink that drops every event.

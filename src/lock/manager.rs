@@ -7,25 +7,26 @@
 //!   same fair queue.
 //! - Every granted hold is a `HeldLock` released exactly once, by whichever
 //!   comes first: its holder, the lease timer, garbage collection or `close()`.
-//! - Waiting is an async wait on a grant (tokio); no thread blocks on behalf of
-//!   a request except the per-file OS waiter.
+//! - A waiting request is state, not a blocked thread or task: the queue, a
+//!   tokio timer and `cancel` drive it, and the grant is handed over on the
+//!   thread that produced it (for a cross-process handoff, the OS waiter thread
+//!   the kernel just woke).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use super::error::LockError;
 use super::events::{EventSink, LockEvent, ReleaseReason};
-use super::lease;
 use super::metadata::{self, Holder};
 use super::os_lock;
-use super::path_lock::{Enqueued, Grant, PathLock};
+use super::path_lock::{Enqueued, Grant, GrantResult, PathLock, Waiter};
 use super::sidecar::{sidecar_path, Sidecar};
+use super::timer::{self, TimerKey};
 use super::Mode;
 
 /// Longest backoff between attempts, whatever the timeout.
@@ -61,30 +62,221 @@ pub struct AcquireRequest {
     pub retries: u32,
 }
 
-/// Cancels a waiting `acquire` (the AbortSignal of the JS API).
-#[derive(Clone, Default)]
-pub struct CancelToken(Arc<(AtomicBool, Notify)>);
+/// Called once with the outcome of a waiting acquisition, on whichever thread
+/// decided it (the OS waiter, the timer, the releasing or cancelling caller).
+pub type Completion = Box<dyn FnOnce(Result<Arc<HeldLock>, LockError>) + Send>;
 
-impl CancelToken {
-    pub fn cancel(&self) {
-        self.0 .0.store(true, Ordering::SeqCst);
-        self.0 .1.notify_waiters();
+/// A waiting acquisition: attempts, timeouts and backoff, driven by events
+/// (grant, timer, cancel) rather than by a task that sits and waits.
+///
+/// Invariant: `done` is taken exactly once. The queue decides races: a waiter
+/// is either answered by the queue or taken out by `PathLock::cancel`, never
+/// both, and this struct's mutex is never held while calling into the queue.
+pub struct Request {
+    manager: LockManager,
+    path_lock: Arc<PathLock>,
+    request: AcquireRequest,
+    attempts: u32,
+    started: Instant,
+    state: Mutex<RequestState>,
+}
+
+struct RequestState {
+    attempt: u32,
+    ticket: Option<u64>,
+    timer: Option<TimerKey>,
+    aborted: bool,
+    done: Option<Completion>,
+}
+
+/// The queue's handle on a `Request`.
+struct RequestWaiter(Arc<Request>);
+
+impl Waiter for RequestWaiter {
+    fn answer(self: Box<Self>, result: GrantResult) -> bool {
+        let request = self.0;
+        let mut st = request.state.lock();
+        if st.done.is_none() {
+            return false;
+        }
+        st.ticket = None;
+        let outcome =
+            result.map(|grant| request.manager.hold(Arc::clone(&request.path_lock), grant));
+        request.finish(st, outcome);
+        true
+    }
+}
+
+impl Request {
+    /// Cancels the wait (AbortSignal): it ends with `ABORT_ERR` unless it already ended.
+    pub fn cancel(self: &Arc<Self>) {
+        self.end_early(|| self.aborted_error());
     }
 
-    pub fn is_cancelled(&self) -> bool {
-        self.0 .0.load(Ordering::SeqCst)
+    /// Ends the wait with `ECLOSED` (the manager is closing) unless it already ended.
+    pub fn close(self: &Arc<Self>) {
+        self.end_early(|| LockError::Closed);
     }
 
-    async fn cancelled(&self) {
-        loop {
-            let notified = self.0 .1.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_cancelled() {
+    /// Whether the outcome was delivered.
+    pub fn is_finished(&self) -> bool {
+        self.state.lock().done.is_none()
+    }
+
+    fn end_early(self: &Arc<Self>, error: impl Fn() -> LockError) {
+        let ticket = {
+            let mut st = self.state.lock();
+            if st.done.is_none() {
                 return;
             }
-            notified.await;
+            st.aborted = true;
+            st.ticket.take()
+        };
+        match ticket {
+            // Still queued: end it only if we took it out before it was granted.
+            Some(ticket) => {
+                if self.path_lock.cancel(ticket) {
+                    self.finish(self.state.lock(), Err(error()));
+                }
+            }
+            // Between attempts (or not queued yet: start_attempt sees `aborted`).
+            None => self.finish(self.state.lock(), Err(error())),
         }
+    }
+
+    fn aborted_error(&self) -> LockError {
+        LockError::Aborted {
+            path: self.path_lock.target.clone(),
+        }
+    }
+
+    fn start_attempt(self: &Arc<Self>) {
+        let attempt = {
+            let st = self.state.lock();
+            if st.done.is_none() {
+                return;
+            }
+            if st.aborted {
+                return self.finish(st, Err(self.aborted_error()));
+            }
+            if self.manager.is_closed() {
+                return self.finish(st, Err(LockError::Closed));
+            }
+            st.attempt
+        };
+        let sink = &self.manager.inner.sink;
+        let waiter = Box::new(RequestWaiter(Arc::clone(self)));
+        let enqueued = self
+            .path_lock
+            .enqueue(self.request.mode, waiter, sink.wants_waiting());
+        let (ticket, holder) = match enqueued {
+            Err(e) => return self.finish(self.state.lock(), Err(e)),
+            Ok(Enqueued::Granted(grant)) => {
+                let held = self.manager.hold(Arc::clone(&self.path_lock), grant);
+                return self.finish(self.state.lock(), Ok(held));
+            }
+            Ok(Enqueued::Waiting { ticket, holder }) => (ticket, holder),
+        };
+        let mut st = self.state.lock();
+        if st.done.is_none() {
+            // Answered meanwhile: nothing to time. (An abort that raced us left
+            // the ticket to us: make sure we are not left in the queue.)
+            drop(st);
+            self.path_lock.cancel(ticket);
+            return;
+        }
+        if st.aborted {
+            drop(st);
+            if self.path_lock.cancel(ticket) {
+                self.finish(self.state.lock(), Err(self.aborted_error()));
+            }
+            return;
+        }
+        st.ticket = Some(ticket);
+        if let Some(timeout) = self.request.timeout {
+            let me = Arc::clone(self);
+            // A timeout too far away to represent is no timeout.
+            st.timer = Instant::now()
+                .checked_add(timeout)
+                .map(|deadline| timer::schedule(deadline, move || me.attempt_timed_out()));
+        }
+        drop(st);
+        if sink.wants_waiting() {
+            sink.emit(LockEvent::Waiting {
+                path: self.path_lock.target.clone(),
+                mode: self.request.mode,
+                attempt,
+                attempts: self.attempts,
+                elapsed: self.started.elapsed(),
+                holder,
+            });
+        }
+    }
+
+    fn attempt_timed_out(self: &Arc<Self>) {
+        let Some(ticket) = self.state.lock().ticket.take() else {
+            return;
+        };
+        if !self.path_lock.cancel(ticket) {
+            return; // granted in the same instant: the grant stands
+        }
+        let holder = self.path_lock.current_holder();
+        let mut st = self.state.lock();
+        st.timer = None;
+        if st.done.is_none() {
+            return;
+        }
+        if st.aborted {
+            return self.finish(st, Err(self.aborted_error()));
+        }
+        if st.attempt >= self.attempts {
+            let error = LockError::Timeout {
+                path: self.path_lock.target.clone(),
+                waited: self.started.elapsed(),
+                attempts: self.attempts,
+                holder: holder.map(Box::new),
+            };
+            return self.finish(st, Err(error));
+        }
+        let pause = backoff(st.attempt, self.request.timeout);
+        st.attempt += 1;
+        let me = Arc::clone(self);
+        st.timer = Some(timer::schedule(Instant::now() + pause, move || {
+            me.start_attempt()
+        }));
+    }
+
+    fn finish(
+        &self,
+        mut st: parking_lot::MutexGuard<'_, RequestState>,
+        outcome: Result<Arc<HeldLock>, LockError>,
+    ) {
+        let Some(done) = st.done.take() else {
+            // Already ended (e.g. cancelled): hand back a grant nobody will use.
+            if let Ok(held) = outcome {
+                drop(st);
+                held.release(ReleaseReason::Explicit);
+            }
+            return;
+        };
+        if let Some(key) = st.timer.take() {
+            timer::cancel(key);
+        }
+        st.ticket = None;
+        drop(st);
+        done(outcome);
+    }
+}
+
+/// A waiting acquisition as a future (see `LockManager::acquire_waiting`).
+pub struct Waiting {
+    pub request: Arc<Request>,
+    outcome: tokio::sync::oneshot::Receiver<Result<Arc<HeldLock>, LockError>>,
+}
+
+impl Waiting {
+    pub async fn outcome(self) -> Result<Arc<HeldLock>, LockError> {
+        self.outcome.await.unwrap_or(Err(LockError::Closed))
     }
 }
 
@@ -95,7 +287,7 @@ pub struct HeldLock {
     pub fencing_token: u64,
     pub acquired_at: Instant,
     path: Arc<PathLock>,
-    lease_deadline: Option<Instant>,
+    lease: OnceLock<TimerKey>,
     released: AtomicBool,
     manager: Weak<Inner>,
 }
@@ -114,8 +306,8 @@ impl HeldLock {
         if self.released.swap(true, Ordering::SeqCst) {
             return false;
         }
-        if let Some(deadline) = self.lease_deadline {
-            lease::timer().cancel(deadline, self.id);
+        if let Some(key) = self.lease.get() {
+            timer::cancel(*key);
         }
         // Tell the holder it lost the lock before anyone else can have it.
         if let Some(manager) = self.manager.upgrade() {
@@ -192,78 +384,60 @@ impl LockManager {
             .map(|grant| self.hold(path_lock, grant)))
     }
 
-    /// Waits for the lock: up to `retries` attempts of `timeout` each, with
-    /// jittered exponential backoff between them, until granted, cancelled or closed.
+    /// Waits for the lock without blocking anyone: up to `retries` attempts of
+    /// `timeout` each, with jittered exponential backoff between them. `done` is
+    /// called once with the outcome; the returned `Request` can cancel the wait.
+    pub fn acquire_then(
+        &self,
+        path: &str,
+        request: AcquireRequest,
+        done: Completion,
+    ) -> Result<Arc<Request>, LockError> {
+        let path_lock = self.path_lock(path)?;
+        let pending = Arc::new(Request {
+            manager: self.clone(),
+            path_lock,
+            request,
+            attempts: request.retries.max(1),
+            started: Instant::now(),
+            state: Mutex::new(RequestState {
+                attempt: 1,
+                ticket: None,
+                timer: None,
+                aborted: false,
+                done: Some(done),
+            }),
+        });
+        pending.start_attempt();
+        Ok(pending)
+    }
+
+    /// `acquire_then` as a future. Dropping the future does not cancel the wait.
     pub async fn acquire(
         &self,
         path: &str,
         request: AcquireRequest,
-        cancel: &CancelToken,
     ) -> Result<Arc<HeldLock>, LockError> {
-        let path_lock = self.path_lock(path)?;
-        let started = Instant::now();
-        let attempts = request.retries.max(1);
-        for attempt in 1..=attempts {
-            if self.is_closed() {
-                return Err(LockError::Closed);
-            }
-            if cancel.is_cancelled() {
-                return Err(LockError::Aborted {
-                    path: path_lock.target.clone(),
-                });
-            }
-            let (ticket, mut reply, holder) = match path_lock.enqueue(request.mode)? {
-                Enqueued::Granted(grant) => return Ok(self.hold(path_lock, grant)),
-                Enqueued::Waiting {
-                    ticket,
-                    reply,
-                    holder,
-                } => (ticket, reply, holder),
-            };
-            self.inner.sink.emit(LockEvent::Waiting {
-                path: path_lock.target.clone(),
-                mode: request.mode,
-                attempt,
-                attempts,
-                elapsed: started.elapsed(),
-                holder,
-            });
-            let aborted = tokio::select! {
-                biased;
-                answer = &mut reply => {
-                    let grant = answer.unwrap_or(Err(LockError::Closed))?;
-                    return Ok(self.hold(path_lock, grant));
+        self.acquire_waiting(path, request)?.outcome().await
+    }
+
+    /// `acquire_then` with the `Request` (to cancel) and the outcome as a future.
+    pub fn acquire_waiting(
+        &self,
+        path: &str,
+        request: AcquireRequest,
+    ) -> Result<Waiting, LockError> {
+        let (tx, outcome) = tokio::sync::oneshot::channel();
+        let request = self.acquire_then(
+            path,
+            request,
+            Box::new(move |result| {
+                if let Err(Ok(held)) = tx.send(result) {
+                    held.release(ReleaseReason::Explicit);
                 }
-                _ = sleep_for(request.timeout) => false,
-                _ = cancel.cancelled() => true,
-            };
-            if !path_lock.cancel(ticket) {
-                // Answered in the same instant: take the answer, or hand it back when aborted.
-                let grant = reply.await.unwrap_or(Err(LockError::Closed))?;
-                let held = self.hold(Arc::clone(&path_lock), grant);
-                if !aborted {
-                    return Ok(held);
-                }
-                held.release(ReleaseReason::Explicit);
-            }
-            if aborted {
-                return Err(LockError::Aborted {
-                    path: path_lock.target.clone(),
-                });
-            }
-            if attempt < attempts {
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff(attempt, request.timeout)) => {}
-                    _ = cancel.cancelled() => {}
-                }
-            }
-        }
-        Err(LockError::Timeout {
-            path: path_lock.target.clone(),
-            waited: started.elapsed(),
-            attempts,
-            holder: path_lock.current_holder().map(Box::new),
-        })
+            }),
+        )?;
+        Ok(Waiting { request, outcome })
     }
 
     /// Releases a held lock by id; `false` when it is not held (anymore).
@@ -331,20 +505,30 @@ impl LockManager {
     fn hold(&self, path: Arc<PathLock>, grant: Grant) -> Arc<HeldLock> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let acquired_at = Instant::now();
-        let lease_deadline = self.inner.options.lease.map(|lease| acquired_at + lease);
         let held = Arc::new(HeldLock {
             id,
             mode: grant.mode,
             fencing_token: grant.fencing_token,
             acquired_at,
             path,
-            lease_deadline,
+            lease: OnceLock::new(),
             released: AtomicBool::new(false),
             manager: Arc::downgrade(&self.inner),
         });
         self.inner.held.lock().insert(id, Arc::clone(&held));
-        if let Some(deadline) = lease_deadline {
-            lease::timer().schedule(deadline, id, Arc::downgrade(&held));
+        let deadline = self
+            .inner
+            .options
+            .lease
+            .and_then(|lease| acquired_at.checked_add(lease));
+        if let Some(deadline) = deadline {
+            let weak = Arc::downgrade(&held);
+            let key = timer::schedule(deadline, move || {
+                if let Some(held) = weak.upgrade() {
+                    held.expire();
+                }
+            });
+            let _ = held.lease.set(key);
         }
         held
     }
@@ -404,13 +588,6 @@ fn resolve_target(raw: &str) -> Result<PathBuf, LockError> {
             Ok(parent.join(name))
         }
         Err(e) => Err(LockError::io(path, "stat", e)),
-    }
-}
-
-async fn sleep_for(timeout: Option<Duration>) {
-    match timeout {
-        Some(t) => tokio::time::sleep(t).await,
-        None => std::future::pending().await,
     }
 }
 

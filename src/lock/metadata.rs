@@ -2,7 +2,8 @@
 //! the fencing token of that acquisition.
 //!
 //! Invariants:
-//! - Only a holder writes the record, in one positioned write at offset 0,
+//! - Only a holder writes the record (before it can release: a deferred write
+//!   happens under the file's queue mutex), in one positioned write at offset 0,
 //!   padded with spaces to cover the previous record, so no truncate is needed
 //!   and a reader sees either a whole JSON object or something that does not
 //!   parse (reported as "holder unknown", never trusted).
@@ -156,10 +157,11 @@ pub fn read_record(file: &File) -> io::Result<(Option<HolderRecord>, usize)> {
     let mut len = 0;
     while len < buf.len() {
         let n = read_at(file, &mut buf[len..], len as u64)?;
-        if n == 0 {
+        len += n;
+        // A short read of a regular file is its end: spare the extra syscall.
+        if n == 0 || len < buf.len() {
             break;
         }
-        len += n;
     }
     let text = &buf[..len];
     let end = text
@@ -169,12 +171,28 @@ pub fn read_record(file: &File) -> io::Result<(Option<HolderRecord>, usize)> {
     Ok((serde_json::from_slice(&text[..end]).ok(), len))
 }
 
-/// Writes a fresh record for an acquisition in `mode` and returns its fencing token.
-pub fn write_record(file: &File, mode: Mode) -> io::Result<u64> {
+/// What a new holder needs from the previous record: its fencing token, and
+/// how many bytes to cover when writing over it.
+#[derive(Debug, Clone, Copy)]
+pub struct NextRecord {
+    pub fencing_token: u64,
+    previous_len: usize,
+}
+
+/// Reads the previous record and picks the next fencing token.
+pub fn next_record(file: &File) -> io::Result<NextRecord> {
     let (previous, previous_len) = read_record(file)?;
     let fencing_token = previous
         .map_or(0, |r| r.fencing_token.saturating_add(1))
         .max(now_us());
+    Ok(NextRecord {
+        fencing_token,
+        previous_len,
+    })
+}
+
+/// Writes the record of an acquisition in `mode` (the holder must hold the lock).
+pub fn write_record(file: &File, mode: Mode, next: NextRecord) -> io::Result<()> {
     let me = process::current();
     let record = HolderRecord {
         pid: me.pid,
@@ -183,16 +201,23 @@ pub fn write_record(file: &File, mode: Mode) -> io::Result<u64> {
         acquired_at: now_ms(),
         mode,
         token: me.next_token(),
-        fencing_token,
+        fencing_token: next.fencing_token,
         strategy: Strategy::Os,
     };
     let mut bytes = serde_json::to_vec(&record).map_err(io::Error::other)?;
     bytes.push(b'\n');
-    if bytes.len() < previous_len {
-        bytes.resize(previous_len, b' ');
+    if bytes.len() < next.previous_len {
+        bytes.resize(next.previous_len, b' ');
     }
-    write_all_at(file, &bytes)?;
-    Ok(fencing_token)
+    write_all_at(file, &bytes)
+}
+
+/// `next_record` then `write_record`: returns the new fencing token.
+#[cfg(test)]
+pub fn take_over_record(file: &File, mode: Mode) -> io::Result<u64> {
+    let next = next_record(file)?;
+    write_record(file, mode, next)?;
+    Ok(next.fencing_token)
 }
 
 #[cfg(unix)]
@@ -244,8 +269,8 @@ mod tests {
     fn records_round_trip_and_fencing_tokens_grow() {
         let (_dir, file) = scratch();
         assert!(read_record(&file).unwrap().0.is_none());
-        let first = write_record(&file, Mode::Exclusive).unwrap();
-        let second = write_record(&file, Mode::Shared).unwrap();
+        let first = take_over_record(&file, Mode::Exclusive).unwrap();
+        let second = take_over_record(&file, Mode::Shared).unwrap();
         assert!(second > first);
         let record = read_record(&file).unwrap().0.unwrap();
         assert_eq!(record.fencing_token, second);
@@ -261,7 +286,7 @@ mod tests {
             format!("{{\"junk\":\"{}\"}}", "x".repeat(600)).as_bytes(),
         )
         .unwrap();
-        write_record(&file, Mode::Exclusive).unwrap();
+        take_over_record(&file, Mode::Exclusive).unwrap();
         assert!(read_record(&file).unwrap().0.is_some());
     }
 
@@ -270,13 +295,13 @@ mod tests {
         let (_dir, file) = scratch();
         write_all_at(&file, b"{\"pid\": 12, \"hostn").unwrap();
         assert!(read_record(&file).unwrap().0.is_none());
-        assert!(write_record(&file, Mode::Exclusive).unwrap() > 0);
+        assert!(take_over_record(&file, Mode::Exclusive).unwrap() > 0);
     }
 
     #[test]
     fn holder_view_hides_pids_unless_asked() {
         let (_dir, file) = scratch();
-        write_record(&file, Mode::Exclusive).unwrap();
+        take_over_record(&file, Mode::Exclusive).unwrap();
         let record = read_record(&file).unwrap().0.unwrap();
         let hidden = Holder::from_record(Some(&record), Mode::Exclusive, false);
         assert!(hidden.same_process && hidden.pid.is_none());

@@ -3,17 +3,20 @@
 
 mod error;
 mod events;
-mod lease;
 mod manager;
 mod metadata;
 mod os_lock;
 mod path_lock;
 mod queue;
 mod sidecar;
+mod timer;
+mod waiter_pool;
 
 pub use error::LockError;
 pub use events::{EventSink, LockEvent, ReleaseReason};
-pub use manager::{AcquireRequest, CancelToken, HeldLock, LockManager, ManagerOptions};
+pub use manager::{
+    AcquireRequest, Completion, HeldLock, LockManager, ManagerOptions, Request, Waiting,
+};
 pub use metadata::{Holder, Strategy};
 pub use sidecar::sidecar_path;
 

@@ -2,27 +2,29 @@
 //! front of the OS lock on the file's sidecar.
 //!
 //! Invariants (all under `state`'s mutex):
-//! - The OS lock is held (`os_mode`) exactly while there are in-process holders,
-//!   in a mode that covers them; it is dropped as soon as the last one leaves.
-//! - At most one thread waits on the OS lock at a time (`os_waiter`). It blocks
-//!   in the kernel, so a release by another process wakes it at once, and it
-//!   never occupies the JS thread or libuv's pool. While it waits, nobody else
-//!   touches the sidecar handle; a waiter abandoned by a timeout or abort is
-//!   reused by the next request, or unlocks as soon as it gets the lock.
+//! - The OS lock is held (`os_held`, on one sidecar handle) exactly while there
+//!   are in-process holders, in a mode that covers them; it is dropped as soon
+//!   as the last one leaves.
+//! - At most one pool thread per mode waits on the OS lock (`os_waiting`), each
+//!   on a handle of its own, blocked in the kernel: a release by another process
+//!   wakes it at once, and it never occupies the JS thread or libuv's pool.
+//!   A waiter whose requester gave up is reused by the next request of its
+//!   mode; any other request still tries the lock itself (on the shared handle),
+//!   so an abandoned exclusive waiter never holds up a reader. A waiter that
+//!   wins a lock nobody needs any more lets go at once.
 //! - A grant is only sent to a waiter that still listens; otherwise it is undone.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
 
 use super::error::LockError;
-use super::metadata::{self, Holder, HolderRecord};
+use super::metadata::{self, Holder, HolderRecord, NextRecord};
 use super::os_lock;
 use super::queue::{FairQueue, Holders};
 use super::sidecar::{sidecar_path, Sidecar};
-use super::Mode;
+use super::{waiter_pool, Mode};
 
 /// How often a freshly locked sidecar may turn out to be unlinked before we give up.
 const MAX_RELINK_ATTEMPTS: usize = 16;
@@ -36,24 +38,51 @@ pub struct Grant {
     pub fencing_token: u64,
 }
 
+/// Whoever waits in the queue. `answer` is called exactly once, under the
+/// queue's mutex, unless the waiter is taken out with `cancel` first.
+pub trait Waiter: Send {
+    /// Delivers the grant or the failure. `false`: nobody wants it any more (a
+    /// grant is then undone).
+    fn answer(self: Box<Self>, result: GrantResult) -> bool;
+}
+
+impl Waiter for tokio::sync::oneshot::Sender<GrantResult> {
+    fn answer(self: Box<Self>, result: GrantResult) -> bool {
+        self.send(result).is_ok()
+    }
+}
+
 pub enum Enqueued {
     Granted(Grant),
+    /// Queued: `holder` is who it waits for (when asked for).
     Waiting {
         ticket: u64,
-        reply: oneshot::Receiver<GrantResult>,
         holder: Option<Holder>,
     },
 }
 
 #[derive(Default)]
 struct State {
-    queue: FairQueue<oneshot::Sender<GrantResult>>,
-    os_mode: Option<Mode>,
+    queue: FairQueue<Box<dyn Waiter>>,
+    /// The OS lock we hold, and the handle holding it.
+    os_held: Option<(Mode, Arc<Sidecar>)>,
     os_fencing: u64,
+    /// The handle for non-blocking attempts, kept open between acquisitions.
     sidecar: Option<Arc<Sidecar>>,
-    os_waiter: bool,
+    /// Waiter threads in flight: `[shared, exclusive]`.
+    os_waiting: [bool; 2],
     closed: bool,
     next_ticket: u64,
+}
+
+fn slot(mode: Mode) -> usize {
+    usize::from(mode.is_exclusive())
+}
+
+impl State {
+    fn os_mode(&self) -> Option<Mode> {
+        self.os_held.as_ref().map(|(mode, _)| *mode)
+    }
 }
 
 pub struct PathLock {
@@ -83,7 +112,7 @@ impl PathLock {
     }
 
     fn try_enter(&self, st: &mut State, mode: Mode) -> Result<Option<Grant>, LockError> {
-        if st.os_waiter || !st.queue.can_enter_now(mode) {
+        if !st.queue.can_enter_now(mode) {
             return Ok(None);
         }
         if st.queue.holders() == Holders::Free && self.try_os(st, mode)?.is_none() {
@@ -96,8 +125,13 @@ impl PathLock {
         }))
     }
 
-    /// Joins the queue: granted at once, or a receiver for the grant.
-    pub fn enqueue(self: &Arc<Self>, mode: Mode) -> Result<Enqueued, LockError> {
+    /// Joins the queue: granted at once, or `waiter` is answered later.
+    pub fn enqueue(
+        self: &Arc<Self>,
+        mode: Mode,
+        waiter: Box<dyn Waiter>,
+        describe_holder: bool,
+    ) -> Result<Enqueued, LockError> {
         let mut st = self.state.lock();
         if st.closed {
             return Err(LockError::Closed);
@@ -108,19 +142,14 @@ impl PathLock {
         let in_process = st.queue.holders() != Holders::Free;
         st.next_ticket += 1;
         let ticket = st.next_ticket;
-        let (tx, rx) = oneshot::channel();
-        st.queue.push(ticket, mode, tx);
+        st.queue.push(ticket, mode, waiter);
         self.pump(&mut st);
-        let holder = if in_process {
-            Some(Holder::this_process(st.os_mode.unwrap_or(mode)))
-        } else {
-            self.recorded_holder(&st)
+        let holder = match (describe_holder, in_process) {
+            (false, _) => None,
+            (true, true) => Some(Holder::this_process(st.os_mode().unwrap_or(mode))),
+            (true, false) => self.recorded_holder(&st),
         };
-        Ok(Enqueued::Waiting {
-            ticket,
-            reply: rx,
-            holder,
-        })
+        Ok(Enqueued::Waiting { ticket, holder })
     }
 
     /// Leaves the queue. `false` when the request was already answered.
@@ -159,17 +188,17 @@ impl PathLock {
         let mut st = self.state.lock();
         st.closed = true;
         for waiter in st.queue.drain() {
-            let _ = waiter.send(Err(LockError::Closed));
+            waiter.answer(Err(LockError::Closed));
         }
         Self::release_os(&mut st);
         if let Some(sidecar) = st.sidecar.take() {
-            if !st.os_waiter {
-                sidecar.remove_if_unused(&self.sidecar_path);
-            }
+            // Fails (and keeps the file) while one of our waiter threads still waits
+            // on it; the last waiter to finish removes it then.
+            sidecar.remove_if_unused(&self.sidecar_path);
         }
     }
 
-    /// Grants queued requests while possible; starts the OS waiter when the OS lock is contended.
+    /// Grants queued requests while possible; starts an OS waiter when the OS lock is contended.
     fn pump(self: &Arc<Self>, st: &mut State) {
         while !st.closed {
             match st.queue.holders() {
@@ -183,7 +212,7 @@ impl PathLock {
                         Self::release_os(st);
                         return;
                     };
-                    match st.os_mode {
+                    match st.os_mode() {
                         Some(held) if held.covers(head) => {
                             if let Some((mode, reply)) = st.queue.pop_compatible_head() {
                                 Self::grant(st, mode, reply);
@@ -193,15 +222,15 @@ impl PathLock {
                         Some(_) => Self::release_os(st),
                         None => {}
                     }
-                    if st.os_waiter {
-                        return;
+                    if st.os_waiting[slot(head)] {
+                        return; // a waiter for this very mode will call back
                     }
                     match self.try_os(st, head) {
                         Ok(Some(_)) => {}
                         Ok(None) => return self.spawn_os_waiter(st, head),
                         Err(e) => {
                             if let Some((_, reply)) = st.queue.pop_compatible_head() {
-                                let _ = reply.send(Err(e));
+                                reply.answer(Err(e));
                             }
                         }
                     }
@@ -210,13 +239,13 @@ impl PathLock {
         }
     }
 
-    fn grant(st: &mut State, mode: Mode, reply: oneshot::Sender<GrantResult>) {
+    fn grant(st: &mut State, mode: Mode, reply: Box<dyn Waiter>) {
         st.queue.enter(mode);
         let grant = Grant {
             mode,
             fencing_token: st.os_fencing,
         };
-        if reply.send(Ok(grant)).is_err() {
+        if !reply.answer(Ok(grant)) {
             // The requester stopped listening (timed out in the same instant): undo.
             st.queue.leave(mode);
         }
@@ -231,8 +260,12 @@ impl PathLock {
             if !locked {
                 return Ok(None);
             }
-            if let Some(token) = self.claim(st, &sidecar, mode)? {
-                return Ok(Some(token));
+            if let Some(next) = self.claim(st, &sidecar, mode)? {
+                if let Err(e) = metadata::write_record(sidecar.file(), mode, next) {
+                    Self::release_os(st);
+                    return Err(LockError::io(&self.sidecar_path, "write", e));
+                }
+                return Ok(Some(next.fencing_token));
             }
         }
         Err(LockError::io(
@@ -243,14 +276,15 @@ impl PathLock {
     }
 
     /// After the OS lock on `sidecar` was obtained: verify the sidecar is still
-    /// the one at the path and record ourselves as holder. `Ok(None)`: it was
-    /// unlinked meanwhile; the lock is dropped and the caller must start over.
+    /// the one at the path and pick our fencing token; the caller writes the
+    /// record. `Ok(None)`: it was unlinked meanwhile; the lock is dropped and
+    /// the caller must start over.
     fn claim(
         &self,
         st: &mut State,
         sidecar: &Arc<Sidecar>,
         mode: Mode,
-    ) -> Result<Option<u64>, LockError> {
+    ) -> Result<Option<NextRecord>, LockError> {
         let unlock_on_error = |e: std::io::Error, op| {
             let _ = os_lock::unlock(sidecar.file());
             LockError::io(&self.sidecar_path, op, e)
@@ -265,11 +299,10 @@ impl PathLock {
             }
             return Ok(None);
         }
-        let token = metadata::write_record(sidecar.file(), mode)
-            .map_err(|e| unlock_on_error(e, "write"))?;
-        st.os_mode = Some(mode);
-        st.os_fencing = token;
-        Ok(Some(token))
+        let next = metadata::next_record(sidecar.file()).map_err(|e| unlock_on_error(e, "read"))?;
+        st.os_held = Some((mode, Arc::clone(sidecar)));
+        st.os_fencing = next.fencing_token;
+        Ok(Some(next))
     }
 
     fn sidecar(&self, st: &mut State) -> Result<Arc<Sidecar>, LockError> {
@@ -285,63 +318,77 @@ impl PathLock {
     }
 
     fn release_os(st: &mut State) {
-        if st.os_mode.take().is_some() {
-            if let Some(sidecar) = &st.sidecar {
-                let _ = os_lock::unlock(sidecar.file());
-            }
+        if let Some((_, sidecar)) = st.os_held.take() {
+            let _ = os_lock::unlock(sidecar.file());
         }
     }
 
     fn spawn_os_waiter(self: &Arc<Self>, st: &mut State, mode: Mode) {
-        let Some(sidecar) = st.sidecar.clone() else {
-            return;
-        };
-        st.os_waiter = true;
+        st.os_waiting[slot(mode)] = true;
         let me = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name("file-lock-waiter".into())
-            .stack_size(128 * 1024)
-            .spawn(move || me.wait_for_os(sidecar, mode));
-        if let Err(e) = spawned {
-            st.os_waiter = false;
+        if let Err(e) = waiter_pool::run(move || me.wait_for_os(mode)) {
+            st.os_waiting[slot(mode)] = false;
             if let Some((_, reply)) = st.queue.pop_compatible_head() {
-                let _ = reply.send(Err(LockError::io(&self.sidecar_path, "spawn waiter", e)));
+                reply.answer(Err(LockError::io(&self.sidecar_path, "start a waiter", e)));
             }
         }
     }
 
-    /// Body of the OS waiter thread.
-    fn wait_for_os(self: Arc<Self>, sidecar: Arc<Sidecar>, mode: Mode) {
-        let result = os_lock::lock_blocking(sidecar.file(), mode);
+    /// Body of an OS waiter: blocks on a handle of its own until the kernel grants `mode`.
+    fn wait_for_os(self: Arc<Self>, mode: Mode) {
+        let result = Sidecar::open(&self.sidecar_path)
+            .and_then(|sidecar| os_lock::lock_blocking(sidecar.file(), mode).map(|()| sidecar))
+            .map(Arc::new);
         let mut st = self.state.lock();
-        st.os_waiter = false;
-        let current = st
-            .sidecar
-            .as_ref()
-            .is_some_and(|s| Arc::ptr_eq(s, &sidecar));
+        st.os_waiting[slot(mode)] = false;
         match result {
             Err(e) => {
-                if let Some((_, reply)) = st.queue.pop_compatible_head() {
-                    let _ = reply.send(Err(LockError::io(&self.sidecar_path, "lock", e)));
+                if st.queue.head_mode() == Some(mode) {
+                    if let Some((_, reply)) = st.queue.pop_compatible_head() {
+                        reply.answer(Err(LockError::io(&self.sidecar_path, "lock", e)));
+                    }
                 }
             }
-            Ok(()) if st.closed || !current || st.os_mode.is_some() || st.queue.is_empty() => {
-                let _ = os_lock::unlock(sidecar.file());
-            }
-            Ok(()) => {
-                if let Err(e) = self.claim(&mut st, &sidecar, mode) {
-                    if let Some((_, reply)) = st.queue.pop_compatible_head() {
-                        let _ = reply.send(Err(e));
+            Ok(sidecar) => {
+                let wanted = st.os_held.is_none()
+                    && st.queue.holders() == Holders::Free
+                    && st.queue.head_mode().is_some_and(|head| mode.covers(head));
+                if st.closed || !wanted {
+                    let _ = os_lock::unlock(sidecar.file());
+                    if st.closed && st.os_waiting == [false; 2] {
+                        drop(st);
+                        sidecar.remove_if_unused(&self.sidecar_path);
+                        return;
+                    }
+                } else {
+                    match self.claim(&mut st, &sidecar, mode) {
+                        Ok(Some(next)) => {
+                            // Hand the lock over first: on a cold CPU each syscall costs
+                            // µs. The record is still written before anyone can release
+                            // (release needs this mutex). A failed write leaves the
+                            // previous record; the fencing token stays monotonic through
+                            // its time floor.
+                            self.pump(&mut st);
+                            let still_ours = st
+                                .os_held
+                                .as_ref()
+                                .is_some_and(|(_, s)| Arc::ptr_eq(s, &sidecar));
+                            if still_ours {
+                                let _ = metadata::write_record(sidecar.file(), mode, next);
+                            }
+                            return;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            if let Some((_, reply)) = st.queue.pop_compatible_head() {
+                                reply.answer(Err(e));
+                            }
+                        }
                     }
                 }
             }
         }
         self.pump(&mut st);
-        if st.closed && !st.os_waiter {
-            if let Some(sidecar) = st.sidecar.take() {
-                sidecar.remove_if_unused(&self.sidecar_path);
-            }
-        }
     }
 
     fn recorded_holder(&self, st: &State) -> Option<Holder> {

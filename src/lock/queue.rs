@@ -40,10 +40,6 @@ impl<W> FairQueue<W> {
         self.holders
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
-    }
-
     pub fn head_mode(&self) -> Option<Mode> {
         self.waiting.front().map(|(_, mode, _)| *mode)
     }
