@@ -1,0 +1,47 @@
+// Case 1: real cross-process contention on one JSON file.
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { Child, FIXTURES, killAllChildren, makeTempDir, removeDir } from './helpers.mjs'
+
+const PROCESSES = 8
+const ITERATIONS = 500
+
+describe('cross-process mutual exclusion', () => {
+  let dir
+  beforeEach(() => {
+    dir = makeTempDir()
+  })
+  afterEach(async () => {
+    await killAllChildren()
+    removeDir(dir)
+  })
+
+  it(`${PROCESSES} processes x ${ITERATIONS} read-modify-write increments of roles.json end at exactly ${PROCESSES * ITERATIONS}, never two holders at once`, async () => {
+    const dataFile = path.join(dir, 'roles.json')
+    const goFile = path.join(dir, 'go')
+    const markerFile = path.join(dir, 'occupied')
+    fs.writeFileSync(dataFile, JSON.stringify({ counter: 0 }))
+
+    const workers = Array.from(
+      { length: PROCESSES },
+      () => new Child(path.join(FIXTURES, 'counter-worker.mjs'), [dataFile, goFile, markerFile, String(ITERATIONS)]),
+    )
+    // Start barrier: every process is up with the addon loaded before any begins.
+    await Promise.all(workers.map((w) => w.waitFor('ready')))
+    fs.writeFileSync(goFile, '')
+
+    const reports = await Promise.all(workers.map((w) => w.waitFor('done', { timeoutMs: 100000 })))
+    const exits = await Promise.all(workers.map((w) => w.exited))
+
+    for (const report of reports) {
+      expect(report.errors).toEqual([])
+      expect(report.increments).toBe(ITERATIONS)
+    }
+    expect(reports.reduce((n, r) => n + r.doubleHolders, 0)).toBe(0)
+    expect(reports.reduce((n, r) => n + r.tornReads, 0)).toBe(0)
+    expect(exits.every((e) => e.code === 0)).toBe(true)
+    expect(JSON.parse(fs.readFileSync(dataFile, 'utf8'))).toEqual({ counter: PROCESSES * ITERATIONS })
+    expect(fs.existsSync(markerFile)).toBe(false)
+  }, 120000)
+})
