@@ -1,0 +1,96 @@
+// Library adapters for the benchmark: every library is driven through the same
+// two-step shape, `const release = await acquire(); await release()`, on a data
+// file `file` that lives in a fresh temporary directory.
+//
+// - ours:          file-lock-manager, strategy 'os' (flock on the sidecar `.<name>.lock`,
+//                  which it keeps open; it also writes a holder record into the sidecar).
+// - fsnative-wait: fs-native-extensions, `await waitForLock(fd)` / `unlock(fd)` on the same
+//                  kind of sidecar `.<name>.lock`, opened once with fs.openSync (README usage).
+// - fsnative-try:  the same, but `tryLock(fd)` first and `waitForLock(fd)` only if it is taken
+//                  (the same fast-path shape ours uses internally: sync try, then wait).
+// - proper-lockfile: `lockfile.lock(file, { retries: { retries: 1000, minTimeout: 1,
+//                  maxTimeout: 20 }, realpath: false })`, which creates `<file>.lock/`.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+
+export const LIBS = ['ours', 'fsnative-wait', 'fsnative-try', 'proper-lockfile']
+
+export const LABELS = {
+  ours: "file-lock-manager (ours, strategy 'os')",
+  'fsnative-wait': 'fs-native-extensions (`await waitForLock(fd)`)',
+  'fsnative-try': 'fs-native-extensions (`tryLock(fd)`, else `waitForLock(fd)`)',
+  'proper-lockfile': 'proper-lockfile (mkdir `<file>.lock`)',
+}
+
+export const SHORT = {
+  ours: 'ours',
+  'fsnative-wait': 'fs-native (wait)',
+  'fsnative-try': 'fs-native (try)',
+  'proper-lockfile': 'proper-lockfile',
+}
+
+export function sidecarOf(file) {
+  return path.join(path.dirname(file), `.${path.basename(file)}.lock`)
+}
+
+export async function openLib(name, file) {
+  switch (name) {
+    case 'ours': {
+      const { FileLockManager } = require('../index.js')
+      const m = new FileLockManager({ strategy: 'os' })
+      // One attempt that waits up to 60 s in the kernel: no client-side backoff.
+      const opts = { exclusive: true, timeoutMs: 60000, retries: 1 }
+      return {
+        async acquire() {
+          const lock = await m.acquireLock(file, opts)
+          return () => lock.release()
+        },
+        close: () => m.close(),
+      }
+    }
+    case 'fsnative-wait':
+    case 'fsnative-try': {
+      const fne = require('fs-native-extensions')
+      const { O_RDWR, O_CREAT } = fs.constants
+      const fd = fs.openSync(sidecarOf(file), O_RDWR | O_CREAT, 0o600)
+      const release = () => fne.unlock(fd)
+      const acquire =
+        name === 'fsnative-wait'
+          ? async () => {
+              await fne.waitForLock(fd)
+              return release
+            }
+          : async () => {
+              if (!fne.tryLock(fd)) await fne.waitForLock(fd)
+              return release
+            }
+      return {
+        acquire,
+        close: async () => fs.closeSync(fd),
+      }
+    }
+    case 'proper-lockfile': {
+      const lockfile = require('proper-lockfile')
+      const opts = { retries: { retries: 1000, minTimeout: 1, maxTimeout: 20 }, realpath: false }
+      return {
+        acquire: () => lockfile.lock(file, opts), // resolves to an async release function
+        close: async () => {},
+      }
+    }
+    default:
+      throw new Error(`unknown library ${name}`)
+  }
+}
+
+export function libVersions() {
+  const v = (p) => JSON.parse(fs.readFileSync(require.resolve(p), 'utf8')).version
+  return {
+    ours: v('../package.json'),
+    'fs-native-extensions': v('fs-native-extensions/package.json'),
+    'proper-lockfile': v('proper-lockfile/package.json'),
+  }
+}
