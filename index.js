@@ -194,7 +194,7 @@ class FileLockManager extends EventEmitter {
   #live = new Map() // lock id → WeakRef<Lock>, to reach a Lock its holder still has
   #selfRef
   #waiting = new Map() // request id → { resolve, reject, signal }
-  #keepAlive = null // a ref'd timer while requests wait: the native callbacks are weak
+  #keepAlive = null // a timer ref'd only while requests wait: the native callbacks are weak
 
   constructor(options) {
     super()
@@ -283,6 +283,7 @@ class FileLockManager extends EventEmitter {
     this.#closed = true
     openManagers.delete(this.#selfRef)
     this.#native.close()
+    if (this.#waiting.size === 0) this.#holdProcessOpen(false)
     for (const ref of this.#live.values()) {
       const lock = ref.deref()
       if (lock === undefined || lock.released) continue
@@ -322,7 +323,7 @@ class FileLockManager extends EventEmitter {
       const { signal } = request
       const onAbort = signal === undefined ? undefined : () => this.#native.cancel(requestId)
       this.#waiting.set(requestId, { resolve, reject, signal, onAbort })
-      if (this.#keepAlive === null) this.#keepAlive = setInterval(noop, 1 << 30)
+      if (this.#waiting.size === 1) this.#holdProcessOpen(true)
       signal?.addEventListener('abort', onAbort, { once: true })
       try {
         this.#native.acquire(filePath, request.exclusive, request.timeoutMs, request.retries, requestId)
@@ -361,11 +362,18 @@ class FileLockManager extends EventEmitter {
     if (waiter === undefined) return undefined
     this.#waiting.delete(requestId)
     waiter.signal?.removeEventListener('abort', waiter.onAbort)
-    if (this.#waiting.size === 0 && this.#keepAlive !== null) {
+    if (this.#waiting.size === 0) this.#holdProcessOpen(false)
+    return waiter
+  }
+
+  // Toggling ref() on one long timer is cheaper than creating and clearing one per wait.
+  #holdProcessOpen(wanted) {
+    if (this.#keepAlive === null) this.#keepAlive = setInterval(noop, 1 << 30)
+    if (wanted) this.#keepAlive.ref()
+    else if (this.#closed) {
       clearInterval(this.#keepAlive)
       this.#keepAlive = null
-    }
-    return waiter
+    } else this.#keepAlive.unref()
   }
 
   #requestOptions(options) {
