@@ -27,6 +27,18 @@ const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 // canonical path → Lock, for the enclosing `withLock` calls of this async chain.
 const heldInChain = new AsyncLocalStorage()
 
+// Managers with waiting requests: kept reachable until every request settles
+// (the native callbacks only hold them weakly).
+const busyManagers = new Set()
+
+function onNativeEvent(event) {
+  this.deref()?._onNativeEvent(event)
+}
+
+function onNativeCompletion(outcome) {
+  this.deref()?._onComplete(outcome)
+}
+
 // Managers still open, closed synchronously when the process exits normally.
 const openManagers = new Set()
 let exitHookInstalled = false
@@ -206,10 +218,13 @@ class FileLockManager extends EventEmitter {
         leaseMs: this.#options.leaseMs,
         exposePids: this.#options.exposePids,
       },
-      (event) => this.#onNativeEvent(event),
-      (outcome) => this.#onComplete(outcome),
+      // Weak: the native side must not keep a dropped manager alive (it is
+      // kept alive while requests wait, through `busyManagers`).
+      onNativeEvent.bind(new WeakRef(this)),
+      onNativeCompletion.bind(new WeakRef(this)),
     )
-    // Only build `waiting` events (which read the holder record) while someone listens.
+    // Building `waiting` events reads the holder record: only while someone
+    // listens. (Also refreshed per request, should removeAllListeners() drop these hooks.)
     this.on('newListener', (name) => {
       if (name === 'waiting') this.#native.setWaitingInterest(true)
     })
@@ -325,6 +340,7 @@ class FileLockManager extends EventEmitter {
       this.#waiting.set(requestId, { resolve, reject, signal, onAbort })
       if (this.#waiting.size === 1) this.#holdProcessOpen(true)
       signal?.addEventListener('abort', onAbort, { once: true })
+      this.#native.setWaitingInterest(this.listenerCount('waiting') > 0)
       try {
         this.#native.acquire(filePath, request.exclusive, request.timeoutMs, request.retries, requestId)
       } catch (error) {
@@ -335,16 +351,27 @@ class FileLockManager extends EventEmitter {
   }
 
   // The native side decided a waiting request (on whichever thread decided it).
-  #onComplete(outcome) {
+  _onComplete(outcome) {
     const waiter = this.#settled(outcome.requestId)
+    const { grant, failure } = outcome
     if (waiter === undefined) {
       // Nobody waits for it any more (cannot happen unless the manager was torn down): let go.
-      if (outcome.grant) this.#native.release(outcome.grant.id)
+      if (grant) this.#native.release(grant.id)
       return
     }
-    if (outcome.grant) return waiter.resolve(outcome.grant)
-    const { failure } = outcome
+    if (grant) {
+      // The grant may have reached us after the lock was already taken back.
+      if (this.#closed) {
+        this.#native.release(grant.id)
+        return waiter.reject(closedError())
+      }
+      if (!this.#native.isHeld(grant.id)) {
+        return waiter.reject(new FileLockError('ECOMPROMISED', `the lock on ${grant.filePath} was granted but its lease expired before it could be handed over (the event loop was blocked)`, { filePath: grant.filePath, reason: 'lease-expired' }))
+      }
+      return waiter.resolve(grant)
+    }
     if (failure.code === 'ABORT_ERR') return waiter.reject(abortError(failure.filePath, waiter.signal))
+    waiter.reject(failureError(failure))
     if (failure.code === 'ELOCKTIMEOUT') {
       this.#emitIfHeard('timeout', {
         filePath: failure.filePath,
@@ -354,7 +381,6 @@ class FileLockManager extends EventEmitter {
         message: failure.message,
       })
     }
-    waiter.reject(failureError(failure))
   }
 
   #settled(requestId) {
@@ -368,6 +394,8 @@ class FileLockManager extends EventEmitter {
 
   // Toggling ref() on one long timer is cheaper than creating and clearing one per wait.
   #holdProcessOpen(wanted) {
+    if (wanted) busyManagers.add(this)
+    else busyManagers.delete(this)
     if (this.#keepAlive === null) this.#keepAlive = setInterval(noop, 1 << 30)
     if (wanted) this.#keepAlive.ref()
     else if (this.#closed) {
@@ -409,7 +437,7 @@ class FileLockManager extends EventEmitter {
     }
   }
 
-  #onNativeEvent(event) {
+  _onNativeEvent(event) {
     const payload = { ...event }
     delete payload.event
     for (const key of Object.keys(payload)) if (payload[key] === undefined || payload[key] === null) delete payload[key]
@@ -435,8 +463,17 @@ class FileLockManager extends EventEmitter {
     }
   }
 
+  // A listener that throws must not break our bookkeeping: its error is
+  // rethrown on its own tick, as an uncaught listener error would be anyway.
   #emitIfHeard(name, payload) {
-    if (this.listenerCount(name) > 0) this.emit(name, payload)
+    if (this.listenerCount(name) === 0) return
+    try {
+      this.emit(name, payload)
+    } catch (error) {
+      process.nextTick(() => {
+        throw error
+      })
+    }
   }
 }
 

@@ -26,6 +26,11 @@ export declare class NativeLockManager {
    * for a path that cannot be locked.
    */
   acquire(path: string, exclusive: boolean, timeoutMs: number, retries: number, requestId: number): void
+  /**
+   * Whether the lock is still held: a grant that reached JS late (after a
+   * lease expiry or `close()`) may already be gone.
+   */
+  isHeld(lockId: number): boolean
   /** Aborts a waiting `acquire`. Unknown or finished ids are ignored. */
   cancel(requestId: number): void
   /**

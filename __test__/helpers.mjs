@@ -1,5 +1,5 @@
 // Shared helpers of the JS test suite: temp dirs, the package, child processes.
-import { fork } from 'node:child_process'
+import { fork, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -182,4 +182,21 @@ export async function startLockChild(managerOptions = {}) {
   const child = new Child(LOCK_CHILD, [JSON.stringify(managerOptions)])
   await child.waitFor('ready')
   return child
+}
+
+const PACKAGE = fileURLToPath(new URL('../index.js', import.meta.url))
+
+/**
+ * Runs a CommonJS snippet in a fresh Node process with `FileLockManager` and
+ * `file` in scope (top-level await allowed); `exited` resolves with its exit
+ * code, signal and combined output.
+ */
+export function runSnippet(file, body, nodeArgs = []) {
+  const source = `const { FileLockManager } = require(${JSON.stringify(PACKAGE)});\nconst file = ${JSON.stringify(file)};\n(async () => {\n${body}\n})().catch((e) => { console.error(e); process.exit(2) })`
+  const child = spawn(process.execPath, [...nodeArgs, '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out })))
+  return { child, exited, output: () => out }
 }

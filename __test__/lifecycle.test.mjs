@@ -1,23 +1,9 @@
 // What keeps a Node process alive: a waiting acquisition must (the caller awaits
 // it), events and held locks must not (a library must never stop an app from exiting).
-import { spawn } from 'node:child_process'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { FileLockManager, makeTempDir, removeDir, sleep, within } from './helpers.mjs'
+import { FileLockManager, makeTempDir, removeDir, runSnippet, sleep, within } from './helpers.mjs'
 
-const PACKAGE = fileURLToPath(new URL('../index.js', import.meta.url))
-
-/** Runs a CommonJS snippet with `FileLockManager` and `file` in scope; resolves with its exit and output. */
-function runSnippet(file, body) {
-  const source = `const { FileLockManager } = require(${JSON.stringify(PACKAGE)});\nconst file = ${JSON.stringify(file)};\n(async () => {\n${body}\n})().catch((e) => { console.error(e); process.exit(2) })`
-  const child = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout.on('data', (d) => (out += d))
-  child.stderr.on('data', (d) => (out += d))
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out })))
-  return { child, exited, output: () => out }
-}
 
 describe('process lifetime', () => {
   let dir

@@ -323,3 +323,28 @@ fn inspect_sees_a_holder_from_outside() {
     held.release(ReleaseReason::Explicit);
     assert!(b.inspect(&path).unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_waiting_future_neither_deadlocks_nor_keeps_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (a, _) = manager();
+    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    // The future is dropped while it waits; the wait itself goes on.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        a.acquire(&path, request(Mode::Exclusive, 10_000, 1)),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    // Granting it now must not deadlock: the grant nobody wants is handed back.
+    let releasing = tokio::task::spawn_blocking(move || held.release(ReleaseReason::Explicit));
+    let released = tokio::time::timeout(Duration::from_secs(3), releasing).await;
+    assert!(matches!(released, Ok(Ok(true))), "release deadlocked");
+    let again = a
+        .acquire(&path, request(Mode::Exclusive, 3000, 1))
+        .await
+        .expect("the abandoned grant was released");
+    again.release(ReleaseReason::Explicit);
+    assert_eq!(a.held_count(), 0);
+}

@@ -127,6 +127,7 @@ impl NativeLockManager {
         let failure_path = path.clone();
         let done = Box::new(move |result: Result<Arc<HeldLock>, _>| {
             waiting.lock().remove(&request_id);
+            let result_for_undo = result.as_ref().map(Arc::clone).map_err(|_| ());
             let outcome = match result {
                 Ok(held) => AcquireOutcome {
                     request_id,
@@ -139,7 +140,12 @@ impl NativeLockManager {
                     failure: Some(failure(e, &failure_path)),
                 },
             };
-            completions.call(outcome, ThreadsafeFunctionCallMode::NonBlocking);
+            if completions.call(outcome, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
+                // JS is gone (worker or env teardown): nobody will ever release it.
+                if let Ok(held) = result_for_undo {
+                    held.release_later();
+                }
+            }
         });
         let request = self
             .core
@@ -151,6 +157,13 @@ impl NativeLockManager {
             self.waiting.lock().remove(&request_id);
         }
         Ok(())
+    }
+
+    /// Whether the lock is still held: a grant that reached JS late (after a
+    /// lease expiry or `close()`) may already be gone.
+    #[napi]
+    pub fn is_held(&self, lock_id: i64) -> bool {
+        self.core.is_held(lock_id as u64)
     }
 
     /// Aborts a waiting `acquire`. Unknown or finished ids are ignored.
@@ -225,5 +238,13 @@ impl NativeLockManager {
     #[napi(getter)]
     pub fn held_count(&self) -> u32 {
         self.core.held_count() as u32
+    }
+}
+
+/// A manager garbage-collected (or torn down with its worker) without `close()`
+/// still lets go of everything it holds and fails its waiters.
+impl Drop for NativeLockManager {
+    fn drop(&mut self) {
+        self.close();
     }
 }

@@ -7,10 +7,13 @@
 //!   same fair queue.
 //! - Every granted hold is a `HeldLock` released exactly once, by whichever
 //!   comes first: its holder, the lease timer, garbage collection or `close()`.
-//! - A waiting request is state, not a blocked thread or task: the queue, a
-//!   tokio timer and `cancel` drive it, and the grant is handed over on the
+//! - A waiting request is state, not a blocked thread or task: the queue, the
+//!   timer thread and `cancel` drive it, and the grant is handed over on the
 //!   thread that produced it (for a cross-process handoff, the OS waiter thread
-//!   the kernel just woke).
+//!   the kernel just woke). Completions may run under the file's queue mutex:
+//!   they must not call back into it (`HeldLock::release_later`).
+//! - Idle files are forgotten once many are known, so a long-lived manager over
+//!   many files keeps neither handles nor memory for them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -63,7 +66,9 @@ pub struct AcquireRequest {
 }
 
 /// Called once with the outcome of a waiting acquisition, on whichever thread
-/// decided it (the OS waiter, the timer, the releasing or cancelling caller).
+/// decided it (the OS waiter, the timer, the releasing or cancelling caller),
+/// possibly under the file's queue mutex: it must not lock or release that file
+/// directly (use `HeldLock::release_later`).
 pub type Completion = Box<dyn FnOnce(Result<Arc<HeldLock>, LockError>) + Send>;
 
 /// A waiting acquisition: attempts, timeouts and backoff, driven by events
@@ -327,6 +332,14 @@ impl HeldLock {
         true
     }
 
+    /// Releases from the timer thread: for code that may run under the file's
+    /// queue mutex (a completion), where releasing directly would re-enter it.
+    pub fn release_later(self: Arc<Self>) {
+        timer::schedule(Instant::now(), move || {
+            self.release(ReleaseReason::Explicit);
+        });
+    }
+
     pub(super) fn expire(&self) {
         self.release(ReleaseReason::LeaseExpired);
     }
@@ -346,6 +359,19 @@ struct PathRegistry {
     /// Absolute paths as callers spelled them: skips resolution on the hot path.
     by_spelling: HashMap<String, Arc<PathLock>>,
     by_canonical: HashMap<PathBuf, Arc<PathLock>>,
+}
+
+/// How many files a manager remembers before it forgets the idle ones.
+const FORGET_IDLE_BEYOND: usize = 128;
+
+impl PathRegistry {
+    /// Drops the files nobody holds or waits for (and their cached sidecar handles).
+    fn forget_idle(&mut self) {
+        self.by_canonical
+            .retain(|_, path_lock| !path_lock.forget_if_idle());
+        self.by_spelling
+            .retain(|_, path_lock| !path_lock.is_forgotten());
+    }
 }
 
 #[derive(Clone)]
@@ -433,11 +459,16 @@ impl LockManager {
             request,
             Box::new(move |result| {
                 if let Err(Ok(held)) = tx.send(result) {
-                    held.release(ReleaseReason::Explicit);
+                    held.release_later();
                 }
             }),
         )?;
         Ok(Waiting { request, outcome })
+    }
+
+    /// Whether the lock with this id is still held.
+    pub fn is_held(&self, lock_id: u64) -> bool {
+        self.inner.held.lock().contains_key(&lock_id)
     }
 
     /// Releases a held lock by id; `false` when it is not held (anymore).
@@ -542,6 +573,11 @@ impl LockManager {
         }
         let target = resolve_target(path)?;
         let mut paths = self.inner.paths.lock();
+        if paths.by_canonical.len() >= FORGET_IDLE_BEYOND
+            && !paths.by_canonical.contains_key(&target)
+        {
+            paths.forget_idle();
+        }
         let expose_pids = self.inner.options.expose_pids;
         let path_lock = Arc::clone(
             paths

@@ -163,11 +163,10 @@ pub fn read_record(file: &File) -> io::Result<(Option<HolderRecord>, usize)> {
             break;
         }
     }
+    // A record ends at its newline: whatever follows is padding or the tail of a
+    // longer record that two shared holders raced to overwrite.
     let text = &buf[..len];
-    let end = text
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace() && *b != 0)
-        .map_or(0, |i| i + 1);
+    let end = text.iter().position(|b| *b == b'\n').unwrap_or(len);
     Ok((serde_json::from_slice(&text[..end]).ok(), len))
 }
 

@@ -72,6 +72,9 @@ struct State {
     /// Waiter threads in flight: `[shared, exclusive]`.
     os_waiting: [bool; 2],
     closed: bool,
+    /// Dropped from the manager's registry while idle (a later request for the
+    /// file gets a new `PathLock`; one still referenced keeps working).
+    forgotten: bool,
     next_ticket: u64,
 }
 
@@ -192,10 +195,32 @@ impl PathLock {
         }
         Self::release_os(&mut st);
         if let Some(sidecar) = st.sidecar.take() {
-            // Fails (and keeps the file) while one of our waiter threads still waits
-            // on it; the last waiter to finish removes it then.
+            // Keeps the file while anyone holds it; a waiter of ours that gets it
+            // after close removes it then.
             sidecar.remove_if_unused(&self.sidecar_path);
         }
+    }
+
+    /// When nobody holds, waits or has an OS waiter in flight: closes the cached
+    /// handle and removes the sidecar if no other process uses it; the registry
+    /// then drops this file. `true` when forgotten.
+    pub fn forget_if_idle(&self) -> bool {
+        let mut st = self.state.lock();
+        let idle = st.queue.holders() == Holders::Free
+            && st.queue.head_mode().is_none()
+            && st.os_waiting == [false; 2]
+            && st.os_held.is_none();
+        if idle {
+            if let Some(sidecar) = st.sidecar.take() {
+                sidecar.remove_if_unused(&self.sidecar_path);
+            }
+            st.forgotten = true;
+        }
+        idle
+    }
+
+    pub fn is_forgotten(&self) -> bool {
+        self.state.lock().forgotten
     }
 
     /// Grants queued requests while possible; starts an OS waiter when the OS lock is contended.
@@ -227,7 +252,11 @@ impl PathLock {
                     }
                     match self.try_os(st, head) {
                         Ok(Some(_)) => {}
-                        Ok(None) => return self.spawn_os_waiter(st, head),
+                        Ok(None) => {
+                            if self.spawn_os_waiter(st, head) {
+                                return;
+                            }
+                        }
                         Err(e) => {
                             if let Some((_, reply)) = st.queue.pop_compatible_head() {
                                 reply.answer(Err(e));
@@ -323,13 +352,18 @@ impl PathLock {
         }
     }
 
-    fn spawn_os_waiter(self: &Arc<Self>, st: &mut State, mode: Mode) {
+    /// Starts an OS waiter; `false` (the head failed) when no thread could run it.
+    fn spawn_os_waiter(self: &Arc<Self>, st: &mut State, mode: Mode) -> bool {
         st.os_waiting[slot(mode)] = true;
         let me = Arc::clone(self);
-        if let Err(e) = waiter_pool::run(move || me.wait_for_os(mode)) {
-            st.os_waiting[slot(mode)] = false;
-            if let Some((_, reply)) = st.queue.pop_compatible_head() {
-                reply.answer(Err(LockError::io(&self.sidecar_path, "start a waiter", e)));
+        match waiter_pool::run(move || me.wait_for_os(mode)) {
+            Ok(()) => true,
+            Err(e) => {
+                st.os_waiting[slot(mode)] = false;
+                if let Some((_, reply)) = st.queue.pop_compatible_head() {
+                    reply.answer(Err(LockError::io(&self.sidecar_path, "start a waiter", e)));
+                }
+                false
             }
         }
     }

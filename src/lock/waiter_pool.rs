@@ -58,7 +58,8 @@ fn spawn(first: Job) -> std::io::Result<()> {
             let (tx, rx) = mpsc::channel::<Job>();
             let mut job = first;
             loop {
-                job();
+                // Keep the thread (and the pool's bookkeeping) through a panicking job.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 pool().idle.lock().1.push(Idle {
                     id,
                     jobs: tx.clone(),
