@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { afterEach, beforeEach } from 'vitest'
 
 const require = createRequire(import.meta.url)
 export const { FileLockManager, Lock, FileLockError, DEFAULTS } = require('../index.js')
@@ -199,4 +200,31 @@ export function runSnippet(file, body, nodeArgs = []) {
   child.stderr.on('data', (d) => (out += d))
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out })))
   return { child, exited, output: () => out }
+}
+
+/**
+ * Per test: a fresh temp dir holding `roles.json` (written with `contents`
+ * unless null), handed to `onEach(dir, file)`; afterwards every manager made
+ * through the returned `manager()` is closed, child processes are killed and
+ * the dir is removed.
+ */
+export function useScratchDir({ contents = null, onEach }) {
+  const managers = []
+  let dir
+  beforeEach(() => {
+    dir = makeTempDir()
+    const file = path.join(dir, 'roles.json')
+    if (contents !== null) fs.writeFileSync(file, contents)
+    onEach(dir, file)
+  })
+  afterEach(async () => {
+    await Promise.all(managers.splice(0).map((m) => m.close()))
+    await killAllChildren()
+    removeDir(dir)
+  })
+  return function manager(options) {
+    const m = new FileLockManager(options)
+    managers.push(m)
+    return m
+  }
 }

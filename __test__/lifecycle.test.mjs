@@ -1,18 +1,19 @@
 // What keeps a Node process alive: a waiting acquisition must (the caller awaits
 // it), events and held locks must not (a library must never stop an app from exiting).
 import path from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { FileLockManager, makeTempDir, removeDir, runSnippet, sleep, within } from './helpers.mjs'
+import { describe, expect, it } from 'vitest'
+import { FileLockManager, runSnippet, sleep, useScratchDir, within } from './helpers.mjs'
 
 
 describe('process lifetime', () => {
   let dir
   let file
-  beforeEach(() => {
-    dir = makeTempDir()
-    file = path.join(dir, 'roles.json')
+  useScratchDir({
+    onEach: (d, f) => {
+      dir = d
+      file = f
+    },
   })
-  afterEach(() => removeDir(dir))
 
   it('event listeners and a finished acquisition do not keep the process alive', async () => {
     const run = runSnippet(

@@ -3,40 +3,28 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   FileLockError,
   FileLockManager,
-  killAllChildren,
-  makeTempDir,
   nextEvent,
   rejectionOf,
-  removeDir,
   sidecarOf,
   sleep,
   startLockChild,
   waitUntil,
   within,
+  useScratchDir,
 } from './helpers.mjs'
 
 let dir
 let file
-const managers = []
-function manager(options) {
-  const m = new FileLockManager(options)
-  managers.push(m)
-  return m
-}
-
-beforeEach(() => {
-  dir = makeTempDir()
-  file = path.join(dir, 'roles.json')
-  fs.writeFileSync(file, '{"counter":0}')
-})
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()))
-  await killAllChildren()
-  removeDir(dir)
+const manager = useScratchDir({
+  contents: '{"counter":0}',
+  onEach: (d, f) => {
+    dir = d
+    file = f
+  },
 })
 
 describe('shared locks across processes', () => {

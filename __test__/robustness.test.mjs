@@ -2,17 +2,18 @@
 // listeners that throw, workers torn down mid-wait, many files, dropped managers.
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { FileLockManager, makeTempDir, removeDir, runSnippet, sleep, within } from './helpers.mjs'
+import { describe, expect, it } from 'vitest'
+import { FileLockManager, runSnippet, sleep, useScratchDir, within } from './helpers.mjs'
 
 describe('robustness', () => {
   let dir
   let file
-  beforeEach(() => {
-    dir = makeTempDir()
-    file = path.join(dir, 'roles.json')
+  useScratchDir({
+    onEach: (d, f) => {
+      dir = d
+      file = f
+    },
   })
-  afterEach(() => removeDir(dir))
 
   it('a grant racing close() rejects with ECLOSED instead of handing out a released lock', async () => {
     const m = new FileLockManager({ leaseMs: Infinity })

@@ -1,27 +1,17 @@
 // Bad input: every case fails fast with the documented error type and code.
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Child, FIXTURES, FileLockError, FileLockManager, killAllChildren, makeTempDir, rejectionOf, removeDir } from './helpers.mjs'
+import { describe, expect, it } from 'vitest'
+import { Child, FIXTURES, FileLockError, FileLockManager, rejectionOf, useScratchDir } from './helpers.mjs'
 
 let dir
 let file
-const managers = []
-function manager(options) {
-  const m = new FileLockManager(options)
-  managers.push(m)
-  return m
-}
-
-beforeEach(() => {
-  dir = makeTempDir()
-  file = path.join(dir, 'roles.json')
-  fs.writeFileSync(file, '{}')
-})
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()))
-  await killAllChildren()
-  removeDir(dir)
+const manager = useScratchDir({
+  contents: '{}',
+  onEach: (d, f) => {
+    dir = d
+    file = f
+  },
 })
 
 function thrown(fn) {
