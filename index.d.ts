@@ -37,10 +37,32 @@ export interface FileLockManagerOptions {
   staleMs?: number
   /** `'auto'` (default) or `'os'`: flock / LockFileEx on the sidecar. `'lockfile'` is not available in this version (ENOTSUP). */
   strategy?: 'auto' | 'os' | 'lockfile'
-  /** Path of a JSON-lines audit trail. Not available in this version (ENOTSUP). */
+  /** Path of an append-only JSON-lines audit trail (mode 0600, rotated at `auditLogMaxBytes`, 3 old files kept). */
   auditLog?: string
+  /** Size at which the audit trail is rotated. Default 10 MiB, at least 4096. */
+  auditLogMaxBytes?: number
+  /** Receives every audit entry (with or without `auditLog`). */
+  logger?: (entry: AuditEntry) => void
   /** Describe holders with their pid in events, errors and `inspect()`. Default false. */
   exposePids?: boolean
+}
+
+/** One audited lock operation (a line of the audit trail). */
+export interface AuditEntry {
+  /** Milliseconds since the epoch. */
+  time: number
+  op: 'acquire' | 'release' | 'lease-expired'
+  file: string
+  strategy: 'os' | 'lockfile'
+  /** acquire: `granted`, `timeout`, `aborted`, `closed`, `error`; release: its reason. */
+  outcome: string
+  exclusive?: boolean
+  fencingToken?: number
+  waitedMs?: number
+  heldMs?: number
+  detail?: string
+  /** Entries lost before this one because the writer fell behind. */
+  droppedBefore?: number
 }
 
 /** Per-call options of `acquireLock` and `withLock`. */
@@ -147,7 +169,7 @@ type EventName = keyof FileLockManagerEvents
 export declare class FileLockManager extends EventEmitter {
   constructor(options?: FileLockManagerOptions)
   /** The options in force, defaults filled in. */
-  readonly options: Required<Omit<FileLockManagerOptions, 'auditLog'>>
+  readonly options: Required<Omit<FileLockManagerOptions, 'auditLog' | 'logger'>> & Pick<FileLockManagerOptions, 'auditLog' | 'logger'>
   readonly closed: boolean
   /** How many locks this manager holds right now. */
   readonly heldCount: number
@@ -174,4 +196,4 @@ export declare class FileLockManager extends EventEmitter {
 }
 
 /** The defaults of `FileLockManagerOptions`. */
-export declare const DEFAULTS: Readonly<Required<Omit<FileLockManagerOptions, 'auditLog'>>>
+export declare const DEFAULTS: Readonly<Required<Omit<FileLockManagerOptions, 'auditLog' | 'logger'>>>

@@ -20,6 +20,7 @@ const DEFAULTS = Object.freeze({
   staleMs: 30000,
   strategy: 'auto',
   exposePids: false,
+  auditLogMaxBytes: 10 * 1024 * 1024,
 })
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
@@ -118,9 +119,16 @@ function normalizeManagerOptions(options) {
   if (strategy === 'lockfile') {
     throw new FileLockError('ENOTSUP', "strategy 'lockfile' is not available in this version yet; use 'auto' or 'os'")
   }
-  if (o.auditLog !== undefined) {
-    throw new FileLockError('ENOTSUP', 'the audit log is not available in this version yet')
+  if (o.auditLog !== undefined && (typeof o.auditLog !== 'string' || o.auditLog.length === 0)) {
+    throw invalidType('options.auditLog', 'a non-empty path string', o.auditLog)
   }
+  if (o.auditLogMaxBytes !== undefined) {
+    if (typeof o.auditLogMaxBytes !== 'number') throw invalidType('options.auditLogMaxBytes', 'a number', o.auditLogMaxBytes)
+    if (!Number.isFinite(o.auditLogMaxBytes) || o.auditLogMaxBytes < 4096) {
+      throw outOfRange('options.auditLogMaxBytes', 'a finite number of bytes, at least 4096', o.auditLogMaxBytes)
+    }
+  }
+  if (o.logger !== undefined && typeof o.logger !== 'function') throw invalidType('options.logger', 'a function', o.logger)
   if (o.exposePids !== undefined && typeof o.exposePids !== 'boolean') {
     throw invalidType('options.exposePids', 'a boolean', o.exposePids)
   }
@@ -131,6 +139,9 @@ function normalizeManagerOptions(options) {
     staleMs: checkMs('options.staleMs', o.staleMs ?? DEFAULTS.staleMs),
     strategy,
     exposePids: o.exposePids ?? DEFAULTS.exposePids,
+    auditLog: o.auditLog,
+    auditLogMaxBytes: o.auditLogMaxBytes ?? DEFAULTS.auditLogMaxBytes,
+    logger: o.logger,
   }
 }
 
@@ -211,17 +222,20 @@ class FileLockManager extends EventEmitter {
   constructor(options) {
     super()
     this.#options = normalizeManagerOptions(options)
-    this.#native = new NativeLockManager(
+    this.#native = newNativeManager(
       {
         timeoutMs: this.#options.timeoutMs,
         retries: this.#options.retries,
         leaseMs: this.#options.leaseMs,
         exposePids: this.#options.exposePids,
+        auditLog: this.#options.auditLog,
+        auditLogMaxBytes: this.#options.auditLogMaxBytes,
       },
       // Weak: the native side must not keep a dropped manager alive (it is
       // kept alive while requests wait, through `busyManagers`).
       onNativeEvent.bind(new WeakRef(this)),
       onNativeCompletion.bind(new WeakRef(this)),
+      this.#options.logger === undefined ? undefined : auditToLogger(this.#options.logger),
     )
     // Building `waiting` events reads the holder record: only while someone
     // listens. (Also refreshed per request, should removeAllListeners() drop these hooks.)
@@ -478,6 +492,28 @@ class FileLockManager extends EventEmitter {
 }
 
 function noop() {}
+
+function newNativeManager(...args) {
+  try {
+    return new NativeLockManager(...args)
+  } catch (error) {
+    throw fromNative(error, args[0].auditLog)
+  }
+}
+
+// The logger gets each audit entry as an object; one that throws is reported
+// on its own tick and never disturbs the lock being audited.
+function auditToLogger(logger) {
+  return (jsonLine) => {
+    try {
+      logger(JSON.parse(jsonLine))
+    } catch (error) {
+      process.nextTick(() => {
+        throw error
+      })
+    }
+  }
+}
 
 function closedError() {
   return new FileLockError('ECLOSED', 'the lock manager is closed')

@@ -14,7 +14,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * it adds validation, AbortSignal, events, `withLock` and `Symbol.asyncDispose`.
  */
 export declare class NativeLockManager {
-  constructor(options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (outcome: AcquireOutcome) => void)
+  constructor(options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (outcome: AcquireOutcome) => void, onAudit?: (jsonLine: string) => void)
   /** Whether `waiting` events are wanted (building one reads the holder record). */
   setWaitingInterest(wanted: boolean): void
   /** Takes the lock when that needs no waiting; `null` when it is contended. */
@@ -136,4 +136,8 @@ export interface NativeManagerOptions {
   leaseMs: number
   /** Describe holders with their pid. */
   exposePids: boolean
+  /** Path of the JSON-lines audit trail. */
+  auditLog?: string
+  /** Size at which the audit trail is rotated, in bytes. */
+  auditLogMaxBytes?: number
 }

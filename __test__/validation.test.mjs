@@ -25,7 +25,7 @@ function thrown(fn) {
 
 describe('FileLockManager options', () => {
   it('fills in the documented defaults', () => {
-    expect(manager().options).toEqual({ timeoutMs: 5000, retries: 3, leaseMs: 30000, staleMs: 30000, strategy: 'auto', exposePids: false })
+    expect(manager().options).toEqual({ timeoutMs: 5000, retries: 3, leaseMs: 30000, staleMs: 30000, strategy: 'auto', exposePids: false, auditLogMaxBytes: 10 * 1024 * 1024 })
     expect(manager({ strategy: 'os', timeoutMs: Infinity, retries: 1, exposePids: true }).options).toMatchObject({ strategy: 'os', timeoutMs: Infinity, retries: 1, exposePids: true })
   })
 
@@ -57,13 +57,27 @@ describe('FileLockManager options', () => {
     expect(error.code).toBe('ERR_OUT_OF_RANGE')
   })
 
-  it("throws FileLockError ENOTSUP for strategy 'lockfile' and for auditLog", () => {
-    for (const options of [{ strategy: 'lockfile' }, { auditLog: path.join(dir, 'audit.jsonl') }]) {
+  it("throws FileLockError ENOTSUP for strategy 'lockfile'", () => {
+    const error = thrown(() => new FileLockManager({ strategy: 'lockfile' }))
+    expect(error).toBeInstanceOf(FileLockError)
+    expect(error.name).toBe('FileLockError')
+    expect(error.code).toBe('ENOTSUP')
+  })
+
+  it('rejects bad audit options with TypeError/RangeError, and an unwritable trail with its errno code', () => {
+    for (const [options, type, code] of [
+      [{ auditLog: '' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+      [{ auditLog: 42 }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+      [{ auditLogMaxBytes: 10 }, RangeError, 'ERR_OUT_OF_RANGE'],
+      [{ logger: 'console' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    ]) {
       const error = thrown(() => new FileLockManager(options))
-      expect(error).toBeInstanceOf(FileLockError)
-      expect(error.name).toBe('FileLockError')
-      expect(error.code).toBe('ENOTSUP')
+      expect(error).toBeInstanceOf(type)
+      expect(error.code).toBe(code)
     }
+    const error = thrown(() => new FileLockManager({ auditLog: path.join(dir, 'missing-dir', 'audit.jsonl') }))
+    expect(error).toBeInstanceOf(FileLockError)
+    expect(error.code).toBe('ENOENT')
   })
 })
 

@@ -1,9 +1,10 @@
 //! file-lock-manager: cross-process file locks for Node and Electron.
 //!
-//! The crate is a plain-Rust core (`lock`, `process`) that knows nothing of
+//! The crate is a plain-Rust core (`lock`, `process`, `audit`) that knows nothing of
 //! JavaScript, plus one `binding` module that is the only place with `#[napi]`:
 //! it converts options, errors and events at the edge.
 
+pub mod audit;
 mod binding;
 pub mod lock;
 pub mod process;

@@ -19,6 +19,10 @@ pub struct NativeManagerOptions {
     pub lease_ms: f64,
     /// Describe holders with their pid.
     pub expose_pids: bool,
+    /// Path of the JSON-lines audit trail.
+    pub audit_log: Option<String>,
+    /// Size at which the audit trail is rotated, in bytes.
+    pub audit_log_max_bytes: Option<f64>,
 }
 
 /// A lock that was granted.
@@ -111,15 +115,16 @@ pub fn duration_from_ms(ms: f64) -> napi::Result<Option<Duration>> {
     Ok(Duration::try_from_secs_f64(ms / 1000.0).ok())
 }
 
-impl TryFrom<NativeManagerOptions> for ManagerOptions {
+impl TryFrom<&NativeManagerOptions> for ManagerOptions {
     type Error = napi::Error;
 
-    fn try_from(o: NativeManagerOptions) -> napi::Result<Self> {
+    fn try_from(o: &NativeManagerOptions) -> napi::Result<Self> {
         Ok(ManagerOptions {
             timeout: duration_from_ms(o.timeout_ms)?,
             retries: o.retries.max(1),
             lease: duration_from_ms(o.lease_ms)?,
             expose_pids: o.expose_pids,
+            audit: None,
         })
     }
 }

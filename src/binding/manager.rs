@@ -14,8 +14,10 @@ use super::convert::{
     duration_from_ms, failure, path_string, to_napi_error, AcquireOutcome, InspectOutcome,
     LockGrant, NativeLockEvent, NativeManagerOptions,
 };
+use crate::audit::{AuditEntry, AuditFile, AuditSink};
 use crate::lock::{
-    AcquireRequest, EventSink, HeldLock, LockEvent, LockManager, Mode, ReleaseReason, Request,
+    AcquireRequest, EventSink, HeldLock, LockError, LockEvent, LockManager, ManagerOptions, Mode,
+    ReleaseReason, Request,
 };
 
 /// Both callbacks are weak (unref'd): they never keep Node alive by themselves.
@@ -23,6 +25,36 @@ use crate::lock::{
 type EventCallback = ThreadsafeFunction<NativeLockEvent, (), NativeLockEvent, Status, false, true>;
 type CompletionCallback =
     ThreadsafeFunction<AcquireOutcome, (), AcquireOutcome, Status, false, true>;
+/// Receives each audit entry as one JSON line.
+type AuditCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
+
+struct JsAuditLogger(AuditCallback);
+
+impl AuditSink for JsAuditLogger {
+    fn record(&self, entry: AuditEntry) {
+        if let Ok(line) = serde_json::to_string(&entry) {
+            self.0.call(line, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
+/// Every entry to every sink (the file and the logger may both be set).
+struct AuditSinks(Vec<Box<dyn AuditSink>>);
+
+impl AuditSink for AuditSinks {
+    fn record(&self, entry: AuditEntry) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for sink in rest {
+                sink.record(entry.clone());
+            }
+            last.record(entry);
+        }
+    }
+}
+
+/// Rotated audit trails kept beside the current one.
+const AUDIT_ROTATIONS: u32 = 3;
+const AUDIT_DEFAULT_MAX_BYTES: f64 = 10.0 * 1024.0 * 1024.0;
 
 struct JsEventSink {
     callback: EventCallback,
@@ -64,19 +96,37 @@ pub struct NativeLockManager {
 impl NativeLockManager {
     #[napi(
         constructor,
-        ts_args_type = "options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (outcome: AcquireOutcome) => void"
+        ts_args_type = "options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (outcome: AcquireOutcome) => void, onAudit?: (jsonLine: string) => void"
     )]
     pub fn new(
         options: NativeManagerOptions,
         on_event: EventCallback,
         on_complete: CompletionCallback,
-    ) -> napi::Result<Self> {
+        on_audit: Option<AuditCallback>,
+    ) -> napi::Result<Self, String> {
+        let mut core_options = ManagerOptions::try_from(&options)
+            .map_err(|e| napi::Error::new("EINVAL".to_string(), e.reason.clone()))?;
+        let mut sinks: Vec<Box<dyn AuditSink>> = Vec::new();
+        if let Some(path) = &options.audit_log {
+            let max_bytes = options
+                .audit_log_max_bytes
+                .unwrap_or(AUDIT_DEFAULT_MAX_BYTES);
+            let trail = AuditFile::open(path.into(), max_bytes as u64, AUDIT_ROTATIONS)
+                .map_err(|e| to_napi_error(LockError::io(path, "open the audit log", e)))?;
+            sinks.push(Box::new(trail));
+        }
+        if let Some(logger) = on_audit {
+            sinks.push(Box::new(JsAuditLogger(logger)));
+        }
+        if !sinks.is_empty() {
+            core_options.audit = Some(Arc::new(AuditSinks(sinks)));
+        }
         let events = Arc::new(JsEventSink {
             callback: on_event,
             wants_waiting: AtomicBool::new(false),
         });
         Ok(NativeLockManager {
-            core: LockManager::new(options.try_into()?, events.clone()),
+            core: LockManager::new(core_options, events.clone()),
             events,
             completions: Arc::new(on_complete),
             waiting: Arc::default(),

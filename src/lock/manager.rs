@@ -31,11 +31,12 @@ use super::path_lock::{Enqueued, Grant, GrantResult, PathLock, Waiter};
 use super::sidecar::{sidecar_path, Sidecar};
 use super::timer::{self, TimerKey};
 use super::Mode;
+use crate::audit::{AuditEntry, AuditSink};
 
 /// Longest backoff between attempts, whatever the timeout.
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ManagerOptions {
     /// How long one attempt waits; `None` waits until granted or cancelled.
     pub timeout: Option<Duration>,
@@ -45,6 +46,8 @@ pub struct ManagerOptions {
     pub lease: Option<Duration>,
     /// Whether holders are described with their pid.
     pub expose_pids: bool,
+    /// Where every acquisition, release, timeout and lease expiry is recorded.
+    pub audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl Default for ManagerOptions {
@@ -54,6 +57,7 @@ impl Default for ManagerOptions {
             retries: 3,
             lease: Some(Duration::from_secs(30)),
             expose_pids: false,
+            audit: None,
         }
     }
 }
@@ -105,8 +109,13 @@ impl Waiter for RequestWaiter {
             return false;
         }
         st.ticket = None;
-        let outcome =
-            result.map(|grant| request.manager.hold(Arc::clone(&request.path_lock), grant));
+        let outcome = result.map(|grant| {
+            request.manager.hold(
+                Arc::clone(&request.path_lock),
+                grant,
+                request.started.elapsed(),
+            )
+        });
         request.finish(st, outcome);
         true
     }
@@ -177,7 +186,9 @@ impl Request {
         let (ticket, holder) = match enqueued {
             Err(e) => return self.finish(self.state.lock(), Err(e)),
             Ok(Enqueued::Granted(grant)) => {
-                let held = self.manager.hold(Arc::clone(&self.path_lock), grant);
+                let held =
+                    self.manager
+                        .hold(Arc::clone(&self.path_lock), grant, self.started.elapsed());
                 return self.finish(self.state.lock(), Ok(held));
             }
             Ok(Enqueued::Waiting { ticket, holder }) => (ticket, holder),
@@ -269,6 +280,20 @@ impl Request {
         }
         st.ticket = None;
         drop(st);
+        if let Err(error) = &outcome {
+            self.manager.inner.audit(|| AuditEntry {
+                outcome: match error {
+                    LockError::Timeout { .. } => "timeout",
+                    LockError::Aborted { .. } => "aborted",
+                    LockError::Closed => "closed",
+                    _ => "error",
+                },
+                exclusive: Some(self.request.mode.is_exclusive()),
+                waited_ms: Some(ms(self.started.elapsed())),
+                detail: Some(error.to_string()),
+                ..AuditEntry::new("acquire", &self.path_lock.target)
+            });
+        }
         done(outcome);
     }
 }
@@ -317,6 +342,20 @@ impl HeldLock {
         // Tell the holder it lost the lock before anyone else can have it.
         if let Some(manager) = self.manager.upgrade() {
             manager.held.lock().remove(&self.id);
+            manager.audit(|| AuditEntry {
+                outcome: reason.as_str(),
+                exclusive: Some(self.mode.is_exclusive()),
+                fencing_token: Some(self.fencing_token),
+                held_ms: Some(ms(self.acquired_at.elapsed())),
+                ..AuditEntry::new(
+                    if reason == ReleaseReason::LeaseExpired {
+                        "lease-expired"
+                    } else {
+                        "release"
+                    },
+                    &self.path.target,
+                )
+            });
             if matches!(reason, ReleaseReason::LeaseExpired | ReleaseReason::Dropped) {
                 manager.sink.emit(LockEvent::Released {
                     path: self.path.target.clone(),
@@ -352,6 +391,19 @@ struct Inner {
     held: Mutex<HashMap<u64, Arc<HeldLock>>>,
     next_id: AtomicU64,
     closed: AtomicBool,
+}
+
+impl Inner {
+    /// Records an audit entry, built only when someone audits.
+    fn audit(&self, entry: impl FnOnce() -> AuditEntry) {
+        if let Some(audit) = &self.options.audit {
+            audit.record(entry());
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 #[derive(Default)]
@@ -407,7 +459,7 @@ impl LockManager {
         let path_lock = self.path_lock(path)?;
         Ok(path_lock
             .try_acquire(mode)?
-            .map(|grant| self.hold(path_lock, grant)))
+            .map(|grant| self.hold(path_lock, grant, Duration::ZERO)))
     }
 
     /// Waits for the lock without blocking anyone: up to `retries` attempts of
@@ -533,7 +585,7 @@ impl LockManager {
         self.inner.held.lock().len()
     }
 
-    fn hold(&self, path: Arc<PathLock>, grant: Grant) -> Arc<HeldLock> {
+    fn hold(&self, path: Arc<PathLock>, grant: Grant, waited: Duration) -> Arc<HeldLock> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let acquired_at = Instant::now();
         let held = Arc::new(HeldLock {
@@ -547,6 +599,13 @@ impl LockManager {
             manager: Arc::downgrade(&self.inner),
         });
         self.inner.held.lock().insert(id, Arc::clone(&held));
+        self.inner.audit(|| AuditEntry {
+            outcome: "granted",
+            exclusive: Some(grant.mode.is_exclusive()),
+            fencing_token: Some(grant.fencing_token),
+            waited_ms: Some(ms(waited)),
+            ..AuditEntry::new("acquire", &held.path.target)
+        });
         let deadline = self
             .inner
             .options

@@ -17,7 +17,7 @@ pub use events::{EventSink, LockEvent, ReleaseReason};
 pub use manager::{
     AcquireRequest, Completion, HeldLock, LockManager, ManagerOptions, Request, Waiting,
 };
-pub use metadata::{Holder, Strategy};
+pub use metadata::{now_ms, Holder, Strategy};
 pub use sidecar::sidecar_path;
 
 /// Whether a lock excludes everyone (writers) or only exclusive holders (readers).

@@ -1,0 +1,70 @@
+// The audit trail: every acquisition, release, timeout and lease expiry, as
+// JSON lines in a file (0600, rotated) and/or through a logger callback.
+import fs from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { sleep, useScratchDir, waitUntil } from './helpers.mjs'
+
+let dir
+let file
+const manager = useScratchDir({
+  onEach: (d, f) => {
+    dir = d
+    file = f
+  },
+})
+
+function readTrail(trail) {
+  if (!fs.existsSync(trail)) return []
+  return fs
+    .readFileSync(trail, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line))
+}
+
+describe('audit trail', () => {
+  it('records acquisitions, releases, timeouts and lease expiries as JSON lines', async () => {
+    const trail = path.join(dir, 'audit.jsonl')
+    const m = manager({ auditLog: trail, leaseMs: 200 })
+    const lock = await m.acquireLock(file)
+    const timedOut = await m.acquireLock(file, { timeoutMs: 30, retries: 1 }).catch((e) => e)
+    expect(timedOut.code).toBe('ELOCKTIMEOUT')
+    await lock.release()
+    const expiring = await m.acquireLock(file, { exclusive: false })
+    await waitUntil(() => expiring.released, 3000, 'the lease to expire')
+    await waitUntil(() => readTrail(trail).length >= 5, 3000, 'five audit lines')
+    const lines = readTrail(trail)
+    const summary = lines.map((e) => `${e.op}:${e.outcome}`)
+    expect(summary).toEqual(['acquire:granted', 'acquire:timeout', 'release:released', 'acquire:granted', 'lease-expired:lease-expired'])
+    for (const entry of lines) {
+      expect(entry.file).toBe(file)
+      expect(entry.strategy).toBe('os')
+      expect(typeof entry.time).toBe('number')
+    }
+    expect(lines[0].fencingToken).toBe(lock.fencingToken)
+    expect(lines[1].waitedMs).toBeGreaterThanOrEqual(25)
+    expect(lines[3].exclusive).toBe(false)
+    expect(lines[4].heldMs).toBeGreaterThanOrEqual(150)
+    expect(fs.statSync(trail).mode & 0o777).toBe(0o600)
+  })
+
+  it('hands the same entries to a logger, and a throwing logger does not disturb the lock', async () => {
+    const entries = []
+    const m = manager({ logger: (entry) => entries.push(entry) })
+    const lock = await m.acquireLock(file)
+    await lock.release()
+    await waitUntil(() => entries.length >= 2, 3000, 'two logger entries')
+    expect(entries.map((e) => `${e.op}:${e.outcome}`)).toEqual(['acquire:granted', 'release:released'])
+  })
+
+  it('rotates the trail at its size limit and keeps the previous ones', async () => {
+    const trail = path.join(dir, 'audit.jsonl')
+    const m = manager({ auditLog: trail, auditLogMaxBytes: 4096 })
+    for (let i = 0; i < 60; i++) await (await m.acquireLock(file)).release()
+    await waitUntil(() => fs.existsSync(`${trail}.1`), 3000, 'a rotation')
+    await sleep(50)
+    expect(fs.statSync(trail).size).toBeLessThanOrEqual(4096)
+    expect(readTrail(`${trail}.1`).length).toBeGreaterThan(0)
+  })
+})
