@@ -105,6 +105,8 @@ export declare class FileLockError extends Error {
   readonly attempts?: number
   /** `ELOCKTIMEOUT`: the holder, when known. */
   readonly holder?: HolderInfo
+  /** `ELOCKTIMEOUT`: the share's file system (`nfs`, `smb`, `sshfs`…) when the file is on a network drive. */
+  readonly network?: string
 }
 
 export interface WaitingEvent {
@@ -116,7 +118,10 @@ export interface WaitingEvent {
   /** Time since the request started, in ms. */
   elapsedMs: number
   holder?: HolderInfo
-  /** A sentence for a UI: "waiting for another process on this machine since … to release roles.json". */
+  /** The share's file system (`nfs`, `smb`, `sshfs`…) when the file is on a network drive. */
+  network?: string
+  /** A sentence for a UI: "waiting for another process on this machine since … to release roles.json";
+   * on a network drive it starts "roles.json is on a network drive (nfs); ". */
   message: string
 }
 
@@ -143,6 +148,8 @@ export interface TimeoutEvent {
   waitedMs: number
   attempts: number
   holder: HolderInfo | null
+  /** The share's file system when the file is on a network drive. */
+  network?: string
   message: string
 }
 

@@ -392,6 +392,7 @@ class FileLockManager extends EventEmitter {
         waitedMs: failure.waitedMs,
         attempts: failure.attempts,
         holder: failure.holder ?? null,
+        network: failure.network,
         message: failure.message,
       })
     }
@@ -533,6 +534,7 @@ function failureError(failure) {
     waitedMs: failure.waitedMs,
     attempts: failure.attempts,
     holder: failure.holder,
+    network: failure.network,
   })
 }
 

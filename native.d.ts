@@ -91,6 +91,8 @@ export interface LockFailure {
   waitedMs?: number
   attempts?: number
   holder?: HolderInfo
+  /** The share's file system when the file is on a network drive. */
+  network?: string
 }
 
 /** A lock that was granted. */
@@ -120,6 +122,8 @@ export interface NativeLockEvent {
   fencingToken?: number
   heldMs?: number
   reason?: string
+  /** The share's file system when the file is on a network drive (`nfs`, `smb`, `sshfs`…). */
+  network?: string
   message: string
 }
 

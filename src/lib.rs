@@ -6,5 +6,6 @@
 
 pub mod audit;
 mod binding;
+pub mod fs_kind;
 pub mod lock;
 pub mod process;

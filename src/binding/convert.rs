@@ -67,6 +67,8 @@ pub struct LockFailure {
     pub waited_ms: Option<f64>,
     pub attempts: Option<u32>,
     pub holder: Option<HolderInfo>,
+    /// The share's file system when the file is on a network drive.
+    pub network: Option<String>,
 }
 
 /// The result of a waiting acquisition: exactly one of the two is set.
@@ -101,6 +103,8 @@ pub struct NativeLockEvent {
     pub fencing_token: Option<i64>,
     pub held_ms: Option<f64>,
     pub reason: Option<String>,
+    /// The share's file system when the file is on a network drive (`nfs`, `smb`, `sshfs`…).
+    pub network: Option<String>,
     pub message: String,
 }
 
@@ -167,6 +171,7 @@ pub fn failure(e: LockError, file_path: &str) -> LockFailure {
             waited,
             attempts,
             holder,
+            network,
         } => LockFailure {
             code,
             message,
@@ -174,6 +179,7 @@ pub fn failure(e: LockError, file_path: &str) -> LockFailure {
             waited_ms: Some(ms(waited)),
             attempts: Some(attempts),
             holder: holder.map(|h| (*h).into()),
+            network,
         },
         _ => LockFailure {
             code,
@@ -182,6 +188,7 @@ pub fn failure(e: LockError, file_path: &str) -> LockFailure {
             waited_ms: None,
             attempts: None,
             holder: None,
+            network: None,
         },
     }
 }
@@ -196,16 +203,22 @@ impl From<LockEvent> for NativeLockEvent {
                 attempts,
                 elapsed,
                 holder,
+                network,
             } => {
                 let who = holder
                     .as_ref()
                     .map_or("another process".to_string(), |h| h.description.clone());
                 let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let share = network
+                    .as_ref()
+                    .map(|share| format!("{name} is on a network drive ({share}); "))
+                    .unwrap_or_default();
                 NativeLockEvent {
                     event: "waiting".into(),
                     message: format!(
-                        "waiting for {who} to release {name} (attempt {attempt} of {attempts})"
+                        "{share}waiting for {who} to release {name} (attempt {attempt} of {attempts})"
                     ),
+                    network,
                     file_path: path_string(&path),
                     exclusive: mode == Mode::Exclusive,
                     attempt: Some(attempt),
@@ -253,6 +266,7 @@ impl From<LockEvent> for NativeLockEvent {
                     fencing_token: Some(fencing_token as i64),
                     held_ms: Some(ms(held_for)),
                     reason: Some(reason.as_str().into()),
+                    network: None,
                 }
             }
         }

@@ -18,6 +18,8 @@ pub enum LockError {
         waited: Duration,
         attempts: u32,
         holder: Option<Box<Holder>>,
+        /// The share's file system when the file is on a network drive.
+        network: Option<String>,
     },
     /// The caller cancelled the wait.
     Aborted { path: PathBuf },
@@ -63,7 +65,11 @@ impl fmt::Display for LockError {
                 waited,
                 attempts,
                 holder,
+                network,
             } => {
+                if let Some(share) = network {
+                    write!(f, "{} is on a network drive ({share}); ", file_name(path))?;
+                }
                 write!(
                     f,
                     "timed out after {} ms and {attempts} attempt(s) waiting for the lock on {}",
@@ -93,6 +99,13 @@ impl std::error::Error for LockError {
             _ => None,
         }
     }
+}
+
+/// The last component of a path, for messages.
+pub fn file_name(path: &std::path::Path) -> std::borrow::Cow<'_, str> {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
 }
 
 /// Node-style errno names (`ENOENT`, `EACCES`, …) for the errors a lock can meet.
@@ -156,11 +169,13 @@ mod tests {
             waited: Duration::from_millis(1500),
             attempts: 3,
             holder: None,
+            network: Some("nfs".into()),
         };
         assert_eq!(e.code(), "ELOCKTIMEOUT");
         let text = e.to_string();
         assert!(
             text.contains("1500 ms") && text.contains("3 attempt") && text.contains("roles.json")
         );
+        assert!(text.starts_with("roles.json is on a network drive (nfs); "));
     }
 }

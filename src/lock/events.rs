@@ -43,6 +43,8 @@ pub enum LockEvent {
         attempts: u32,
         elapsed: Duration,
         holder: Option<Holder>,
+        /// The share's file system when the file is on a network drive.
+        network: Option<String>,
     },
     /// A lock was released by the engine rather than by its holder
     /// (lease expiry, garbage collection).

@@ -225,6 +225,7 @@ impl Request {
                 attempts: self.attempts,
                 elapsed: self.started.elapsed(),
                 holder,
+                network: self.path_lock.network(),
             });
         }
     }
@@ -251,6 +252,7 @@ impl Request {
                 waited: self.started.elapsed(),
                 attempts: self.attempts,
                 holder: holder.map(Box::new),
+                network: self.path_lock.network(),
             };
             return self.finish(st, Err(error));
         }

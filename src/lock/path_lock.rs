@@ -25,6 +25,7 @@ use super::os_lock;
 use super::queue::{FairQueue, Holders};
 use super::sidecar::{sidecar_path, Sidecar};
 use super::{waiter_pool, Mode};
+use crate::fs_kind::{self, FsKind};
 
 /// How often a freshly locked sidecar may turn out to be unlinked before we give up.
 const MAX_RELINK_ATTEMPTS: usize = 16;
@@ -44,12 +45,6 @@ pub trait Waiter: Send {
     /// Delivers the grant or the failure. `false`: nobody wants it any more (a
     /// grant is then undone).
     fn answer(self: Box<Self>, result: GrantResult) -> bool;
-}
-
-impl Waiter for tokio::sync::oneshot::Sender<GrantResult> {
-    fn answer(self: Box<Self>, result: GrantResult) -> bool {
-        self.send(result).is_ok()
-    }
 }
 
 pub enum Enqueued {
@@ -91,6 +86,8 @@ impl State {
 pub struct PathLock {
     pub target: PathBuf,
     pub sidecar_path: PathBuf,
+    /// Detected once, when the file is first locked.
+    pub file_system: FsKind,
     expose_pids: bool,
     state: Mutex<State>,
 }
@@ -99,10 +96,18 @@ impl PathLock {
     pub fn new(target: PathBuf, expose_pids: bool) -> Self {
         PathLock {
             sidecar_path: sidecar_path(&target),
+            file_system: fs_kind::detect(target.parent().unwrap_or(&target)),
             target,
             expose_pids,
             state: Mutex::default(),
         }
+    }
+
+    /// The share's name when the file is on a network drive.
+    pub fn network(&self) -> Option<String> {
+        self.file_system
+            .is_network()
+            .then(|| self.file_system.name().to_string())
     }
 
     /// Grants `mode` now if nobody is ahead and the OS lock is free; never blocks.
