@@ -3,7 +3,8 @@
 //! Invariant: the identity is computed once per process and never changes, so
 //! a record written by this process can always be recognised as ours
 //! (`is_current`), and a pid reused by another program can be told apart by its
-//! start time.
+//! start time (`liveness`). A process is only ever reported dead when the OS
+//! says no such process exists (ESRCH); a permission error means it is alive.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -49,6 +50,66 @@ impl ProcessIdentity {
     pub fn is_current(&self, pid: u32, hostname: &str, start_time: Option<u64>) -> bool {
         pid == self.pid && hostname == self.hostname && start_time == self.start_time
     }
+}
+
+/// Whether the process that wrote a lock record still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Running, and (when both start times are known) the very same process.
+    Alive,
+    /// No process has that pid.
+    Dead,
+    /// A process has that pid, but it started at another time: the pid was reused.
+    Reused,
+}
+
+/// Whether `pid` (which started at `start_time`, when known) still runs on
+/// this machine. Permission errors mean alive: the process exists.
+pub fn liveness(pid: u32, start_time: Option<u64>) -> Liveness {
+    if !exists(pid) {
+        return Liveness::Dead;
+    }
+    match (start_time, start_time_of(pid)) {
+        (Some(recorded), Some(now)) if recorded != now => Liveness::Reused,
+        _ => Liveness::Alive,
+    }
+}
+
+#[cfg(unix)]
+fn exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false; // 0 and negatives address process groups, not a process
+    }
+    // kill(pid, 0): 0 = exists; EPERM = exists but not ours; ESRCH = gone.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(windows)]
+fn exists(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, ERROR_ACCESS_DENIED};
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    const STILL_ACTIVE: u32 = 259;
+    unsafe {
+        let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if handle.is_null() {
+            return GetLastError() == ERROR_ACCESS_DENIED;
+        }
+        let mut code = 0u32;
+        let ok = GetExitCodeProcess(handle, &mut code);
+        CloseHandle(handle);
+        ok == 0 || code == STILL_ACTIVE
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+fn exists(_pid: u32) -> bool {
+    true
 }
 
 /// Start time of `pid`: `/proc/PID/stat` field 22 (clock ticks since boot).
@@ -118,6 +179,25 @@ mod tests {
         assert!(me.is_current(me.pid, &me.hostname, me.start_time));
         assert!(!me.is_current(me.pid + 1, &me.hostname, me.start_time));
         assert_ne!(me.next_token(), me.next_token());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn liveness_tells_running_dead_and_reused_pids_apart() {
+        let me = current();
+        assert_eq!(liveness(me.pid, me.start_time), Liveness::Alive);
+        assert_eq!(liveness(me.pid, None), Liveness::Alive);
+        if let Some(start) = me.start_time {
+            assert_eq!(liveness(me.pid, Some(start + 1)), Liveness::Reused);
+        }
+        // A child that has exited and been reaped leaves its pid unused (for now).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert_eq!(liveness(pid, None), Liveness::Dead);
+        // pid 1 belongs to another user here or is us: either way it exists.
+        assert_ne!(liveness(1, None), Liveness::Dead);
+        assert_eq!(liveness(0, None), Liveness::Dead);
     }
 
     #[cfg(target_os = "linux")]
