@@ -22,6 +22,7 @@ export type FileLockErrorCode =
   | 'EPERM'
   | 'EROFS'
   | 'ELOOP'
+  | 'ELOCKFOREIGN'
   | 'ENOLCK'
   | (string & {})
 

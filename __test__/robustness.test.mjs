@@ -130,3 +130,37 @@ describe('robustness', () => {
     expect(collected).toBeGreaterThanOrEqual(10)
   })
 })
+
+describe('lock file safety', () => {
+  let dir
+  let file
+  const manager = useScratchDir({
+    onEach: (d, f) => {
+      dir = d
+      file = f
+    },
+  })
+  const sidecar = () => path.join(dir, '.roles.json.lock')
+
+  it('refuses a sidecar that is a symlink (ELOOP) and leaves its target alone', async () => {
+    const target = path.join(dir, 'elsewhere')
+    fs.writeFileSync(target, 'precious')
+    fs.symlinkSync(target, sidecar())
+    const m = manager()
+    await expect(m.acquireLock(file, { timeoutMs: 100, retries: 1 })).rejects.toMatchObject({ code: 'ELOOP' })
+    await m.close()
+    expect(fs.readFileSync(target, 'utf8')).toBe('precious')
+    expect(fs.lstatSync(sidecar()).isSymbolicLink()).toBe(true)
+  })
+
+  it.runIf(process.getuid?.() === 0)('refuses (ELOCKFOREIGN) and keeps a sidecar owned by another user', async () => {
+    fs.writeFileSync(sidecar(), '')
+    fs.chownSync(sidecar(), 65534, 65534)
+    const m = manager()
+    const error = await m.acquireLock(file, { timeoutMs: 100, retries: 1 }).catch((e) => e)
+    expect(error.code).toBe('ELOCKFOREIGN')
+    expect(error.message).toMatch(/another user/)
+    await m.close()
+    expect(fs.statSync(sidecar()).uid).toBe(65534)
+  })
+})

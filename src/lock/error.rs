@@ -110,6 +110,10 @@ pub fn file_name(path: &std::path::Path) -> std::borrow::Cow<'_, str> {
 
 /// Node-style errno names (`ENOENT`, `EACCES`, …) for the errors a lock can meet.
 fn errno_code(error: &io::Error) -> &'static str {
+    let inner = error.get_ref();
+    if inner.is_some_and(|e| e.is::<super::sidecar::ForeignOwner>()) {
+        return "ELOCKFOREIGN";
+    }
     #[cfg(unix)]
     if let Some(raw) = error.raw_os_error() {
         let code = match raw {

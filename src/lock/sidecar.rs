@@ -6,7 +6,8 @@
 //! - A lock taken on a sidecar handle counts only while the sidecar path still
 //!   names that handle's file (`still_linked`). Cleanup may unlink the sidecar;
 //!   a waiter that locked the unlinked inode must notice and start over.
-//! - The sidecar is never followed through a symlink and is created mode 0600.
+//! - The sidecar is never followed through a symlink, is created mode 0600, and
+//!   one owned by another user is refused (Unix).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -23,6 +24,25 @@ pub fn sidecar_path(target: &Path) -> PathBuf {
         .unwrap_or_default();
     target.with_file_name(format!(".{name}.lock"))
 }
+
+/// The sidecar belongs to another user: it is neither honoured nor removed
+/// (`ELOCKFOREIGN`). Someone else's file could be a trap or a tampered lock.
+#[derive(Debug)]
+pub struct ForeignOwner {
+    pub owner: u32,
+}
+
+impl std::fmt::Display for ForeignOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the lock file belongs to another user (uid {}); it is not honoured or removed",
+            self.owner
+        )
+    }
+}
+
+impl std::error::Error for ForeignOwner {}
 
 /// An open sidecar handle and the identity of the file it was opened on.
 #[derive(Debug)]
@@ -59,6 +79,13 @@ impl Sidecar {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "the lock sidecar is not a regular file",
+            ));
+        }
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                ForeignOwner { owner: meta.uid() },
             ));
         }
         Ok(Sidecar {
@@ -168,6 +195,24 @@ mod tests {
         let link = dir.path().join(".b.lock");
         std::os::unix::fs::symlink(&path, &link).unwrap();
         assert!(Sidecar::open(&link).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_sidecar_of_another_user_is_refused() {
+        if unsafe { libc::geteuid() } != 0 {
+            return; // only root can give a file away; the JS suite covers it as root too
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".a.lock");
+        std::fs::write(&path, "").unwrap();
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        let error = Sidecar::open(&path).unwrap_err();
+        assert!(error.get_ref().unwrap().is::<ForeignOwner>());
+        assert_eq!(
+            crate::lock::LockError::io(&path, "open", error).code(),
+            "ELOCKFOREIGN"
+        );
     }
 
     #[cfg(unix)]
