@@ -46,6 +46,8 @@ export interface FileLockManagerOptions {
   logger?: (entry: AuditEntry) => void
   /** Describe holders with their pid in events, errors and `inspect()`. Default false. */
   exposePids?: boolean
+  /** On a network share (NFS, SMB, sshfs…) each attempt waits this many times `timeoutMs`. Default 3, from 1 to 100. */
+  networkTimeoutFactor?: number
 }
 
 /** One audited lock operation (a line of the audit trail). */

@@ -20,6 +20,7 @@ const DEFAULTS = Object.freeze({
   staleMs: 30000,
   strategy: 'auto',
   exposePids: false,
+  networkTimeoutFactor: 3,
   auditLogMaxBytes: 10 * 1024 * 1024,
 })
 
@@ -129,6 +130,11 @@ function normalizeManagerOptions(options) {
     }
   }
   if (o.logger !== undefined && typeof o.logger !== 'function') throw invalidType('options.logger', 'a function', o.logger)
+  const networkTimeoutFactor = o.networkTimeoutFactor ?? DEFAULTS.networkTimeoutFactor
+  if (typeof networkTimeoutFactor !== 'number') throw invalidType('options.networkTimeoutFactor', 'a number', networkTimeoutFactor)
+  if (!Number.isFinite(networkTimeoutFactor) || networkTimeoutFactor < 1 || networkTimeoutFactor > 100) {
+    throw outOfRange('options.networkTimeoutFactor', 'a number from 1 to 100', networkTimeoutFactor)
+  }
   if (o.exposePids !== undefined && typeof o.exposePids !== 'boolean') {
     throw invalidType('options.exposePids', 'a boolean', o.exposePids)
   }
@@ -139,6 +145,7 @@ function normalizeManagerOptions(options) {
     staleMs: checkMs('options.staleMs', o.staleMs ?? DEFAULTS.staleMs),
     strategy,
     exposePids: o.exposePids ?? DEFAULTS.exposePids,
+    networkTimeoutFactor,
     auditLog: o.auditLog,
     auditLogMaxBytes: o.auditLogMaxBytes ?? DEFAULTS.auditLogMaxBytes,
     logger: o.logger,
@@ -228,6 +235,7 @@ class FileLockManager extends EventEmitter {
         retries: this.#options.retries,
         leaseMs: this.#options.leaseMs,
         exposePids: this.#options.exposePids,
+        networkTimeoutFactor: this.#options.networkTimeoutFactor,
         auditLog: this.#options.auditLog,
         auditLogMaxBytes: this.#options.auditLogMaxBytes,
       },

@@ -144,4 +144,6 @@ export interface NativeManagerOptions {
   auditLog?: string
   /** Size at which the audit trail is rotated, in bytes. */
   auditLogMaxBytes?: number
+  /** On a network share each attempt waits this many times longer. */
+  networkTimeoutFactor: number
 }

@@ -25,7 +25,7 @@ function thrown(fn) {
 
 describe('FileLockManager options', () => {
   it('fills in the documented defaults', () => {
-    expect(manager().options).toEqual({ timeoutMs: 5000, retries: 3, leaseMs: 30000, staleMs: 30000, strategy: 'auto', exposePids: false, auditLogMaxBytes: 10 * 1024 * 1024 })
+    expect(manager().options).toEqual({ timeoutMs: 5000, retries: 3, leaseMs: 30000, staleMs: 30000, strategy: 'auto', exposePids: false, networkTimeoutFactor: 3, auditLogMaxBytes: 10 * 1024 * 1024 })
     expect(manager({ strategy: 'os', timeoutMs: Infinity, retries: 1, exposePids: true }).options).toMatchObject({ strategy: 'os', timeoutMs: Infinity, retries: 1, exposePids: true })
   })
 
@@ -70,6 +70,9 @@ describe('FileLockManager options', () => {
       [{ auditLog: 42 }, TypeError, 'ERR_INVALID_ARG_TYPE'],
       [{ auditLogMaxBytes: 10 }, RangeError, 'ERR_OUT_OF_RANGE'],
       [{ logger: 'console' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+      [{ networkTimeoutFactor: '3' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+      [{ networkTimeoutFactor: 0.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
+      [{ networkTimeoutFactor: Infinity }, RangeError, 'ERR_OUT_OF_RANGE'],
     ]) {
       const error = thrown(() => new FileLockManager(options))
       expect(error).toBeInstanceOf(type)

@@ -23,6 +23,8 @@ pub struct NativeManagerOptions {
     pub audit_log: Option<String>,
     /// Size at which the audit trail is rotated, in bytes.
     pub audit_log_max_bytes: Option<f64>,
+    /// On a network share each attempt waits this many times longer.
+    pub network_timeout_factor: f64,
 }
 
 /// A lock that was granted.
@@ -129,6 +131,7 @@ impl TryFrom<&NativeManagerOptions> for ManagerOptions {
             lease: duration_from_ms(o.lease_ms)?,
             expose_pids: o.expose_pids,
             audit: None,
+            network_timeout_factor: o.network_timeout_factor,
         })
     }
 }

@@ -32,6 +32,7 @@ use super::sidecar::{sidecar_path, Sidecar};
 use super::timer::{self, TimerKey};
 use super::Mode;
 use crate::audit::{AuditEntry, AuditSink};
+use crate::fs_kind::FsKind;
 
 /// Longest backoff between attempts, whatever the timeout.
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
@@ -48,6 +49,8 @@ pub struct ManagerOptions {
     pub expose_pids: bool,
     /// Where every acquisition, release, timeout and lease expiry is recorded.
     pub audit: Option<Arc<dyn AuditSink>>,
+    /// On a network share each attempt waits this many times longer (≥ 1).
+    pub network_timeout_factor: f64,
 }
 
 impl Default for ManagerOptions {
@@ -58,6 +61,7 @@ impl Default for ManagerOptions {
             lease: Some(Duration::from_secs(30)),
             expose_pids: false,
             audit: None,
+            network_timeout_factor: 3.0,
         }
     }
 }
@@ -474,6 +478,14 @@ impl LockManager {
         done: Completion,
     ) -> Result<Arc<Request>, LockError> {
         let path_lock = self.path_lock(path)?;
+        let request = AcquireRequest {
+            timeout: stretched_for(
+                &path_lock.file_system,
+                request.timeout,
+                self.inner.options.network_timeout_factor,
+            ),
+            ..request
+        };
         let pending = Arc::new(Request {
             manager: self.clone(),
             path_lock,
@@ -688,6 +700,17 @@ fn resolve_target(raw: &str) -> Result<PathBuf, LockError> {
     }
 }
 
+/// The attempt timeout on `file_system`: `factor` times longer on a network share,
+/// where every round trip is slower (an unrepresentable result means no limit).
+fn stretched_for(file_system: &FsKind, timeout: Option<Duration>, factor: f64) -> Option<Duration> {
+    match timeout {
+        Some(t) if file_system.is_network() => {
+            Duration::try_from_secs_f64(t.as_secs_f64() * factor.max(1.0)).ok()
+        }
+        other => other,
+    }
+}
+
 /// `min(timeout, 100 ms) · 2^(attempt-1)`, scaled by a random factor in [0.5, 1.5).
 fn backoff(attempt: u32, timeout: Option<Duration>) -> Duration {
     let base = timeout.map_or(MAX_BACKOFF, |t| t.min(MAX_BACKOFF));
@@ -695,4 +718,27 @@ fn backoff(attempt: u32, timeout: Option<Duration>) -> Duration {
     let _ = getrandom::fill(&mut random);
     let jitter = 0.5 + f64::from(u16::from_le_bytes(random)) / 65536.0;
     base.mul_f64(jitter * f64::from(1u32 << (attempt - 1).min(16)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_stretch_on_network_shares_only() {
+        let second = Some(Duration::from_secs(1));
+        let nfs = FsKind::Network("nfs".into());
+        assert_eq!(stretched_for(&FsKind::Local, second, 3.0), second);
+        assert_eq!(
+            stretched_for(&nfs, second, 3.0),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            stretched_for(&nfs, second, 0.5),
+            second,
+            "a factor below 1 never shortens"
+        );
+        assert_eq!(stretched_for(&nfs, None, 3.0), None);
+        assert_eq!(stretched_for(&nfs, Some(Duration::MAX), 3.0), None);
+    }
 }
