@@ -29,12 +29,15 @@ const MAX_RECORD: usize = 4096;
 pub enum Strategy {
     /// flock / LockFileEx on the sidecar.
     Os,
+    /// The existence of the lock file, with a heartbeat.
+    Lockfile,
 }
 
 impl Strategy {
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Os => "os",
+            Strategy::Lockfile => "lockfile",
         }
     }
 }
@@ -52,6 +55,9 @@ pub struct HolderRecord {
     pub token: String,
     pub fencing_token: u64,
     pub strategy: Strategy,
+    /// Lock-file strategy: when the holder last proved it is alive (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<u64>,
 }
 
 /// A holder as reported to users: what can be said from outside.
@@ -202,6 +208,7 @@ pub fn write_record(file: &File, mode: Mode, next: NextRecord) -> io::Result<()>
         token: me.next_token(),
         fencing_token: next.fencing_token,
         strategy: Strategy::Os,
+        heartbeat: None,
     };
     let mut bytes = serde_json::to_vec(&record).map_err(io::Error::other)?;
     bytes.push(b'\n');

@@ -3,6 +3,7 @@
 
 mod error;
 mod events;
+pub mod lockfile;
 mod manager;
 mod metadata;
 mod os_lock;

@@ -1,0 +1,597 @@
+//! Primitives of the PID lock-file strategy, for file systems whose OS locks
+//! cannot be trusted: the lock is the *existence* of the lock file.
+//!
+//! Invariants:
+//! - A lock file is created with O_CREAT|O_EXCL|O_NOFOLLOW (Windows: CREATE_NEW),
+//!   mode 0600, and its record is written in one write ending in a newline: a
+//!   record without its newline, or that does not parse, is half-written.
+//! - A lock file is removed only by its holder (after checking the token is
+//!   still ours) or by a breaker that proved it stale, never "removed then
+//!   created": a holder takes it away by renaming it to a unique name first,
+//!   so it can put back a successor's file it grabbed by mistake.
+//! - Stale means provably gone: on this host, the pid is dead or was reused
+//!   (start time differs). Otherwise (another host, or a record that cannot be
+//!   read) only time tells, and only our own monotonic clock counts: the file
+//!   must stay byte-for-byte unchanged for `stale_after` while we watch, so
+//!   wall-clock jumps and coarse mtimes can neither break a live lock early
+//!   nor keep a dead one forever.
+//! - At most one breaker works on a lock file at a time (`<lock>.break`, itself
+//!   created O_EXCL), and it re-checks under that guard that the file it
+//!   removes is the one it judged stale.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::metadata::{now_ms, HolderRecord, Strategy};
+use super::Mode;
+use crate::process::{self, Liveness};
+
+/// A breaker guard older than this (unchanged while watched) is itself stale.
+const BREAKER_STALE: Duration = Duration::from_secs(10);
+
+/// What identifies one lock file: its inode where there is one, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    #[cfg(unix)]
+    inode: (u64, u64),
+    bytes: Vec<u8>,
+}
+
+impl Snapshot {
+    /// The record, unless the file is half-written or foreign.
+    pub fn record(&self) -> Option<HolderRecord> {
+        let end = self.bytes.iter().position(|b| *b == b'\n')?;
+        serde_json::from_slice(&self.bytes[..end]).ok()
+    }
+}
+
+/// A lock file we created.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub token: String,
+    pub fencing_token: u64,
+    mode: Mode,
+    acquired_at: u64,
+}
+
+/// Creates the lock file if nobody has it: `Ok(None)` when it exists.
+pub fn try_create(path: &Path, mode: Mode) -> io::Result<Option<Claim>> {
+    let mut file = match create_new(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let me = process::current();
+    let acquired_at = now_ms();
+    let claim = Claim {
+        token: me.next_token(),
+        // No record outlives a lock file, so the clock is the only floor here.
+        fencing_token: now_us(),
+        mode,
+        acquired_at,
+    };
+    let written = file.write_all(&record_bytes(&claim, acquired_at)?);
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(Some(claim))
+}
+
+/// Reads the lock file: `None` when there is none.
+pub fn observe(path: &Path) -> io::Result<Option<Snapshot>> {
+    let file = match open_existing(path, false) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::with_capacity(512);
+    (&file).take(64 * 1024).read_to_end(&mut bytes)?;
+    Ok(Some(Snapshot {
+        #[cfg(unix)]
+        inode: inode_of(&file)?,
+        bytes,
+    }))
+}
+
+/// Rewrites our record with a fresh heartbeat. `Ok(false)`: the file is no
+/// longer ours (broken by someone who judged it stale): the lock is lost.
+pub fn heartbeat(path: &Path, claim: &Claim) -> io::Result<bool> {
+    let file = match open_existing(path, true) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    (&file).take(64 * 1024).read_to_end(&mut bytes)?;
+    let current = Snapshot {
+        #[cfg(unix)]
+        inode: inode_of(&file)?,
+        bytes,
+    };
+    if current.record().map(|r| r.token) != Some(claim.token.clone()) {
+        return Ok(false);
+    }
+    let fresh = record_bytes(claim, now_ms())?;
+    write_at_start(&file, &fresh, current.bytes.len())?;
+    Ok(true)
+}
+
+/// Removes our lock file. `Ok(false)` when it was no longer ours (it is left,
+/// or put back, for whoever has it now).
+pub fn remove_own(path: &Path, claim: &Claim) -> io::Result<bool> {
+    let aside = unique_beside(path, "released");
+    match std::fs::rename(path, &aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let ours = observe(&aside)?
+        .and_then(|snapshot| snapshot.record())
+        .is_some_and(|record| record.token == claim.token);
+    if ours {
+        std::fs::remove_file(&aside)?;
+    } else {
+        // A successor's file: put it back unless yet another one took its place.
+        put_back(&aside, path)?;
+    }
+    Ok(ours)
+}
+
+/// The judgement on a lock file someone else holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Held,
+    /// Provably abandoned, with the reason (for events and the audit trail).
+    Stale(String),
+}
+
+/// Watches one lock file across polls, to judge it by our own clock.
+#[derive(Debug, Default)]
+pub struct StaleWatch {
+    unchanged_since: Option<(Snapshot, Instant)>,
+}
+
+impl StaleWatch {
+    pub fn judge(&mut self, snapshot: &Snapshot, stale_after: Duration, now: Instant) -> Verdict {
+        let me = process::current();
+        if let Some(record) = snapshot.record() {
+            if record.hostname == me.hostname {
+                match process::liveness(record.pid, record.start_time) {
+                    Liveness::Dead => {
+                        return Verdict::Stale(format!(
+                            "its process (pid {}) has exited",
+                            record.pid
+                        ))
+                    }
+                    Liveness::Reused => {
+                        return Verdict::Stale(format!(
+                            "its process (pid {}) has exited and the pid was reused",
+                            record.pid
+                        ))
+                    }
+                    Liveness::Alive => {
+                        self.unchanged_since = None;
+                        return Verdict::Held;
+                    }
+                }
+            }
+        }
+        let since = match &self.unchanged_since {
+            Some((seen, since)) if seen == snapshot => *since,
+            _ => {
+                self.unchanged_since = Some((snapshot.clone(), now));
+                now
+            }
+        };
+        if now.duration_since(since) < stale_after {
+            return Verdict::Held;
+        }
+        Verdict::Stale(match snapshot.record() {
+            Some(record) => format!(
+                "its holder on {} has not refreshed it for {} ms",
+                record.hostname,
+                stale_after.as_millis()
+            ),
+            None => format!("it has been unreadable for {} ms", stale_after.as_millis()),
+        })
+    }
+}
+
+/// Removes a lock file judged stale, if it is still exactly `judged`.
+/// `Ok(true)`: removed; `Ok(false)`: it changed, vanished, or another breaker
+/// is at work: observe and judge again.
+pub fn break_stale(path: &Path, judged: &Snapshot) -> io::Result<bool> {
+    let guard_path = suffixed(path, ".break");
+    let guard = match create_new(&guard_path) {
+        Ok(guard) => guard,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            clear_abandoned_guard(&guard_path)?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
+    let result = (|| {
+        if observe(path)?.as_ref() != Some(judged) {
+            return Ok(false);
+        }
+        let aside = unique_beside(path, "stale");
+        std::fs::rename(path, &aside)?;
+        // Under the guard only a holder's own release can have swapped the file;
+        // then `aside` is not what we judged: put it back.
+        if observe(&aside)?.as_ref() == Some(judged) {
+            std::fs::remove_file(&aside)?;
+            Ok(true)
+        } else {
+            put_back(&aside, path)?;
+            Ok(false)
+        }
+    })();
+    drop(guard);
+    let _ = std::fs::remove_file(&guard_path);
+    result
+}
+
+/// A breaker that crashed leaves its guard: after `BREAKER_STALE` unchanged
+/// (by file age, as a guard is never rewritten) it is removed.
+fn clear_abandoned_guard(guard_path: &Path) -> io::Result<()> {
+    let age = std::fs::symlink_metadata(guard_path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok());
+    if age.is_some_and(|age| age > BREAKER_STALE) {
+        let _ = std::fs::remove_file(guard_path);
+    }
+    Ok(())
+}
+
+fn record_bytes(claim: &Claim, heartbeat: u64) -> io::Result<Vec<u8>> {
+    let me = process::current();
+    let record = HolderRecord {
+        pid: me.pid,
+        hostname: me.hostname.clone(),
+        start_time: me.start_time,
+        acquired_at: claim.acquired_at,
+        mode: claim.mode,
+        token: claim.token.clone(),
+        fencing_token: claim.fencing_token,
+        strategy: Strategy::Lockfile,
+        heartbeat: Some(heartbeat),
+    };
+    let mut bytes = serde_json::to_vec(&record).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn unique_beside(path: &Path, why: &str) -> PathBuf {
+    suffixed(path, &format!(".{why}-{}", process::current().next_token()))
+}
+
+/// Moves `aside` back to `path` unless something is there now (then the
+/// file at `aside` is removed: its owner will find its lock gone and say so).
+fn put_back(aside: &Path, path: &Path) -> io::Result<()> {
+    // link() fails rather than replace: whoever is at `path` now keeps it.
+    let _ = std::fs::hard_link(aside, path);
+    std::fs::remove_file(aside)
+}
+
+fn create_new(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        options.custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT);
+    }
+    options.open(path)
+}
+
+fn open_existing(path: &Path, write: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(write);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+#[cfg(unix)]
+fn inode_of(file: &File) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata()?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+#[cfg(unix)]
+fn write_at_start(file: &File, bytes: &[u8], previous_len: usize) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut padded = bytes.to_vec();
+    if padded.len() < previous_len {
+        padded.resize(previous_len, b' ');
+    }
+    file.write_all_at(&padded, 0)
+}
+
+#[cfg(windows)]
+fn write_at_start(file: &File, bytes: &[u8], previous_len: usize) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    let mut padded = bytes.to_vec();
+    if padded.len() < previous_len {
+        padded.resize(previous_len, b' ');
+    }
+    let mut offset = 0;
+    while offset < padded.len() {
+        offset += file.seek_write(&padded[offset..], offset as u64)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    fn lock_path(dir: &tempfile::TempDir) -> PathBuf {
+        dir.path().join(".roles.json.lock")
+    }
+
+    /// A lock file as another process (or host) would have left it.
+    fn plant(path: &Path, pid: u32, hostname: &str, start_time: Option<u64>, heartbeat: u64) {
+        let record = HolderRecord {
+            pid,
+            hostname: hostname.into(),
+            start_time,
+            acquired_at: heartbeat,
+            mode: Mode::Exclusive,
+            token: format!("planted-{pid}-{heartbeat}"),
+            fencing_token: 1,
+            strategy: Strategy::Lockfile,
+            heartbeat: Some(heartbeat),
+        };
+        let mut bytes = serde_json::to_vec(&record).unwrap();
+        bytes.push(b'\n');
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn one_creator_wins_and_the_file_is_private_and_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(&dir);
+        let claim = try_create(&path, Mode::Exclusive)
+            .unwrap()
+            .expect("created");
+        assert!(try_create(&path, Mode::Exclusive).unwrap().is_none());
+        let record = observe(&path)
+            .unwrap()
+            .unwrap()
+            .record()
+            .expect("whole record");
+        assert_eq!(record.token, claim.token);
+        assert_eq!(record.strategy, Strategy::Lockfile);
+        assert!(record.heartbeat.is_some());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+
+    #[test]
+    fn heartbeat_and_release_touch_only_our_own_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(&dir);
+        let claim = try_create(&path, Mode::Exclusive).unwrap().unwrap();
+        assert!(heartbeat(&path, &claim).unwrap());
+        // Someone broke our lock and a successor holds it now.
+        std::fs::remove_file(&path).unwrap();
+        let successor = try_create(&path, Mode::Exclusive).unwrap().unwrap();
+        assert!(
+            !heartbeat(&path, &claim).unwrap(),
+            "we must learn the lock is lost"
+        );
+        assert!(!remove_own(&path, &claim).unwrap());
+        let left = observe(&path).unwrap().unwrap().record().unwrap();
+        assert_eq!(
+            left.token, successor.token,
+            "the successor's file survives our release"
+        );
+        assert!(remove_own(&path, &successor).unwrap());
+        assert!(observe(&path).unwrap().is_none());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(leftovers.is_empty(), "no renamed-aside files remain");
+    }
+
+    #[test]
+    fn a_lock_of_a_live_process_on_this_host_is_never_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(&dir);
+        let me = process::current();
+        plant(&path, me.pid, &me.hostname, me.start_time, 0);
+        let snapshot = observe(&path).unwrap().unwrap();
+        let later = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(
+            StaleWatch::default().judge(&snapshot, Duration::from_millis(1), later),
+            Verdict::Held
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dead_and_reused_pids_on_this_host_are_stale_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(&dir);
+        let me = process::current();
+        let now = Instant::now();
+        plant(&path, dead_pid(), &me.hostname, None, now_ms());
+        let verdict = StaleWatch::default().judge(
+            &observe(&path).unwrap().unwrap(),
+            Duration::from_secs(30),
+            now,
+        );
+        assert!(
+            matches!(verdict, Verdict::Stale(ref why) if why.contains("exited")),
+            "{verdict:?}"
+        );
+        if let Some(start) = me.start_time {
+            plant(&path, me.pid, &me.hostname, Some(start + 1), now_ms());
+            let verdict = StaleWatch::default().judge(
+                &observe(&path).unwrap().unwrap(),
+                Duration::from_secs(30),
+                now,
+            );
+            assert!(
+                matches!(verdict, Verdict::Stale(ref why) if why.contains("reused")),
+                "{verdict:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_hosts_lock_goes_stale_only_after_staying_unchanged_by_our_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(&dir);
+        let stale_after = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let mut watch = StaleWatch::default();
+        // A heartbeat far in the future (a clock jump) buys nothing, and blocks nothing forever.
+        plant(&path, 4242, "other-host", None, now_ms() + 86_400_000);
+        let snapshot = observe(&path).unwrap().unwrap();
+        assert_eq!(watch.judge(&snapshot, stale_after, t0), Verdict::Held);
+        assert_eq!(
+            watch.judge(&snapshot, stale_after, t0 + Duration::from_secs(29)),
+            Verdict::Held
+        );
+        // A refreshed heartbeat restarts the clock.
+        plant(&path, 4242, "other-host", None, now_ms() + 86_400_001);
+        let refreshed = observe(&path).unwrap().unwrap();
+        assert_eq!(
+            watch.judge(&refreshed, stale_after, t0 + Duration::from_secs(31)),
+            Verdict::Held
+        );
+        let verdict = watch.judge(&refreshed, stale_after, t0 + Duration::from_secs(62));
+        assert!(
+            matches!(verdict, Verdict::Stale(ref why) if why.contains("other-host")),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_half_written_lock_file_is_kept_while_young_and_reclaimed_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(&dir);
+        std::fs::write(&path, b"{\"pid\": 12, \"hostna").unwrap();
+        let snapshot = observe(&path).unwrap().unwrap();
+        assert!(snapshot.record().is_none());
+        let t0 = Instant::now();
+        let mut watch = StaleWatch::default();
+        assert_eq!(
+            watch.judge(&snapshot, Duration::from_secs(5), t0),
+            Verdict::Held
+        );
+        let verdict = watch.judge(
+            &snapshot,
+            Duration::from_secs(5),
+            t0 + Duration::from_secs(6),
+        );
+        assert!(matches!(verdict, Verdict::Stale(ref why) if why.contains("unreadable")));
+        assert!(break_stale(&path, &snapshot).unwrap());
+        assert!(try_create(&path, Mode::Exclusive).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_file_that_changed_since_it_was_judged_is_not_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(&dir);
+        plant(&path, 4242, "other-host", None, 1);
+        let judged = observe(&path).unwrap().unwrap();
+        plant(&path, 4242, "other-host", None, 2); // its holder came back to life
+        assert!(!break_stale(&path, &judged).unwrap());
+        assert!(observe(&path).unwrap().is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn two_breakers_of_one_stale_lock_end_with_exactly_one_holder_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Arc::new(lock_path(&dir));
+        let dead = dead_pid();
+        let me = process::current();
+        for round in 0..200 {
+            plant(&path, dead, &me.hostname, None, round);
+            let barrier = Arc::new(Barrier::new(2));
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (path, barrier) = (Arc::clone(&path), Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        // Each racer: judge, break if stale, then try to create; retry a few times.
+                        for _ in 0..50 {
+                            match observe(&path).unwrap() {
+                                None => {}
+                                Some(snapshot) => {
+                                    let verdict = StaleWatch::default().judge(
+                                        &snapshot,
+                                        Duration::from_secs(30),
+                                        Instant::now(),
+                                    );
+                                    match verdict {
+                                        Verdict::Stale(_) => {
+                                            let _ = break_stale(&path, &snapshot).unwrap();
+                                        }
+                                        Verdict::Held => return None,
+                                    }
+                                }
+                            }
+                            if let Some(claim) = try_create(&path, Mode::Exclusive).unwrap() {
+                                return Some(claim);
+                            }
+                        }
+                        None
+                    })
+                })
+                .collect();
+            let winners: Vec<_> = racers
+                .into_iter()
+                .filter_map(|r| r.join().unwrap())
+                .collect();
+            assert_eq!(winners.len(), 1, "round {round}: exactly one holder");
+            let on_disk = observe(&path).unwrap().unwrap().record().unwrap();
+            assert_eq!(
+                on_disk.token, winners[0].token,
+                "round {round}: the file is the winner's"
+            );
+            assert!(remove_own(&path, &winners[0]).unwrap());
+        }
+    }
+}
