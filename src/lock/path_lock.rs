@@ -147,16 +147,16 @@ impl PathLock {
         if let Some(grant) = self.try_enter(&mut st, mode)? {
             return Ok(Enqueued::Granted(grant));
         }
-        let in_process = st.queue.holders() != Holders::Free;
+        // Who we wait for, as it stands before anything is handed on.
+        let holder = if describe_holder {
+            self.holder_now(&st)
+        } else {
+            None
+        };
         st.next_ticket += 1;
         let ticket = st.next_ticket;
         st.queue.push(ticket, mode, waiter);
         self.pump(&mut st);
-        let holder = match (describe_holder, in_process) {
-            (false, _) => None,
-            (true, true) => Some(Holder::this_process(st.os_mode().unwrap_or(mode))),
-            (true, false) => self.recorded_holder(&st),
-        };
         Ok(Enqueued::Waiting { ticket, holder })
     }
 
@@ -182,9 +182,12 @@ impl PathLock {
 
     /// Who holds the lock now, as far as we can tell without waiting.
     pub fn current_holder(&self) -> Option<Holder> {
-        let st = self.state.lock();
+        self.holder_now(&self.state.lock())
+    }
+
+    fn holder_now(&self, st: &State) -> Option<Holder> {
         match st.queue.holders() {
-            Holders::Free => self.recorded_holder(&st),
+            Holders::Free => self.recorded_holder(st),
             Holders::Shared(_) => Some(Holder::this_process(Mode::Shared)),
             Holders::Exclusive => Some(Holder::this_process(Mode::Exclusive)),
         }
