@@ -54,7 +54,7 @@ export interface FileLockManagerOptions {
 export interface AuditEntry {
   /** Milliseconds since the epoch. */
   time: number
-  op: 'acquire' | 'release' | 'lease-expired'
+  op: 'acquire' | 'release' | 'lease-expired' | 'compromised'
   file: string
   strategy: 'os' | 'lockfile'
   /** acquire: `granted`, `timeout`, `aborted`, `closed`, `error`; release: its reason. */
@@ -139,8 +139,8 @@ export interface ReleasedEvent {
   filePath: string
   exclusive: boolean
   fencingToken?: number
-  /** `'released'`, `'lease-expired'`, `'garbage-collected'` or `'manager-closed'`. */
-  reason: 'released' | 'lease-expired' | 'garbage-collected' | 'manager-closed'
+  /** `'released'`, `'lease-expired'`, `'garbage-collected'`, `'manager-closed'` or `'compromised'`. */
+  reason: 'released' | 'lease-expired' | 'garbage-collected' | 'manager-closed' | 'compromised'
   heldMs?: number
   lockId?: number
   message?: string
@@ -166,12 +166,24 @@ export interface LeaseExpiredEvent {
   message: string
 }
 
+/** The lock file was deleted or replaced while the lock was held: the lock is lost. */
+export interface CompromisedEvent {
+  filePath: string
+  exclusive: boolean
+  lockId: number
+  fencingToken: number
+  heldMs: number
+  reason: 'compromised'
+  message: string
+}
+
 export interface FileLockManagerEvents {
   waiting: [WaitingEvent]
   acquired: [AcquiredEvent]
   released: [ReleasedEvent]
   timeout: [TimeoutEvent]
   'lease-expired': [LeaseExpiredEvent]
+  compromised: [CompromisedEvent]
 }
 
 type EventName = keyof FileLockManagerEvents

@@ -302,7 +302,7 @@ class FileLockManager extends EventEmitter {
     // The lease may have run out while fn blocked the event loop: the native side
     // then released the lock before its event could reach us.
     if (!lock._finish()) {
-      throw lock._lost ?? new FileLockError('ECOMPROMISED', `the lock on ${lock.filePath} was lost (its lease expired) while withLock() ran`, { filePath: lock.filePath, reason: 'lease-expired' })
+      throw lock._lost ?? new FileLockError('ECOMPROMISED', `the lock on ${lock.filePath} was lost (its lease expired or its lock file was deleted) while withLock() ran`, { filePath: lock.filePath })
     }
     return result
   }
@@ -465,14 +465,15 @@ class FileLockManager extends EventEmitter {
     delete payload.event
     for (const key of Object.keys(payload)) if (payload[key] === undefined || payload[key] === null) delete payload[key]
     switch (event.event) {
-      case 'lease-expired': {
+      case 'lease-expired':
+      case 'compromised': {
         const lock = this.#live.get(event.lockId)?.deref()
         this.#live.delete(event.lockId)
         if (lock !== undefined) {
           droppedLocks.unregister(lock)
-          lock._lose(new FileLockError('ECOMPROMISED', event.message, { filePath: event.filePath, reason: 'lease-expired', heldMs: event.heldMs }))
+          lock._lose(new FileLockError('ECOMPROMISED', event.message, { filePath: event.filePath, reason: event.reason, heldMs: event.heldMs }))
         }
-        this.#emitIfHeard('lease-expired', payload)
+        this.#emitIfHeard(event.event, payload)
         this.#emitIfHeard('released', payload)
         break
       }

@@ -111,7 +111,7 @@ export interface LockGrant {
  * garbage-collected lock), delivered to the JS thread without keeping it alive.
  */
 export interface NativeLockEvent {
-  event: 'waiting' | 'lease-expired' | 'released'
+  event: 'waiting' | 'lease-expired' | 'compromised' | 'released'
   filePath: string
   exclusive: boolean
   attempt?: number

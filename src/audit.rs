@@ -22,7 +22,7 @@ use serde::Serialize;
 pub struct AuditEntry {
     /// Milliseconds since the Unix epoch.
     pub time: u64,
-    /// `acquire`, `release`, `lease-expired`.
+    /// `acquire`, `release`, `lease-expired`, `compromised`.
     pub op: &'static str,
     pub file: String,
     pub strategy: &'static str,

@@ -348,3 +348,30 @@ async fn dropping_a_waiting_future_neither_deadlocks_nor_keeps_the_lock() {
     again.release(ReleaseReason::Explicit);
     assert_eq!(a.held_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_whose_sidecar_is_deleted_is_reported_compromised() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_in(&dir);
+    let (a, events) = manager();
+    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    std::fs::remove_file(sidecar_path(std::path::Path::new(&path))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !held.is_released() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(held.is_released(), "the holder must learn its lock is gone");
+    assert_eq!(
+        events.count(|e| matches!(
+            e,
+            LockEvent::Released {
+                reason: ReleaseReason::Compromised,
+                ..
+            }
+        )),
+        1
+    );
+    // The fresh sidecar is lockable (by anyone, us included).
+    let (b, _) = manager();
+    assert!(b.try_acquire(&path, Mode::Exclusive).unwrap().is_some());
+}

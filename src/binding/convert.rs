@@ -93,7 +93,7 @@ pub struct InspectOutcome {
 /// garbage-collected lock), delivered to the JS thread without keeping it alive.
 #[napi(object)]
 pub struct NativeLockEvent {
-    #[napi(ts_type = "'waiting' | 'lease-expired' | 'released'")]
+    #[napi(ts_type = "'waiting' | 'lease-expired' | 'compromised' | 'released'")]
     pub event: String,
     pub file_path: String,
     pub exclusive: bool,
@@ -249,6 +249,12 @@ impl From<LockEvent> for NativeLockEvent {
                         format!(
                             "the lock on {name} was held for {} ms, longer than its lease, and was released",
                             held_for.as_millis()
+                        ),
+                    ),
+                    crate::lock::ReleaseReason::Compromised => (
+                        "compromised",
+                        format!(
+                            "the lock file of {name} was deleted or replaced while the lock was held; the lock no longer protects {name}"
                         ),
                     ),
                     _ => (

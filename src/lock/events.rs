@@ -20,6 +20,8 @@ pub enum ReleaseReason {
     Dropped,
     /// `close()` of the manager.
     ManagerClosed,
+    /// The lock file was deleted or replaced while held: the lock no longer excludes anyone.
+    Compromised,
 }
 
 impl ReleaseReason {
@@ -29,6 +31,7 @@ impl ReleaseReason {
             ReleaseReason::LeaseExpired => "lease-expired",
             ReleaseReason::Dropped => "garbage-collected",
             ReleaseReason::ManagerClosed => "manager-closed",
+            ReleaseReason::Compromised => "compromised",
         }
     }
 }
@@ -47,7 +50,7 @@ pub enum LockEvent {
         network: Option<String>,
     },
     /// A lock was released by the engine rather than by its holder
-    /// (lease expiry, garbage collection).
+    /// (lease expiry, garbage collection, lock file deleted or replaced).
     Released {
         path: PathBuf,
         lock_id: u64,

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -33,6 +33,9 @@ use super::timer::{self, TimerKey};
 use super::Mode;
 use crate::audit::{AuditEntry, AuditSink};
 use crate::fs_kind::FsKind;
+
+/// How often a held lock is checked to still stand on the file's current sidecar.
+const VERIFY_EVERY: Duration = Duration::from_secs(1);
 
 /// Longest backoff between attempts, whatever the timeout.
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
@@ -323,7 +326,10 @@ pub struct HeldLock {
     pub fencing_token: u64,
     pub acquired_at: Instant,
     path: Arc<PathLock>,
-    lease: OnceLock<TimerKey>,
+    /// When the lease runs out, if there is one.
+    lease_deadline: Option<Instant>,
+    /// The next check of this lock (lease expiry, or the sidecar still standing).
+    watch: Mutex<Option<TimerKey>>,
     released: AtomicBool,
     manager: Weak<Inner>,
 }
@@ -342,8 +348,8 @@ impl HeldLock {
         if self.released.swap(true, Ordering::SeqCst) {
             return false;
         }
-        if let Some(key) = self.lease.get() {
-            timer::cancel(*key);
+        if let Some(key) = self.watch.lock().take() {
+            timer::cancel(key);
         }
         // Tell the holder it lost the lock before anyone else can have it.
         if let Some(manager) = self.manager.upgrade() {
@@ -354,15 +360,18 @@ impl HeldLock {
                 fencing_token: Some(self.fencing_token),
                 held_ms: Some(ms(self.acquired_at.elapsed())),
                 ..AuditEntry::new(
-                    if reason == ReleaseReason::LeaseExpired {
-                        "lease-expired"
-                    } else {
-                        "release"
+                    match reason {
+                        ReleaseReason::LeaseExpired => "lease-expired",
+                        ReleaseReason::Compromised => "compromised",
+                        _ => "release",
                     },
                     &self.path.target,
                 )
             });
-            if matches!(reason, ReleaseReason::LeaseExpired | ReleaseReason::Dropped) {
+            if matches!(
+                reason,
+                ReleaseReason::LeaseExpired | ReleaseReason::Dropped | ReleaseReason::Compromised
+            ) {
                 manager.sink.emit(LockEvent::Released {
                     path: self.path.target.clone(),
                     lock_id: self.id,
@@ -385,8 +394,41 @@ impl HeldLock {
         });
     }
 
-    pub(super) fn expire(&self) {
-        self.release(ReleaseReason::LeaseExpired);
+    /// Arms the next check: at the lease deadline, or sooner to verify the lock still stands.
+    fn schedule_watch(self: &Arc<Self>) {
+        let next_check = Instant::now().checked_add(VERIFY_EVERY);
+        let at = match (self.lease_deadline, next_check) {
+            (Some(lease), Some(check)) => lease.min(check),
+            (lease, check) => match lease.or(check) {
+                Some(at) => at,
+                None => return,
+            },
+        };
+        let weak = Arc::downgrade(self);
+        let key = timer::schedule(at, move || {
+            if let Some(held) = weak.upgrade() {
+                held.watch();
+            }
+        });
+        *self.watch.lock() = Some(key);
+    }
+
+    /// Timer thread: expire the lease, or notice the lock file was deleted or
+    /// replaced under us (someone else can then lock the new one), or look again later.
+    fn watch(self: Arc<Self>) {
+        if self.is_released() {
+            return;
+        }
+        if self
+            .lease_deadline
+            .is_some_and(|deadline| deadline <= Instant::now())
+        {
+            self.release(ReleaseReason::LeaseExpired);
+        } else if !self.path.still_stands() {
+            self.release(ReleaseReason::Compromised);
+        } else {
+            self.schedule_watch();
+        }
     }
 }
 
@@ -608,7 +650,12 @@ impl LockManager {
             fencing_token: grant.fencing_token,
             acquired_at,
             path,
-            lease: OnceLock::new(),
+            lease_deadline: self
+                .inner
+                .options
+                .lease
+                .and_then(|lease| acquired_at.checked_add(lease)),
+            watch: Mutex::new(None),
             released: AtomicBool::new(false),
             manager: Arc::downgrade(&self.inner),
         });
@@ -620,20 +667,7 @@ impl LockManager {
             waited_ms: Some(ms(waited)),
             ..AuditEntry::new("acquire", &held.path.target)
         });
-        let deadline = self
-            .inner
-            .options
-            .lease
-            .and_then(|lease| acquired_at.checked_add(lease));
-        if let Some(deadline) = deadline {
-            let weak = Arc::downgrade(&held);
-            let key = timer::schedule(deadline, move || {
-                if let Some(held) = weak.upgrade() {
-                    held.expire();
-                }
-            });
-            let _ = held.lease.set(key);
-        }
+        held.schedule_watch();
         held
     }
 

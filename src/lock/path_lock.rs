@@ -180,6 +180,16 @@ impl PathLock {
         self.pump(&mut st);
     }
 
+    /// Whether the OS lock we hold is still on the file the sidecar path names.
+    /// An error to check is not a loss: only a proven unlink or replacement is.
+    pub fn still_stands(&self) -> bool {
+        let st = self.state.lock();
+        match &st.os_held {
+            Some((_, sidecar)) => sidecar.still_linked(&self.sidecar_path).unwrap_or(true),
+            None => true,
+        }
+    }
+
     /// Who holds the lock now, as far as we can tell without waiting.
     pub fn current_holder(&self) -> Option<Holder> {
         self.holder_now(&self.state.lock())
