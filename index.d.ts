@@ -16,7 +16,6 @@ export type FileLockErrorCode =
   | 'EDEADLOCK'
   | 'ECLOSED'
   | 'EINVAL'
-  | 'ENOTSUP'
   | 'ENOENT'
   | 'EACCES'
   | 'EPERM'
@@ -34,9 +33,9 @@ export interface FileLockManagerOptions {
   retries?: number
   /** A lock held longer than this (ms) is released by the manager and its holder told. Default 30000; `Infinity`: no lease. */
   leaseMs?: number
-  /** Lock-file strategy: when an unrefreshed lock counts as stale (ms). Default 30000. Accepted, used from the lock-file release on. */
+  /** Lock-file strategy: another host's lock file unrefreshed this long (by our clock) is stale (ms). Default 30000. */
   staleMs?: number
-  /** `'auto'` (default) or `'os'`: flock / LockFileEx on the sidecar. `'lockfile'` is not available in this version (ENOTSUP). */
+  /** `'auto'` (default) or `'os'`: flock / LockFileEx on the sidecar. `'lockfile'`: the PID lock file with heartbeats (all processes using a file must use the same strategy). */
   strategy?: 'auto' | 'os' | 'lockfile'
   /** Path of an append-only JSON-lines audit trail (mode 0600, rotated at `auditLogMaxBytes`, 3 old files kept). */
   auditLog?: string

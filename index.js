@@ -117,9 +117,6 @@ function normalizeManagerOptions(options) {
   if (strategy !== 'auto' && strategy !== 'os' && strategy !== 'lockfile') {
     throw outOfRange('options.strategy', "'auto', 'os' or 'lockfile'", strategy)
   }
-  if (strategy === 'lockfile') {
-    throw new FileLockError('ENOTSUP', "strategy 'lockfile' is not available in this version yet; use 'auto' or 'os'")
-  }
   if (o.auditLog !== undefined && (typeof o.auditLog !== 'string' || o.auditLog.length === 0)) {
     throw invalidType('options.auditLog', 'a non-empty path string', o.auditLog)
   }
@@ -236,6 +233,8 @@ class FileLockManager extends EventEmitter {
         leaseMs: this.#options.leaseMs,
         exposePids: this.#options.exposePids,
         networkTimeoutFactor: this.#options.networkTimeoutFactor,
+        strategy: this.#options.strategy,
+        staleMs: this.#options.staleMs,
         auditLog: this.#options.auditLog,
         auditLogMaxBytes: this.#options.auditLogMaxBytes,
       },

@@ -146,4 +146,8 @@ export interface NativeManagerOptions {
   auditLogMaxBytes?: number
   /** On a network share each attempt waits this many times longer. */
   networkTimeoutFactor: number
+  /** `auto`, `os` or `lockfile`. */
+  strategy: string
+  /** Lock-file strategy: when an unrefreshed lock of another host is stale, in ms. */
+  staleMs: number
 }

@@ -17,7 +17,7 @@ describe('cross-process mutual exclusion', () => {
     removeDir(dir)
   })
 
-  it(`${PROCESSES} processes x ${ITERATIONS} read-modify-write increments of roles.json end at exactly ${PROCESSES * ITERATIONS}, never two holders at once`, async () => {
+  it.each(['os', 'lockfile'])(`strategy %s: ${PROCESSES} processes x ${ITERATIONS} read-modify-write increments of roles.json end at exactly ${PROCESSES * ITERATIONS}, never two holders at once`, async (strategy) => {
     const dataFile = path.join(dir, 'roles.json')
     const goFile = path.join(dir, 'go')
     const markerFile = path.join(dir, 'occupied')
@@ -25,7 +25,7 @@ describe('cross-process mutual exclusion', () => {
 
     const workers = Array.from(
       { length: PROCESSES },
-      () => new Child(path.join(FIXTURES, 'counter-worker.mjs'), [dataFile, goFile, markerFile, String(ITERATIONS)]),
+      () => new Child(path.join(FIXTURES, 'counter-worker.mjs'), [dataFile, goFile, markerFile, String(ITERATIONS), strategy]),
     )
     // Start barrier: every process is up with the addon loaded before any begins.
     await Promise.all(workers.map((w) => w.waitFor('ready')))
@@ -43,5 +43,7 @@ describe('cross-process mutual exclusion', () => {
     expect(exits.every((e) => e.code === 0)).toBe(true)
     expect(JSON.parse(fs.readFileSync(dataFile, 'utf8'))).toEqual({ counter: PROCESSES * ITERATIONS })
     expect(fs.existsSync(markerFile)).toBe(false)
+    // Lock files are removed on release; nothing renamed aside is left behind either.
+    if (strategy === 'lockfile') expect(fs.readdirSync(dir).filter((n) => n.startsWith('.roles.json.lock'))).toEqual([])
   }, 120000)
 })

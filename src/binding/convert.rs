@@ -5,7 +5,7 @@ use std::time::Duration;
 use napi::Status;
 use napi_derive::napi;
 
-use crate::lock::{Holder, LockError, LockEvent, ManagerOptions, Mode};
+use crate::lock::{Holder, LockError, LockEvent, ManagerOptions, Mode, StrategyChoice};
 
 /// Options of `new FileLockManager(options)`, after the JS wrapper validated
 /// them and filled in defaults.
@@ -25,6 +25,10 @@ pub struct NativeManagerOptions {
     pub audit_log_max_bytes: Option<f64>,
     /// On a network share each attempt waits this many times longer.
     pub network_timeout_factor: f64,
+    /// `auto`, `os` or `lockfile`.
+    pub strategy: String,
+    /// Lock-file strategy: when an unrefreshed lock of another host is stale, in ms.
+    pub stale_ms: f64,
 }
 
 /// A lock that was granted.
@@ -132,6 +136,12 @@ impl TryFrom<&NativeManagerOptions> for ManagerOptions {
             expose_pids: o.expose_pids,
             audit: None,
             network_timeout_factor: o.network_timeout_factor,
+            strategy: match o.strategy.as_str() {
+                "os" => StrategyChoice::Os,
+                "lockfile" => StrategyChoice::Lockfile,
+                _ => StrategyChoice::Auto,
+            },
+            stale_after: duration_from_ms(o.stale_ms)?.unwrap_or(Duration::MAX),
         })
     }
 }

@@ -77,7 +77,7 @@ fn grant(held: &HeldLock) -> LockGrant {
         id: held.id as i64,
         file_path: path_string(held.path()),
         exclusive: held.mode.is_exclusive(),
-        strategy: "os".into(),
+        strategy: held.strategy().into(),
         fencing_token: held.fencing_token as i64,
     }
 }

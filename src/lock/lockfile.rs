@@ -122,22 +122,29 @@ pub fn heartbeat(path: &Path, claim: &Claim) -> io::Result<bool> {
 /// Removes our lock file. `Ok(false)` when it was no longer ours (it is left,
 /// or put back, for whoever has it now).
 pub fn remove_own(path: &Path, claim: &Claim) -> io::Result<bool> {
+    let ours = |snapshot: Option<Snapshot>| {
+        snapshot
+            .and_then(|snapshot| snapshot.record())
+            .is_some_and(|record| record.token == claim.token)
+    };
+    // Most often a lost lock is seen here already: then the file is not touched at all.
+    if !ours(observe(path)?) {
+        return Ok(false);
+    }
     let aside = unique_beside(path, "released");
     match std::fs::rename(path, &aside) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     }
-    let ours = observe(&aside)?
-        .and_then(|snapshot| snapshot.record())
-        .is_some_and(|record| record.token == claim.token);
-    if ours {
+    let still_ours = ours(observe(&aside)?);
+    if still_ours {
         std::fs::remove_file(&aside)?;
     } else {
         // A successor's file: put it back unless yet another one took its place.
         put_back(&aside, path)?;
     }
-    Ok(ours)
+    Ok(still_ours)
 }
 
 /// The judgement on a lock file someone else holds.

@@ -27,7 +27,7 @@ use super::error::LockError;
 use super::events::{EventSink, LockEvent, ReleaseReason};
 use super::metadata::{self, Holder};
 use super::os_lock;
-use super::path_lock::{Enqueued, Grant, GrantResult, PathLock, Waiter};
+use super::path_lock::{Backend, Enqueued, Grant, GrantResult, PathLock, Waiter};
 use super::sidecar::{sidecar_path, Sidecar};
 use super::timer::{self, TimerKey};
 use super::Mode;
@@ -54,6 +54,20 @@ pub struct ManagerOptions {
     pub audit: Option<Arc<dyn AuditSink>>,
     /// On a network share each attempt waits this many times longer (≥ 1).
     pub network_timeout_factor: f64,
+    /// How files are locked across processes.
+    pub strategy: StrategyChoice,
+    /// Lock-file strategy: a lock file not refreshed for this long (by our clock)
+    /// is stale when its owner's liveness cannot be checked (another host).
+    pub stale_after: Duration,
+}
+
+/// The `strategy` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrategyChoice {
+    /// OS locks (this version; the lock-file fallback for shares comes later).
+    Auto,
+    Os,
+    Lockfile,
 }
 
 impl Default for ManagerOptions {
@@ -65,6 +79,8 @@ impl Default for ManagerOptions {
             expose_pids: false,
             audit: None,
             network_timeout_factor: 3.0,
+            strategy: StrategyChoice::Auto,
+            stale_after: Duration::from_secs(30),
         }
     }
 }
@@ -339,6 +355,14 @@ impl HeldLock {
         &self.path.target
     }
 
+    /// `os` or `lockfile`: how this lock is held across processes.
+    pub fn strategy(&self) -> &'static str {
+        match self.path.backend {
+            Backend::Flock => "os",
+            Backend::LockFile { .. } => "lockfile",
+        }
+    }
+
     pub fn is_released(&self) -> bool {
         self.released.load(Ordering::SeqCst)
     }
@@ -396,7 +420,12 @@ impl HeldLock {
 
     /// Arms the next check: at the lease deadline, or sooner to verify the lock still stands.
     fn schedule_watch(self: &Arc<Self>) {
-        let next_check = Instant::now().checked_add(VERIFY_EVERY);
+        let every = match self.path.backend {
+            Backend::Flock => VERIFY_EVERY,
+            // Heartbeats: several per stale period, so one late beat is no loss.
+            Backend::LockFile { stale_after } => VERIFY_EVERY.min(stale_after / 4),
+        };
+        let next_check = Instant::now().checked_add(every);
         let at = match (self.lease_deadline, next_check) {
             (Some(lease), Some(check)) => lease.min(check),
             (lease, check) => match lease.or(check) {
@@ -590,6 +619,16 @@ impl LockManager {
     pub fn inspect(&self, path: &str) -> Result<Option<Holder>, LockError> {
         let target = resolve_target(path)?;
         let sidecar_path = sidecar_path(&target);
+        if self.inner.options.strategy == StrategyChoice::Lockfile {
+            // The lock is the file: there when held (stale ones included).
+            let snapshot = super::lockfile::observe(&sidecar_path)
+                .map_err(|e| LockError::io(&sidecar_path, "read", e))?;
+            return Ok(snapshot.map(|snapshot| {
+                let record = snapshot.record();
+                let mode = record.as_ref().map_or(Mode::Exclusive, |r| r.mode);
+                Holder::from_record(record.as_ref(), mode, self.inner.options.expose_pids)
+            }));
+        }
         let sidecar = match Sidecar::open_existing(&sidecar_path) {
             Ok(sidecar) => sidecar,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -686,11 +725,17 @@ impl LockManager {
             paths.forget_idle();
         }
         let expose_pids = self.inner.options.expose_pids;
+        let backend = match self.inner.options.strategy {
+            StrategyChoice::Auto | StrategyChoice::Os => Backend::Flock,
+            StrategyChoice::Lockfile => Backend::LockFile {
+                stale_after: self.inner.options.stale_after,
+            },
+        };
         let path_lock = Arc::clone(
             paths
                 .by_canonical
                 .entry(target.clone())
-                .or_insert_with(|| Arc::new(PathLock::new(target, expose_pids))),
+                .or_insert_with(|| Arc::new(PathLock::new(target, expose_pids, backend))),
         );
         if Path::new(path).is_absolute() {
             paths

@@ -16,10 +16,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::error::LockError;
+use super::lockfile::{self, StaleWatch, Verdict};
 use super::metadata::{self, Holder, HolderRecord, NextRecord};
 use super::os_lock;
 use super::queue::{FairQueue, Holders};
@@ -59,8 +61,10 @@ pub enum Enqueued {
 #[derive(Default)]
 struct State {
     queue: FairQueue<Box<dyn Waiter>>,
-    /// The OS lock we hold, and the handle holding it.
-    os_held: Option<(Mode, Arc<Sidecar>)>,
+    /// The file-level lock we hold, and what holds it.
+    os_held: Option<(Mode, HeldBy)>,
+    /// Lock-file strategy: how long the current holder's file has looked unchanged.
+    stale_watch: StaleWatch,
     os_fencing: u64,
     /// The handle for non-blocking attempts, kept open between acquisitions.
     sidecar: Option<Arc<Sidecar>>,
@@ -77,6 +81,22 @@ fn slot(mode: Mode) -> usize {
     usize::from(mode.is_exclusive())
 }
 
+/// How a file is locked across processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// flock / LockFileEx on a persistent sidecar.
+    Flock,
+    /// The existence of the lock file, with heartbeats; stale after `stale_after`
+    /// without one (other hosts) or at once when its process is gone (this host).
+    LockFile { stale_after: Duration },
+}
+
+/// What holds the file-level lock.
+enum HeldBy {
+    Flock(Arc<Sidecar>),
+    File(lockfile::Claim),
+}
+
 impl State {
     fn os_mode(&self) -> Option<Mode> {
         self.os_held.as_ref().map(|(mode, _)| *mode)
@@ -86,6 +106,7 @@ impl State {
 pub struct PathLock {
     pub target: PathBuf,
     pub sidecar_path: PathBuf,
+    pub backend: Backend,
     /// Detected once, when the file is first locked.
     pub file_system: FsKind,
     expose_pids: bool,
@@ -93,8 +114,9 @@ pub struct PathLock {
 }
 
 impl PathLock {
-    pub fn new(target: PathBuf, expose_pids: bool) -> Self {
+    pub fn new(target: PathBuf, expose_pids: bool, backend: Backend) -> Self {
         PathLock {
+            backend,
             sidecar_path: sidecar_path(&target),
             file_system: fs_kind::detect(target.parent().unwrap_or(&target)),
             target,
@@ -175,7 +197,7 @@ impl PathLock {
         let mut st = self.state.lock();
         st.queue.leave(mode);
         if st.queue.holders() == Holders::Free {
-            Self::release_os(&mut st);
+            self.release_os(&mut st);
         }
         self.pump(&mut st);
     }
@@ -185,7 +207,13 @@ impl PathLock {
     pub fn still_stands(&self) -> bool {
         let st = self.state.lock();
         match &st.os_held {
-            Some((_, sidecar)) => sidecar.still_linked(&self.sidecar_path).unwrap_or(true),
+            Some((_, HeldBy::Flock(sidecar))) => {
+                sidecar.still_linked(&self.sidecar_path).unwrap_or(true)
+            }
+            // Refreshing the heartbeat is also the proof the file is still ours.
+            Some((_, HeldBy::File(claim))) => {
+                lockfile::heartbeat(&self.sidecar_path, claim).unwrap_or(true)
+            }
             None => true,
         }
     }
@@ -211,7 +239,7 @@ impl PathLock {
         for waiter in st.queue.drain() {
             waiter.answer(Err(LockError::Closed));
         }
-        Self::release_os(&mut st);
+        self.release_os(&mut st);
         if let Some(sidecar) = st.sidecar.take() {
             // Keeps the file while anyone holds it; a waiter of ours that gets it
             // after close removes it then.
@@ -252,7 +280,7 @@ impl PathLock {
                 },
                 Holders::Free => {
                     let Some(head) = st.queue.head_mode() else {
-                        Self::release_os(st);
+                        self.release_os(st);
                         return;
                     };
                     match st.os_mode() {
@@ -262,10 +290,10 @@ impl PathLock {
                             }
                             continue;
                         }
-                        Some(_) => Self::release_os(st),
+                        Some(_) => self.release_os(st),
                         None => {}
                     }
-                    if st.os_waiting[slot(head)] {
+                    if st.os_waiting[self.waiter_slot(head)] {
                         return; // a waiter for this very mode will call back
                     }
                     match self.try_os(st, head) {
@@ -300,6 +328,9 @@ impl PathLock {
 
     /// Takes the OS lock if it is free now. `Ok(Some(fencing))` when held.
     fn try_os(&self, st: &mut State, mode: Mode) -> Result<Option<u64>, LockError> {
+        if let Backend::LockFile { stale_after } = self.backend {
+            return self.try_lock_file(st, stale_after);
+        }
         for _ in 0..MAX_RELINK_ATTEMPTS {
             let sidecar = self.sidecar(st)?;
             let locked = os_lock::try_lock(sidecar.file(), mode)
@@ -309,7 +340,7 @@ impl PathLock {
             }
             if let Some(next) = self.claim(st, &sidecar, mode)? {
                 if let Err(e) = metadata::write_record(sidecar.file(), mode, next) {
-                    Self::release_os(st);
+                    self.release_os(st);
                     return Err(LockError::io(&self.sidecar_path, "write", e));
                 }
                 return Ok(Some(next.fencing_token));
@@ -347,7 +378,7 @@ impl PathLock {
             return Ok(None);
         }
         let next = metadata::next_record(sidecar.file()).map_err(|e| unlock_on_error(e, "read"))?;
-        st.os_held = Some((mode, Arc::clone(sidecar)));
+        st.os_held = Some((mode, HeldBy::Flock(Arc::clone(sidecar))));
         st.os_fencing = next.fencing_token;
         Ok(Some(next))
     }
@@ -364,20 +395,104 @@ impl PathLock {
         Ok(sidecar)
     }
 
-    fn release_os(st: &mut State) {
-        if let Some((_, sidecar)) = st.os_held.take() {
-            let _ = os_lock::unlock(sidecar.file());
+    fn release_os(&self, st: &mut State) {
+        match st.os_held.take() {
+            Some((_, HeldBy::Flock(sidecar))) => {
+                let _ = os_lock::unlock(sidecar.file());
+            }
+            Some((_, HeldBy::File(claim))) => {
+                let _ = lockfile::remove_own(&self.sidecar_path, &claim);
+            }
+            None => {}
+        }
+    }
+
+    /// Lock files are exclusive at the file level (shared holders of one process
+    /// still share): one waiter serves both modes.
+    fn waiter_slot(&self, mode: Mode) -> usize {
+        match self.backend {
+            Backend::Flock => slot(mode),
+            Backend::LockFile { .. } => slot(Mode::Exclusive),
+        }
+    }
+
+    /// Lock-file strategy: create the lock file, or break it when provably stale.
+    fn try_lock_file(
+        &self,
+        st: &mut State,
+        stale_after: Duration,
+    ) -> Result<Option<u64>, LockError> {
+        let path = &self.sidecar_path;
+        let io = |op| move |e| LockError::io(path, op, e);
+        for _ in 0..MAX_RELINK_ATTEMPTS {
+            if let Some(claim) =
+                lockfile::try_create(path, Mode::Exclusive).map_err(io("create"))?
+            {
+                let token = claim.fencing_token;
+                st.os_held = Some((Mode::Exclusive, HeldBy::File(claim)));
+                st.os_fencing = token;
+                st.stale_watch = StaleWatch::default();
+                return Ok(Some(token));
+            }
+            let Some(snapshot) = lockfile::observe(path).map_err(io("read"))? else {
+                continue; // released in between: try again
+            };
+            match st.stale_watch.judge(&snapshot, stale_after, Instant::now()) {
+                Verdict::Held => return Ok(None),
+                Verdict::Stale(_) => {
+                    lockfile::break_stale(path, &snapshot).map_err(io("remove a stale"))?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Body of a lock-file waiter: there is no kernel wake-up, so it polls with
+    /// growing pauses (2 ms up to `stale_after / 20`, at most 50 ms).
+    fn poll_lock_file(self: Arc<Self>, stale_after: Duration) {
+        let longest = (stale_after / 20).clamp(Duration::from_millis(5), Duration::from_millis(50));
+        let mut pause = Duration::from_millis(2);
+        loop {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(longest);
+            let mut st = self.state.lock();
+            let wanted = !st.closed
+                && st.os_held.is_none()
+                && st.queue.holders() == Holders::Free
+                && st.queue.head_mode().is_some();
+            if !wanted {
+                st.os_waiting[slot(Mode::Exclusive)] = false;
+                return self.pump(&mut st);
+            }
+            match self.try_lock_file(&mut st, stale_after) {
+                Ok(None) => continue,
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    if let Some((_, reply)) = st.queue.pop_compatible_head() {
+                        reply.answer(Err(e));
+                    }
+                }
+            }
+            st.os_waiting[slot(Mode::Exclusive)] = false;
+            return self.pump(&mut st);
         }
     }
 
     /// Starts an OS waiter; `false` (the head failed) when no thread could run it.
     fn spawn_os_waiter(self: &Arc<Self>, st: &mut State, mode: Mode) -> bool {
-        st.os_waiting[slot(mode)] = true;
+        let slot = self.waiter_slot(mode);
+        st.os_waiting[slot] = true;
         let me = Arc::clone(self);
-        match waiter_pool::run(move || me.wait_for_os(mode)) {
+        let started = match self.backend {
+            Backend::Flock => waiter_pool::run(move || me.wait_for_os(mode)),
+            Backend::LockFile { stale_after } => {
+                waiter_pool::run(move || me.poll_lock_file(stale_after))
+            }
+        };
+        match started {
             Ok(()) => true,
             Err(e) => {
-                st.os_waiting[slot(mode)] = false;
+                st.os_waiting[slot] = false;
                 if let Some((_, reply)) = st.queue.pop_compatible_head() {
                     reply.answer(Err(LockError::io(&self.sidecar_path, "start a waiter", e)));
                 }
@@ -421,10 +536,10 @@ impl PathLock {
                             // previous record; the fencing token stays monotonic through
                             // its time floor.
                             self.pump(&mut st);
-                            let still_ours = st
-                                .os_held
-                                .as_ref()
-                                .is_some_and(|(_, s)| Arc::ptr_eq(s, &sidecar));
+                            let still_ours = matches!(
+                                &st.os_held,
+                                Some((_, HeldBy::Flock(s))) if Arc::ptr_eq(s, &sidecar)
+                            );
                             if still_ours {
                                 let _ = metadata::write_record(sidecar.file(), mode, next);
                             }
@@ -444,6 +559,11 @@ impl PathLock {
     }
 
     fn recorded_holder(&self, st: &State) -> Option<Holder> {
+        if let Backend::LockFile { .. } = self.backend {
+            let record = lockfile::observe(&self.sidecar_path).ok()??.record();
+            let mode = record.as_ref().map_or(Mode::Exclusive, |r| r.mode);
+            return Some(Holder::from_record(record.as_ref(), mode, self.expose_pids));
+        }
         let sidecar = st.sidecar.as_ref()?;
         let (record, _) = metadata::read_record(sidecar.file()).ok()?;
         let record: Option<HolderRecord> = record;
