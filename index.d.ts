@@ -53,7 +53,7 @@ export interface FileLockManagerOptions {
 export interface AuditEntry {
   /** Milliseconds since the epoch. */
   time: number
-  op: 'acquire' | 'release' | 'lease-expired' | 'compromised'
+  op: 'acquire' | 'release' | 'lease-expired' | 'compromised' | 'stale-lock-removed'
   file: string
   strategy: 'os' | 'lockfile'
   /** acquire: `granted`, `timeout`, `aborted`, `closed`, `error`; release: its reason. */
@@ -86,6 +86,8 @@ export declare class Lock {
   readonly filePath: string
   readonly exclusive: boolean
   readonly strategy: 'os' | 'lockfile'
+  /** Why that strategy: set by the option, a local disk, a network share, or OS locks refused. */
+  readonly strategyReason: string
   /** Grows with every acquisition of this file, across processes. */
   readonly fencingToken: number
   /** Aborts when the lock is lost while held (`ECOMPROMISED` lease expiry, `ECLOSED`). */
@@ -176,6 +178,14 @@ export interface CompromisedEvent {
   message: string
 }
 
+/** A lock file whose owner is provably gone was removed on the way to the lock. */
+export interface StaleLockRemovedEvent {
+  filePath: string
+  /** Why it was stale: "its process has exited", "… has not refreshed it for 30000 ms", … */
+  reason: string
+  message: string
+}
+
 export interface FileLockManagerEvents {
   waiting: [WaitingEvent]
   acquired: [AcquiredEvent]
@@ -183,6 +193,7 @@ export interface FileLockManagerEvents {
   timeout: [TimeoutEvent]
   'lease-expired': [LeaseExpiredEvent]
   compromised: [CompromisedEvent]
+  'stale-lock-removed': [StaleLockRemovedEvent]
 }
 
 type EventName = keyof FileLockManagerEvents

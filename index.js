@@ -168,6 +168,8 @@ class Lock {
     this.filePath = grant.filePath
     this.exclusive = grant.exclusive
     this.strategy = grant.strategy
+    /** Why that strategy (configured, local disk, network share, OS locks refused). */
+    this.strategyReason = grant.strategyReason
     this.fencingToken = grant.fencingToken
   }
 

@@ -102,6 +102,8 @@ export interface LockGrant {
   filePath: string
   exclusive: boolean
   strategy: 'os' | 'lockfile'
+  /** Why that strategy: configured, local disk, network share, or OS locks refused. */
+  strategyReason: string
   /** Grows with every acquisition of this file, across processes. */
   fencingToken: number
 }
@@ -111,7 +113,7 @@ export interface LockGrant {
  * garbage-collected lock), delivered to the JS thread without keeping it alive.
  */
 export interface NativeLockEvent {
-  event: 'waiting' | 'lease-expired' | 'compromised' | 'released'
+  event: 'waiting' | 'lease-expired' | 'compromised' | 'released' | 'stale-lock-removed'
   filePath: string
   exclusive: boolean
   attempt?: number

@@ -192,9 +192,9 @@ const PACKAGE = fileURLToPath(new URL('../index.js', import.meta.url))
  * `file` in scope (top-level await allowed); `exited` resolves with its exit
  * code, signal and combined output.
  */
-export function runSnippet(file, body, nodeArgs = []) {
+export function runSnippet(file, body, nodeArgs = [], env = {}) {
   const source = `const { FileLockManager } = require(${JSON.stringify(PACKAGE)});\nconst file = ${JSON.stringify(file)};\n(async () => {\n${body}\n})().catch((e) => { console.error(e); process.exit(2) })`
-  const child = spawn(process.execPath, [...nodeArgs, '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...nodeArgs, '-e', source], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let out = ''
   child.stdout.on('data', (d) => (out += d))
   child.stderr.on('data', (d) => (out += d))

@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FileLockManager, nextEvent, sleep, startLockChild, useScratchDir, within } from './helpers.mjs'
+import { nextEvent, runSnippet, sleep, startLockChild, useScratchDir, within } from './helpers.mjs'
 
 let dir
 let file
@@ -77,5 +77,53 @@ describe("strategy 'lockfile'", () => {
     await within(new Promise((resolve) => lock.signal.addEventListener('abort', resolve)), 5000, 'the loss to be noticed')
     expect(lock.signal.reason.code).toBe('ECOMPROMISED')
     expect(fs.readFileSync(lockFile(), 'utf8')).toContain('not-ours') // their file is left alone
+  })
+})
+
+describe('choosing the lock file', () => {
+  it("'auto' falls back to the lock file when the file system refuses OS locks (forced ENOLCK)", async () => {
+    for (const errno of ['ENOLCK', 'EOPNOTSUPP']) {
+      const run = runSnippet(
+        file,
+        `const m = new FileLockManager()
+         const lock = await m.acquireLock(file)
+         console.log(JSON.stringify({ strategy: lock.strategy, why: lock.strategyReason, onDisk: require('fs').readFileSync(require('path').join(require('path').dirname(file), '.roles.json.lock'), 'utf8') }))
+         await lock.release()
+         await m.close()`,
+        [],
+        { FILE_LOCK_MANAGER_FAULT_FLOCK: errno },
+      )
+      const { code, out } = await within(run.exited, 10000, 'the snippet')
+      expect(code).toBe(0)
+      const seen = JSON.parse(out.trim().split('\n').pop())
+      expect(seen.strategy).toBe('lockfile')
+      expect(seen.why).toMatch(/refused OS locks/)
+      expect(JSON.parse(seen.onDisk.split('\n')[0]).strategy).toBe('lockfile')
+    }
+  })
+
+  it("'os' and local 'auto' say why they use OS locks", async () => {
+    const lock = await manager().acquireLock(file)
+    expect(lock.strategy).toBe('os')
+    expect(lock.strategyReason).toMatch(/local disk/)
+    await lock.release()
+  })
+
+  it('a reclaimed lock file of a dead process is reported (stale-lock-removed) and audited', async () => {
+    const child = await startLockChild({ strategy: 'lockfile' })
+    await child.request({ cmd: 'acquire', file }, 'held')
+    child.proc.kill('SIGKILL')
+    await child.exited
+    const entries = []
+    const m = manager({ strategy: 'lockfile', logger: (entry) => entries.push(entry) })
+    const removed = new Promise((resolve) => m.once('stale-lock-removed', resolve))
+    const lock = await m.acquireLock(file)
+    const event = await within(removed, 3000, 'the stale-lock-removed event')
+    expect(event.filePath).toBe(file)
+    expect(event.reason).toMatch(/has exited/)
+    expect(event.message).not.toMatch(/pid/) // pids stay out of events unless exposePids
+    await lock.release()
+    await sleep(50)
+    expect(entries.map((e) => e.op)).toContain('stale-lock-removed')
   })
 })

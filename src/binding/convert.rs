@@ -40,6 +40,8 @@ pub struct LockGrant {
     pub exclusive: bool,
     #[napi(ts_type = "'os' | 'lockfile'")]
     pub strategy: String,
+    /// Why that strategy: configured, local disk, network share, or OS locks refused.
+    pub strategy_reason: String,
     /// Grows with every acquisition of this file, across processes.
     pub fencing_token: i64,
 }
@@ -97,7 +99,9 @@ pub struct InspectOutcome {
 /// garbage-collected lock), delivered to the JS thread without keeping it alive.
 #[napi(object)]
 pub struct NativeLockEvent {
-    #[napi(ts_type = "'waiting' | 'lease-expired' | 'compromised' | 'released'")]
+    #[napi(
+        ts_type = "'waiting' | 'lease-expired' | 'compromised' | 'released' | 'stale-lock-removed'"
+    )]
     pub event: String,
     pub file_path: String,
     pub exclusive: bool,
@@ -285,6 +289,24 @@ impl From<LockEvent> for NativeLockEvent {
                     fencing_token: Some(fencing_token as i64),
                     held_ms: Some(ms(held_for)),
                     reason: Some(reason.as_str().into()),
+                    network: None,
+                }
+            }
+            LockEvent::StaleLockRemoved { path, reason } => {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                NativeLockEvent {
+                    event: "stale-lock-removed".into(),
+                    message: format!("removed a stale lock file of {name}: {reason}"),
+                    file_path: path_string(&path),
+                    exclusive: true,
+                    attempt: None,
+                    attempts: None,
+                    elapsed_ms: None,
+                    holder: None,
+                    lock_id: None,
+                    fencing_token: None,
+                    held_ms: None,
+                    reason: Some(reason),
                     network: None,
                 }
             }

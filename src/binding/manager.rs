@@ -78,6 +78,7 @@ fn grant(held: &HeldLock) -> LockGrant {
         file_path: path_string(held.path()),
         exclusive: held.mode.is_exclusive(),
         strategy: held.strategy().into(),
+        strategy_reason: held.strategy_reason(),
         fencing_token: held.fencing_token as i64,
     }
 }

@@ -59,6 +59,8 @@ pub enum LockEvent {
         held_for: Duration,
         reason: ReleaseReason,
     },
+    /// A lock file whose owner is provably gone was removed on the way to the lock.
+    StaleLockRemoved { path: PathBuf, reason: String },
 }
 
 pub trait EventSink: Send + Sync + 'static {

@@ -31,6 +31,11 @@ use crate::process::{self, Liveness};
 /// A breaker guard older than this (unchanged while watched) is itself stale.
 const BREAKER_STALE: Duration = Duration::from_secs(10);
 
+/// An empty lock file this old is abandoned: a creator writes its record in the
+/// same breath as it creates the file (or it is an OS-lock sidecar left where
+/// OS locks turned out not to work).
+const EMPTY_GRACE: Duration = Duration::from_secs(2);
+
 /// What identifies one lock file: its inode where there is one, and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -167,17 +172,11 @@ impl StaleWatch {
         if let Some(record) = snapshot.record() {
             if record.hostname == me.hostname {
                 match process::liveness(record.pid, record.start_time) {
-                    Liveness::Dead => {
-                        return Verdict::Stale(format!(
-                            "its process (pid {}) has exited",
-                            record.pid
-                        ))
-                    }
+                    Liveness::Dead => return Verdict::Stale("its process has exited".into()),
                     Liveness::Reused => {
-                        return Verdict::Stale(format!(
-                            "its process (pid {}) has exited and the pid was reused",
-                            record.pid
-                        ))
+                        return Verdict::Stale(
+                            "its process has exited and its pid was reused".into(),
+                        )
                     }
                     Liveness::Alive => {
                         self.unchanged_since = None;
@@ -193,7 +192,12 @@ impl StaleWatch {
                 now
             }
         };
-        if now.duration_since(since) < stale_after {
+        let limit = if snapshot.bytes.is_empty() {
+            stale_after.min(EMPTY_GRACE)
+        } else {
+            stale_after
+        };
+        if now.duration_since(since) < limit {
             return Verdict::Held;
         }
         Verdict::Stale(match snapshot.record() {
@@ -202,7 +206,7 @@ impl StaleWatch {
                 record.hostname,
                 stale_after.as_millis()
             ),
-            None => format!("it has been unreadable for {} ms", stale_after.as_millis()),
+            None => format!("it has been unreadable for {} ms", limit.as_millis()),
         })
     }
 }

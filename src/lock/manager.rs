@@ -27,7 +27,7 @@ use super::error::LockError;
 use super::events::{EventSink, LockEvent, ReleaseReason};
 use super::metadata::{self, Holder};
 use super::os_lock;
-use super::path_lock::{Backend, Enqueued, Grant, GrantResult, PathLock, Waiter};
+use super::path_lock::{Backend, Enqueued, Grant, GrantResult, PathLock, StaleRemoved, Waiter};
 use super::sidecar::{sidecar_path, Sidecar};
 use super::timer::{self, TimerKey};
 use super::Mode;
@@ -355,9 +355,14 @@ impl HeldLock {
         &self.path.target
     }
 
+    /// Why this file is locked with that strategy.
+    pub fn strategy_reason(&self) -> String {
+        self.path.strategy_reason()
+    }
+
     /// `os` or `lockfile`: how this lock is held across processes.
     pub fn strategy(&self) -> &'static str {
-        match self.path.backend {
+        match self.path.backend() {
             Backend::Flock => "os",
             Backend::LockFile { .. } => "lockfile",
         }
@@ -420,7 +425,7 @@ impl HeldLock {
 
     /// Arms the next check: at the lease deadline, or sooner to verify the lock still stands.
     fn schedule_watch(self: &Arc<Self>) {
-        let every = match self.path.backend {
+        let every = match self.path.backend() {
             Backend::Flock => VERIFY_EVERY,
             // Heartbeats: several per stale period, so one late beat is no loss.
             Backend::LockFile { stale_after } => VERIFY_EVERY.min(stale_after / 4),
@@ -471,6 +476,20 @@ struct Inner {
 }
 
 impl Inner {
+    /// A stale lock file was removed (by us, on our way to the lock): tell and log it.
+    fn stale_lock_removed(&self, path: &Path, reason: &str) {
+        self.sink.emit(LockEvent::StaleLockRemoved {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        });
+        self.audit(|| AuditEntry {
+            strategy: "lockfile",
+            outcome: "removed",
+            detail: Some(reason.to_string()),
+            ..AuditEntry::new("stale-lock-removed", path)
+        });
+    }
+
     /// Records an audit entry, built only when someone audits.
     fn audit(&self, entry: impl FnOnce() -> AuditEntry) {
         if let Some(audit) = &self.options.audit {
@@ -725,18 +744,22 @@ impl LockManager {
             paths.forget_idle();
         }
         let expose_pids = self.inner.options.expose_pids;
-        let backend = match self.inner.options.strategy {
-            StrategyChoice::Auto | StrategyChoice::Os => Backend::Flock,
-            StrategyChoice::Lockfile => Backend::LockFile {
-                stale_after: self.inner.options.stale_after,
-            },
-        };
-        let path_lock = Arc::clone(
-            paths
-                .by_canonical
-                .entry(target.clone())
-                .or_insert_with(|| Arc::new(PathLock::new(target, expose_pids, backend))),
-        );
+        let options = &self.inner.options;
+        let manager = Arc::downgrade(&self.inner);
+        let on_stale_removed: StaleRemoved = Arc::new(move |path: &Path, reason: &str| {
+            if let Some(manager) = manager.upgrade() {
+                manager.stale_lock_removed(path, reason);
+            }
+        });
+        let path_lock = Arc::clone(paths.by_canonical.entry(target.clone()).or_insert_with(|| {
+            Arc::new(PathLock::new(
+                target,
+                expose_pids,
+                options.strategy,
+                options.stale_after,
+                Some(on_stale_removed),
+            ))
+        }));
         if Path::new(path).is_absolute() {
             paths
                 .by_spelling

@@ -12,8 +12,67 @@ use fs4::{FileExt, TryLockError};
 
 use super::Mode;
 
+/// Errors that mean "this file system has no OS locks" (cargo's flock.rs misses ENOLCK).
+pub fn means_unsupported(error: &io::Error) -> bool {
+    #[cfg(unix)]
+    if let Some(raw) = error.raw_os_error() {
+        return [libc::ENOTSUP, libc::EOPNOTSUPP, libc::ENOSYS, libc::ENOLCK].contains(&raw);
+    }
+    #[cfg(windows)]
+    if error.raw_os_error() == Some(1) {
+        return true; // ERROR_INVALID_FUNCTION
+    }
+    error.kind() == io::ErrorKind::Unsupported
+}
+
+/// Whether OS locks work in `dir`, probed on the directory itself so that no
+/// sidecar is created where it would be useless. Unknown (Windows, no access): yes.
+pub fn supported_in(dir: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    if let Ok(handle) = File::open(dir) {
+        return match try_lock(&handle, Mode::Shared) {
+            Ok(locked) => {
+                if locked {
+                    let _ = unlock(&handle);
+                }
+                true
+            }
+            Err(e) => !means_unsupported(&e),
+        };
+    }
+    let _ = dir;
+    true
+}
+
+/// Fault injection for tests (`FILE_LOCK_MANAGER_FAULT_FLOCK=ENOLCK`, or
+/// `EOPNOTSUPP`): every lock attempt fails with that error, as on a file system
+/// without locks. Read once; unset in production.
+fn injected_fault() -> Option<io::Error> {
+    static FAULT: std::sync::OnceLock<Option<i32>> = std::sync::OnceLock::new();
+    let errno = *FAULT.get_or_init(|| {
+        #[cfg(unix)]
+        {
+            match std::env::var("FILE_LOCK_MANAGER_FAULT_FLOCK")
+                .ok()?
+                .as_str()
+            {
+                "ENOLCK" => Some(libc::ENOLCK),
+                "EOPNOTSUPP" => Some(libc::EOPNOTSUPP),
+                "ENOSYS" => Some(libc::ENOSYS),
+                _ => None,
+            }
+        }
+        #[cfg(not(unix))]
+        None
+    });
+    errno.map(io::Error::from_raw_os_error)
+}
+
 /// Takes the lock if it is free right now: `Ok(true)` held, `Ok(false)` contended.
 pub fn try_lock(file: &File, mode: Mode) -> io::Result<bool> {
+    if let Some(fault) = injected_fault() {
+        return Err(fault);
+    }
     let result = match mode {
         Mode::Exclusive => FileExt::try_lock(file),
         Mode::Shared => FileExt::try_lock_shared(file),

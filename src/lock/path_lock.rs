@@ -15,6 +15,7 @@
 //! - A grant is only sent to a waiter that still listens; otherwise it is undone.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use parking_lot::Mutex;
 
 use super::error::LockError;
 use super::lockfile::{self, StaleWatch, Verdict};
+use super::manager::StrategyChoice;
 use super::metadata::{self, Holder, HolderRecord, NextRecord};
 use super::os_lock;
 use super::queue::{FairQueue, Holders};
@@ -91,6 +93,9 @@ pub enum Backend {
     LockFile { stale_after: Duration },
 }
 
+/// Told when a stale lock file was removed: (data file, why it was stale).
+pub type StaleRemoved = Arc<dyn Fn(&std::path::Path, &str) + Send + Sync>;
+
 /// What holds the file-level lock.
 enum HeldBy {
     Flock(Arc<Sidecar>),
@@ -106,7 +111,13 @@ impl State {
 pub struct PathLock {
     pub target: PathBuf,
     pub sidecar_path: PathBuf,
-    pub backend: Backend,
+    backend: Backend,
+    /// Why `backend` was chosen.
+    why: String,
+    /// Set when flock turned out unsupported here: the lock file is used instead.
+    flock_unsupported: AtomicBool,
+    stale_after: Duration,
+    on_stale_removed: Option<StaleRemoved>,
     /// Detected once, when the file is first locked.
     pub file_system: FsKind,
     expose_pids: bool,
@@ -114,14 +125,66 @@ pub struct PathLock {
 }
 
 impl PathLock {
-    pub fn new(target: PathBuf, expose_pids: bool, backend: Backend) -> Self {
+    pub fn new(
+        target: PathBuf,
+        expose_pids: bool,
+        choice: StrategyChoice,
+        stale_after: Duration,
+        on_stale_removed: Option<StaleRemoved>,
+    ) -> Self {
+        let file_system = fs_kind::detect(target.parent().unwrap_or(&target));
+        let lock_file = Backend::LockFile { stale_after };
+        let (backend, why) = match choice {
+            StrategyChoice::Os => (Backend::Flock, "chosen by the strategy option".to_string()),
+            StrategyChoice::Lockfile => (lock_file, "chosen by the strategy option".to_string()),
+            StrategyChoice::Auto if file_system.is_network() => (
+                lock_file,
+                format!(
+                    "the file is on a network drive ({}), where OS locks are unreliable",
+                    file_system.name()
+                ),
+            ),
+            StrategyChoice::Auto if !os_lock::supported_in(target.parent().unwrap_or(&target)) => (
+                lock_file,
+                "the file system refused OS locks (ENOTSUP, EOPNOTSUPP, ENOSYS or ENOLCK)"
+                    .to_string(),
+            ),
+            StrategyChoice::Auto => (
+                Backend::Flock,
+                "OS locks work on this local disk".to_string(),
+            ),
+        };
         PathLock {
             backend,
+            why,
+            flock_unsupported: AtomicBool::new(false),
+            stale_after,
+            on_stale_removed,
             sidecar_path: sidecar_path(&target),
-            file_system: fs_kind::detect(target.parent().unwrap_or(&target)),
+            file_system,
             target,
             expose_pids,
             state: Mutex::default(),
+        }
+    }
+
+    /// Why this file is locked the way it is (for `Lock.strategyReason`).
+    pub fn strategy_reason(&self) -> String {
+        if self.flock_unsupported.load(Ordering::Relaxed) {
+            "the file system refused OS locks (ENOTSUP, EOPNOTSUPP, ENOSYS or ENOLCK)".into()
+        } else {
+            self.why.clone()
+        }
+    }
+
+    /// How this file is locked across processes now.
+    pub fn backend(&self) -> Backend {
+        if self.flock_unsupported.load(Ordering::Relaxed) {
+            Backend::LockFile {
+                stale_after: self.stale_after,
+            }
+        } else {
+            self.backend
         }
     }
 
@@ -328,13 +391,21 @@ impl PathLock {
 
     /// Takes the OS lock if it is free now. `Ok(Some(fencing))` when held.
     fn try_os(&self, st: &mut State, mode: Mode) -> Result<Option<u64>, LockError> {
-        if let Backend::LockFile { stale_after } = self.backend {
+        if let Backend::LockFile { stale_after } = self.backend() {
             return self.try_lock_file(st, stale_after);
         }
         for _ in 0..MAX_RELINK_ATTEMPTS {
             let sidecar = self.sidecar(st)?;
-            let locked = os_lock::try_lock(sidecar.file(), mode)
-                .map_err(|e| LockError::io(&self.sidecar_path, "lock", e))?;
+            let locked = match os_lock::try_lock(sidecar.file(), mode) {
+                Ok(locked) => locked,
+                Err(e) if os_lock::means_unsupported(&e) && self.backend == Backend::Flock => {
+                    // This file system has no OS locks: the lock file from now on.
+                    self.flock_unsupported.store(true, Ordering::Relaxed);
+                    st.sidecar = None;
+                    return self.try_lock_file(st, self.stale_after);
+                }
+                Err(e) => return Err(LockError::io(&self.sidecar_path, "lock", e)),
+            };
             if !locked {
                 return Ok(None);
             }
@@ -410,7 +481,7 @@ impl PathLock {
     /// Lock files are exclusive at the file level (shared holders of one process
     /// still share): one waiter serves both modes.
     fn waiter_slot(&self, mode: Mode) -> usize {
-        match self.backend {
+        match self.backend() {
             Backend::Flock => slot(mode),
             Backend::LockFile { .. } => slot(Mode::Exclusive),
         }
@@ -439,8 +510,12 @@ impl PathLock {
             };
             match st.stale_watch.judge(&snapshot, stale_after, Instant::now()) {
                 Verdict::Held => return Ok(None),
-                Verdict::Stale(_) => {
-                    lockfile::break_stale(path, &snapshot).map_err(io("remove a stale"))?;
+                Verdict::Stale(reason) => {
+                    if lockfile::break_stale(path, &snapshot).map_err(io("remove a stale"))? {
+                        if let Some(report) = &self.on_stale_removed {
+                            report(&self.target, &reason);
+                        }
+                    }
                 }
             }
         }
@@ -483,7 +558,7 @@ impl PathLock {
         let slot = self.waiter_slot(mode);
         st.os_waiting[slot] = true;
         let me = Arc::clone(self);
-        let started = match self.backend {
+        let started = match self.backend() {
             Backend::Flock => waiter_pool::run(move || me.wait_for_os(mode)),
             Backend::LockFile { stale_after } => {
                 waiter_pool::run(move || me.poll_lock_file(stale_after))
@@ -559,7 +634,7 @@ impl PathLock {
     }
 
     fn recorded_holder(&self, st: &State) -> Option<Holder> {
-        if let Backend::LockFile { .. } = self.backend {
+        if let Backend::LockFile { .. } = self.backend() {
             let record = lockfile::observe(&self.sidecar_path).ok()??.record();
             let mode = record.as_ref().map_or(Mode::Exclusive, |r| r.mode);
             return Some(Holder::from_record(record.as_ref(), mode, self.expose_pids));
