@@ -50,6 +50,23 @@ function closeAllOnExit() {
   openManagers.clear()
 }
 
+// Signals that would kill the process without an 'exit' event. Only when the
+// app does not handle one itself: clean up (lock files, sidecars), then die of
+// the signal as if we had never listened (signal-exit's approach).
+const FATAL_SIGNALS = process.platform === 'win32' ? ['SIGINT'] : ['SIGINT', 'SIGTERM', 'SIGHUP']
+
+function onFatalSignal(signal) {
+  if (process.listenerCount(signal) > 1) return // the app handles it; our exit hook runs later
+  closeAllOnExit()
+  for (const name of FATAL_SIGNALS) process.removeListener(name, onFatalSignal)
+  process.kill(process.pid, signal)
+}
+
+function installExitHooks() {
+  process.once('exit', closeAllOnExit)
+  for (const signal of FATAL_SIGNALS) process.on(signal, onFatalSignal)
+}
+
 class FileLockError extends Error {
   constructor(code, message, details) {
     super(message, details?.cause === undefined ? undefined : { cause: details.cause })
@@ -258,7 +275,7 @@ class FileLockManager extends EventEmitter {
     openManagers.add(this.#selfRef)
     if (!exitHookInstalled) {
       exitHookInstalled = true
-      process.once('exit', closeAllOnExit)
+      installExitHooks()
     }
   }
 

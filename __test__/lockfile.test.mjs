@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { nextEvent, runSnippet, sleep, startLockChild, useScratchDir, within } from './helpers.mjs'
+import { nextEvent, runSnippet, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
 
 let dir
 let file
@@ -127,3 +127,99 @@ describe('choosing the lock file', () => {
     expect(entries.map((e) => e.op)).toContain('stale-lock-removed')
   })
 })
+
+describe('lock files at the end of a process', () => {
+  it.runIf(process.platform !== 'win32')('SIGTERM to an app that does not handle it still removes its lock file, and it dies of SIGTERM', async () => {
+    const run = runSnippet(
+      file,
+      `const m = new FileLockManager({ strategy: 'lockfile' })
+       await m.acquireLock(file)
+       console.log('held')
+       setInterval(() => {}, 1000)`,
+    )
+    await within(
+      new Promise((resolve) => run.child.stdout.on('data', (d) => String(d).includes('held') && resolve())),
+      10000,
+      'the lock',
+    )
+    expect(fs.existsSync(lockFile())).toBe(true)
+    run.child.kill('SIGTERM')
+    const { signal } = await within(run.exited, 10000, 'the exit')
+    expect(signal).toBe('SIGTERM')
+    expect(fs.existsSync(lockFile())).toBe(false)
+  })
+
+  it('an app that handles SIGTERM itself keeps control (we do not exit for it)', async () => {
+    const run = runSnippet(
+      file,
+      `const m = new FileLockManager({ strategy: 'lockfile' })
+       const lock = await m.acquireLock(file)
+       process.on('SIGTERM', async () => { console.log('app cleanup'); await lock.release(); process.exit(7) })
+       console.log('held')
+       setInterval(() => {}, 1000)`,
+    )
+    await within(
+      new Promise((resolve) => run.child.stdout.on('data', (d) => String(d).includes('held') && resolve())),
+      10000,
+      'the lock',
+    )
+    run.child.kill('SIGTERM')
+    const { code, out } = await within(run.exited, 10000, 'the exit')
+    expect(code).toBe(7)
+    expect(out).toContain('app cleanup')
+    expect(fs.existsSync(lockFile())).toBe(false)
+  })
+
+  it('shared requests of two processes exclude each other under the lock file (documented degradation)', async () => {
+    const child = await startLockChild({ strategy: 'lockfile' })
+    await child.request({ cmd: 'acquire', file, options: { exclusive: false } }, 'held')
+    const m = manager({ strategy: 'lockfile' })
+    await expect(m.acquireLock(file, { exclusive: false, timeoutMs: 200, retries: 1 })).rejects.toMatchObject({ code: 'ELOCKTIMEOUT' })
+    // Inside one process readers still share.
+    await child.request({ cmd: 'release' }, 'released')
+    const first = await m.acquireLock(file, { exclusive: false })
+    const second = await m.acquireLock(file, { exclusive: false, timeoutMs: 0, retries: 1 })
+    await first.release()
+    await second.release()
+  })
+})
+
+describe('racing breakers across processes', () => {
+  it('two processes breaking the same stale lock file end with exactly one holder, 200 times over', async () => {
+    const [a, b] = await Promise.all([startLockChild({ strategy: 'lockfile' }), startLockChild({ strategy: 'lockfile' })])
+    const deadPid = await deadProcessPid()
+    const hostname = (await import('node:os')).hostname()
+    let removals = 0
+    for (let round = 0; round < 200; round++) {
+      // A lock file left by a crashed process of this host.
+      const record = { pid: deadPid, hostname, startTime: null, acquiredAt: round, mode: 'exclusive', token: `dead-${round}`, fencingToken: round, strategy: 'lockfile', heartbeat: round }
+      fs.writeFileSync(lockFile(), `${JSON.stringify(record)}\n`)
+      a.send({ cmd: 'acquire', file, options: { timeoutMs: 5000, retries: 1 } })
+      b.send({ cmd: 'acquire', file, options: { timeoutMs: 5000, retries: 1 } })
+      await waitUntil(() => a.has('held') || b.has('held'), 5000, `round ${round}: a holder`)
+      const first = a.has('held') ? a : b
+      const second = first === a ? b : a
+      await first.waitFor('held')
+      await sleep(3)
+      expect(second.has('held'), `round ${round}: two holders at once`).toBe(false)
+      await first.request({ cmd: 'release' }, 'released')
+      await second.waitFor('held')
+      await second.request({ cmd: 'release' }, 'released')
+      for (const child of [a, b]) {
+        while (child.has('event')) {
+          const event = await child.waitFor('event')
+          if (event.name === 'stale-lock-removed') removals++
+        }
+      }
+    }
+    expect(removals).toBe(200) // exactly one breaker per round
+  }, 120000)
+})
+
+/** The pid of a process that has exited (and been reaped). */
+async function deadProcessPid() {
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['-e', ''])
+  await new Promise((resolve) => child.on('exit', resolve))
+  return child.pid
+}
