@@ -223,3 +223,23 @@ async function deadProcessPid() {
   await new Promise((resolve) => child.on('exit', resolve))
   return child.pid
 }
+
+describe('lock files that are not ours to touch', () => {
+  it('a symlinked lock file is refused (ELOOP) and its target left alone', async () => {
+    const target = path.join(dir, 'elsewhere')
+    fs.writeFileSync(target, 'precious')
+    fs.symlinkSync(target, lockFile())
+    const m = manager({ strategy: 'lockfile' })
+    await expect(m.acquireLock(file, { timeoutMs: 100, retries: 1 })).rejects.toMatchObject({ code: 'ELOOP' })
+    expect(fs.readFileSync(target, 'utf8')).toBe('precious')
+  })
+
+  it.runIf(process.getuid?.() === 0)('a lock file of another user is refused (ELOCKFOREIGN), even when its process is gone', async () => {
+    const record = { pid: await deadProcessPid(), hostname: (await import('node:os')).hostname(), startTime: null, acquiredAt: 1, mode: 'exclusive', token: 'theirs', fencingToken: 1, strategy: 'lockfile', heartbeat: 1 }
+    fs.writeFileSync(lockFile(), `${JSON.stringify(record)}\n`)
+    fs.chownSync(lockFile(), 65534, 65534)
+    const m = manager({ strategy: 'lockfile' })
+    await expect(m.acquireLock(file, { timeoutMs: 100, retries: 1 })).rejects.toMatchObject({ code: 'ELOCKFOREIGN' })
+    expect(fs.statSync(lockFile()).uid).toBe(65534)
+  })
+})

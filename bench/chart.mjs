@@ -4,6 +4,7 @@
 
 const COLORS = {
   ours: '#d9480f',
+  'ours-lockfile': '#f08c00',
   'fsnative-wait': '#1c7ed6',
   'fsnative-try': '#74c0fc',
   'proper-lockfile': '#868e96',

@@ -4,6 +4,8 @@
 //
 // - ours:          file-lock-manager, strategy 'os' (flock on the sidecar `.<name>.lock`,
 //                  which it keeps open; it also writes a holder record into the sidecar).
+// - ours-lockfile: file-lock-manager, strategy 'lockfile' (the lock is the O_EXCL-created
+//                  `.<name>.lock`; waiters poll).
 // - fsnative-wait: fs-native-extensions, `await waitForLock(fd)` / `unlock(fd)` on the same
 //                  kind of sidecar `.<name>.lock`, opened once with fs.openSync (README usage).
 // - fsnative-try:  the same, but `tryLock(fd)` first and `waitForLock(fd)` only if it is taken
@@ -17,10 +19,11 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 
-export const LIBS = ['ours', 'fsnative-wait', 'fsnative-try', 'proper-lockfile']
+export const LIBS = ['ours', 'ours-lockfile', 'fsnative-wait', 'fsnative-try', 'proper-lockfile']
 
 export const LABELS = {
   ours: "file-lock-manager (ours, strategy 'os')",
+  'ours-lockfile': "file-lock-manager (ours, strategy 'lockfile': PID lock file, polling waiters)",
   'fsnative-wait': 'fs-native-extensions (`await waitForLock(fd)`)',
   'fsnative-try': 'fs-native-extensions (`tryLock(fd)`, else `waitForLock(fd)`)',
   'proper-lockfile': 'proper-lockfile (mkdir `<file>.lock`)',
@@ -28,6 +31,7 @@ export const LABELS = {
 
 export const SHORT = {
   ours: 'ours',
+  'ours-lockfile': 'ours (lockfile)',
   'fsnative-wait': 'fs-native (wait)',
   'fsnative-try': 'fs-native (try)',
   'proper-lockfile': 'proper-lockfile',
@@ -39,9 +43,10 @@ export function sidecarOf(file) {
 
 export async function openLib(name, file) {
   switch (name) {
-    case 'ours': {
+    case 'ours':
+    case 'ours-lockfile': {
       const { FileLockManager } = require('../index.js')
-      const m = new FileLockManager({ strategy: 'os' })
+      const m = new FileLockManager({ strategy: name === 'ours' ? 'os' : 'lockfile' })
       // One attempt that waits up to 60 s in the kernel: no client-side backoff.
       const opts = { exclusive: true, timeoutMs: 60000, retries: 1 }
       return {

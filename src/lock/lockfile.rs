@@ -2,6 +2,8 @@
 //! cannot be trusted: the lock is the *existence* of the lock file.
 //!
 //! Invariants:
+//! - A lock file that is a symlink or belongs to another user is refused, never
+//!   honoured or removed.
 //! - A lock file is created with O_CREAT|O_EXCL|O_NOFOLLOW (Windows: CREATE_NEW),
 //!   mode 0600, and its record is written in one write ending in a newline: a
 //!   record without its newline, or that does not parse, is half-written.
@@ -92,6 +94,7 @@ pub fn observe(path: &Path) -> io::Result<Option<Snapshot>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    refuse_foreign(&file)?;
     let mut bytes = Vec::with_capacity(512);
     (&file).take(64 * 1024).read_to_end(&mut bytes)?;
     Ok(Some(Snapshot {
@@ -325,6 +328,25 @@ fn open_existing(path: &Path, write: bool) -> io::Result<File> {
         options.custom_flags(libc::O_NOFOLLOW);
     }
     options.open(path)
+}
+
+/// A lock file of another user is neither honoured nor removed (`ELOCKFOREIGN`).
+#[cfg(unix)]
+fn refuse_foreign(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = file.metadata()?.uid();
+    if owner != unsafe { libc::geteuid() } {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            super::sidecar::ForeignOwner { owner },
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_foreign(_file: &File) -> io::Result<()> {
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -757,6 +757,7 @@ impl LockManager {
                 expose_pids,
                 options.strategy,
                 options.stale_after,
+                options.network_timeout_factor,
                 Some(on_stale_removed),
             ))
         }));

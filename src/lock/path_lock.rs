@@ -130,9 +130,17 @@ impl PathLock {
         expose_pids: bool,
         choice: StrategyChoice,
         stale_after: Duration,
+        network_factor: f64,
         on_stale_removed: Option<StaleRemoved>,
     ) -> Self {
         let file_system = fs_kind::detect(target.parent().unwrap_or(&target));
+        // A share's round trips (and its holders' heartbeats) are slower too.
+        let stale_after = if file_system.is_network() {
+            Duration::try_from_secs_f64(stale_after.as_secs_f64() * network_factor.max(1.0))
+                .unwrap_or(Duration::MAX)
+        } else {
+            stale_after
+        };
         let lock_file = Backend::LockFile { stale_after };
         let (backend, why) = match choice {
             StrategyChoice::Os => (Backend::Flock, "chosen by the strategy option".to_string()),
