@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::dir_watch::DirWatch;
 use super::error::LockError;
 use super::lockfile::{self, StaleWatch, Verdict};
 use super::manager::StrategyChoice;
@@ -530,13 +531,15 @@ impl PathLock {
         Ok(None)
     }
 
-    /// Body of a lock-file waiter: there is no kernel wake-up, so it polls with
-    /// growing pauses (2 ms up to `stale_after / 20`, at most 50 ms).
+    /// Body of a lock-file waiter: it polls with growing pauses (2 ms up to
+    /// `stale_after / 20`, at most 50 ms), each ended early by a removal in the
+    /// directory where that can be watched (a release, usually).
     fn poll_lock_file(self: Arc<Self>, stale_after: Duration) {
         let longest = (stale_after / 20).clamp(Duration::from_millis(5), Duration::from_millis(50));
         let mut pause = Duration::from_millis(2);
+        let watch = DirWatch::new(self.sidecar_path.parent().unwrap_or(&self.sidecar_path));
         loop {
-            std::thread::sleep(pause);
+            watch.wait(pause);
             pause = (pause * 2).min(longest);
             let mut st = self.state.lock();
             let wanted = !st.closed
