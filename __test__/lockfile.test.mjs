@@ -1,7 +1,8 @@
-// The lock-file strategy through real processes: exclusion, a SIGKILLed
-// holder's file reclaimed on the next request, a stale file broken once,
-// and a holder whose file was broken told so.
+// The lock-file strategy through real processes: exclusion, stale files of
+// dead, reused-pid and other-host holders, live holders (also of another user:
+// EPERM) never taken over, racing breakers, refusals, fallback, cleanup.
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { nextEvent, runSnippet, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
@@ -188,7 +189,7 @@ describe('racing breakers across processes', () => {
   it('two processes breaking the same stale lock file end with exactly one holder, 200 times over', async () => {
     const [a, b] = await Promise.all([startLockChild({ strategy: 'lockfile' }), startLockChild({ strategy: 'lockfile' })])
     const deadPid = await deadProcessPid()
-    const hostname = (await import('node:os')).hostname()
+    const hostname = os.hostname()
     let removals = 0
     for (let round = 0; round < 200; round++) {
       // A lock file left by a crashed process of this host.
@@ -235,11 +236,58 @@ describe('lock files that are not ours to touch', () => {
   })
 
   it.runIf(process.getuid?.() === 0)('a lock file of another user is refused (ELOCKFOREIGN), even when its process is gone', async () => {
-    const record = { pid: await deadProcessPid(), hostname: (await import('node:os')).hostname(), startTime: null, acquiredAt: 1, mode: 'exclusive', token: 'theirs', fencingToken: 1, strategy: 'lockfile', heartbeat: 1 }
+    const record = { pid: await deadProcessPid(), hostname: os.hostname(), startTime: null, acquiredAt: 1, mode: 'exclusive', token: 'theirs', fencingToken: 1, strategy: 'lockfile', heartbeat: 1 }
     fs.writeFileSync(lockFile(), `${JSON.stringify(record)}\n`)
     fs.chownSync(lockFile(), 65534, 65534)
     const m = manager({ strategy: 'lockfile' })
     await expect(m.acquireLock(file, { timeoutMs: 100, retries: 1 })).rejects.toMatchObject({ code: 'ELOCKFOREIGN' })
     expect(fs.statSync(lockFile()).uid).toBe(65534)
+  })
+})
+
+describe('judging the holder process', () => {
+  const plantRecord = (fields) => {
+    const record = { hostname: os.hostname(), startTime: null, acquiredAt: 1, mode: 'exclusive', token: 'planted', fencingToken: 1, strategy: 'lockfile', heartbeat: 1, ...fields }
+    fs.writeFileSync(lockFile(), `${JSON.stringify(record)}\n`)
+  }
+
+  it('a live pid with another start time was reused: its lock file is reclaimed at once', async () => {
+    const sleeper = (await import('node:child_process')).spawn('sleep', ['30'])
+    try {
+      const startTime = Number(fs.readFileSync(`/proc/${sleeper.pid}/stat`, 'utf8').split(')').pop().trim().split(/\s+/)[19])
+      // The right start time: the process is the holder, the lock is held.
+      plantRecord({ pid: sleeper.pid, startTime })
+      const m = manager({ strategy: 'lockfile' })
+      await expect(m.acquireLock(file, { timeoutMs: 200, retries: 1 })).rejects.toMatchObject({ code: 'ELOCKTIMEOUT' })
+      // Another start time: the pid now belongs to another program.
+      plantRecord({ pid: sleeper.pid, startTime: startTime + 1 })
+      const removed = new Promise((resolve) => m.once('stale-lock-removed', resolve))
+      const lock = await m.acquireLock(file, { timeoutMs: 1000, retries: 1 })
+      expect((await removed).reason).toMatch(/reused/)
+      await lock.release()
+    } finally {
+      sleeper.kill()
+    }
+  })
+
+  it.runIf(process.getuid?.() === 0)("a process of another user (EPERM) counts as alive: its lock is not taken over", async () => {
+    fs.chmodSync(dir, 0o777)
+    // A lock file of the unprivileged user, naming a live process it may not signal (us, root).
+    plantRecord({ pid: process.pid })
+    fs.chownSync(lockFile(), 65534, 65534)
+    const script = `const { FileLockManager } = require(${JSON.stringify(path.resolve('index.js'))})
+      const m = new FileLockManager({ strategy: 'lockfile' })
+      m.acquireLock(${JSON.stringify(file)}, { timeoutMs: 300, retries: 1 })
+        .then(() => console.log('TOOK IT'), (e) => console.log('refused', e.code))
+        .finally(() => m.close())`
+    const { spawn } = await import('node:child_process')
+    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script])
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    const code = await within(new Promise((resolve) => child.on('exit', resolve)), 10000, 'the unprivileged checker')
+    expect(out).toContain('refused ELOCKTIMEOUT')
+    expect(code).toBe(0)
+    expect(JSON.parse(fs.readFileSync(lockFile(), 'utf8').split('\n')[0]).pid).toBe(process.pid)
   })
 })
