@@ -55,35 +55,54 @@ impl Snapshot {
 }
 
 /// A lock file we created.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Claim {
     pub token: String,
     pub fencing_token: u64,
     mode: Mode,
     acquired_at: u64,
+    /// Kept open while held: it pins the inode, so "the path names this inode"
+    /// proves the file is still ours (an inode cannot be reused while open).
+    file: File,
+    #[cfg(unix)]
+    inode: (u64, u64),
+    record_len: usize,
 }
 
 /// Creates the lock file if nobody has it: `Ok(None)` when it exists.
 pub fn try_create(path: &Path, mode: Mode) -> io::Result<Option<Claim>> {
-    let mut file = match create_new(path) {
+    let file = match create_new(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
         Err(e) => return Err(e),
     };
+    #[cfg(unix)]
+    let inode = match inode_of(&file) {
+        Ok(inode) => inode,
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+    };
     let me = process::current();
     let acquired_at = now_ms();
-    let claim = Claim {
+    let mut claim = Claim {
         token: me.next_token(),
         // No record outlives a lock file, so the clock is the only floor here.
         fencing_token: now_us(),
         mode,
         acquired_at,
+        #[cfg(unix)]
+        inode,
+        file,
+        record_len: 0,
     };
-    let written = file.write_all(&record_bytes(&claim, acquired_at)?);
-    if let Err(e) = written {
+    let bytes = record_bytes(&claim, acquired_at)?;
+    if let Err(e) = (&claim.file).write_all(&bytes) {
         let _ = std::fs::remove_file(path);
         return Err(e);
     }
+    claim.record_len = bytes.len();
     Ok(Some(claim))
 }
 
@@ -107,6 +126,32 @@ pub fn observe(path: &Path) -> io::Result<Option<Snapshot>> {
 /// Rewrites our record with a fresh heartbeat. `Ok(false)`: the file is no
 /// longer ours (broken by someone who judged it stale): the lock is lost.
 pub fn heartbeat(path: &Path, claim: &Claim) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        if !names_our_file(path, claim)? {
+            return Ok(false);
+        }
+        let fresh = record_bytes(claim, now_ms())?;
+        write_at_start(&claim.file, &fresh, claim.record_len)?;
+        Ok(true)
+    }
+    #[cfg(not(unix))]
+    heartbeat_by_token(path, claim)
+}
+
+/// Whether `path` still names the inode our open handle is on (one `stat`).
+#[cfg(unix)]
+fn names_our_file(path: &Path, claim: &Claim) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => Ok((meta.dev(), meta.ino()) == claim.inode),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn heartbeat_by_token(path: &Path, claim: &Claim) -> io::Result<bool> {
     let file = match open_existing(path, true) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -130,13 +175,16 @@ pub fn heartbeat(path: &Path, claim: &Claim) -> io::Result<bool> {
 /// Removes our lock file. `Ok(false)` when it was no longer ours (it is left,
 /// or put back, for whoever has it now).
 pub fn remove_own(path: &Path, claim: &Claim) -> io::Result<bool> {
-    let ours = |snapshot: Option<Snapshot>| {
-        snapshot
+    #[cfg(unix)]
+    let ours = |at: &Path| names_our_file(at, claim);
+    #[cfg(not(unix))]
+    let ours = |at: &Path| -> io::Result<bool> {
+        Ok(observe(at)?
             .and_then(|snapshot| snapshot.record())
-            .is_some_and(|record| record.token == claim.token)
+            .is_some_and(|record| record.token == claim.token))
     };
     // Most often a lost lock is seen here already: then the file is not touched at all.
-    if !ours(observe(path)?) {
+    if !ours(path)? {
         return Ok(false);
     }
     let aside = unique_beside(path, "released");
@@ -145,7 +193,7 @@ pub fn remove_own(path: &Path, claim: &Claim) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     }
-    let still_ours = ours(observe(&aside)?);
+    let still_ours = ours(&aside)?;
     if still_ours {
         std::fs::remove_file(&aside)?;
     } else {
