@@ -17,7 +17,7 @@ describe('cross-process mutual exclusion', () => {
     removeDir(dir)
   })
 
-  it.each(['os', 'lockfile'])(`strategy %s: ${PROCESSES} processes x ${ITERATIONS} read-modify-write increments of roles.json end at exactly ${PROCESSES * ITERATIONS}, never two holders at once`, async (strategy) => {
+  it.each(['os', 'lockfile', 'mixed'])(`strategy %s: ${PROCESSES} processes x ${ITERATIONS} read-modify-write increments of roles.json end at exactly ${PROCESSES * ITERATIONS}, never two holders at once`, async (strategy) => {
     const dataFile = path.join(dir, 'roles.json')
     const goFile = path.join(dir, 'go')
     const markerFile = path.join(dir, 'occupied')
@@ -25,7 +25,8 @@ describe('cross-process mutual exclusion', () => {
 
     const workers = Array.from(
       { length: PROCESSES },
-      () => new Child(path.join(FIXTURES, 'counter-worker.mjs'), [dataFile, goFile, markerFile, String(ITERATIONS), strategy]),
+      // 'mixed': half the processes use OS locks, half lock files, on the same file.
+      (_, i) => new Child(path.join(FIXTURES, 'counter-worker.mjs'), [dataFile, goFile, markerFile, String(ITERATIONS), strategy === 'mixed' ? (i % 2 ? 'os' : 'lockfile') : strategy]),
     )
     // Start barrier: every process is up with the addon loaded before any begins.
     await Promise.all(workers.map((w) => w.waitFor('ready')))

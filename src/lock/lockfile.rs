@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::metadata::{now_ms, HolderRecord, Strategy};
+use super::os_lock;
 use super::Mode;
 use crate::process::{self, Liveness};
 
@@ -97,6 +98,12 @@ pub fn try_create(path: &Path, mode: Mode) -> io::Result<Option<Claim>> {
         file,
         record_len: 0,
     };
+    // Also hold the OS lock where there is one, so OS-lock users wait for us in
+    // the kernel. If one of them opened our new file and locked it first, it is
+    // theirs: they will write their record, and we wait like anyone else.
+    if let Ok(false) = os_lock::try_lock(&claim.file, Mode::Exclusive) {
+        return Ok(None);
+    }
     let bytes = record_bytes(&claim, acquired_at)?;
     if let Err(e) = (&claim.file).write_all(&bytes) {
         let _ = std::fs::remove_file(path);
@@ -104,6 +111,76 @@ pub fn try_create(path: &Path, mode: Mode) -> io::Result<Option<Claim>> {
     }
     claim.record_len = bytes.len();
     Ok(Some(claim))
+}
+
+/// The outcome of trying to take over a lock file that is an OS-lock sidecar.
+pub enum TakeOver {
+    /// It was idle (nobody held its OS lock): it is our lock file now, OS lock held.
+    Taken(Claim),
+    /// Someone holds its OS lock.
+    Busy,
+    /// Not an idle-able sidecar (a lock-file record), or no OS locks here: judge it instead.
+    NotApplicable,
+}
+
+/// An existing file with an OS-lock record is free when nobody holds its OS
+/// lock: then we write our record into it while holding that lock, and it is
+/// our lock file (OS-lock users wait for us in the kernel, or see our record
+/// and switch to the lock-file protocol).
+pub fn take_over_idle(path: &Path, seen: &Snapshot, mode: Mode) -> io::Result<TakeOver> {
+    // Not an empty file: a lock-file creator is between creating and writing it
+    // (and maybe before taking its OS lock), so only time may judge an empty one.
+    let is_sidecar = seen.record().is_some_and(|r| r.strategy == Strategy::Os);
+    if !is_sidecar {
+        return Ok(TakeOver::NotApplicable);
+    }
+    let file = match open_existing(path, true) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(TakeOver::Busy),
+        Err(e) => return Err(e),
+    };
+    refuse_foreign(&file)?;
+    match os_lock::try_lock(&file, Mode::Exclusive) {
+        Ok(true) => {}
+        Ok(false) => return Ok(TakeOver::Busy),
+        Err(e) if os_lock::means_unsupported(&e) => return Ok(TakeOver::NotApplicable),
+        Err(e) => return Err(e),
+    }
+    #[cfg(unix)]
+    let inode = inode_of(&file)?;
+    #[cfg(unix)]
+    {
+        // Still the file at the path (not unlinked meanwhile)?
+        use std::os::unix::fs::MetadataExt;
+        let linked = std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == inode);
+        if !linked {
+            return Ok(TakeOver::Busy);
+        }
+    }
+    let mut previous = Vec::new();
+    (&file).take(64 * 1024).read_to_end(&mut previous)?;
+    let previous_token = Snapshot {
+        #[cfg(unix)]
+        inode,
+        bytes: previous.clone(),
+    }
+    .record()
+    .map_or(0, |r| r.fencing_token.saturating_add(1));
+    let acquired_at = now_ms();
+    let mut claim = Claim {
+        token: process::current().next_token(),
+        fencing_token: now_us().max(previous_token),
+        mode,
+        acquired_at,
+        #[cfg(unix)]
+        inode,
+        file,
+        record_len: previous.len(),
+    };
+    let bytes = record_bytes(&claim, acquired_at)?;
+    write_at_start(&claim.file, &bytes, previous.len())?;
+    claim.record_len = bytes.len().max(previous.len());
+    Ok(TakeOver::Taken(claim))
 }
 
 /// Reads the lock file: `None` when there is none.

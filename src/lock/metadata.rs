@@ -182,17 +182,22 @@ pub fn read_record(file: &File) -> io::Result<(Option<HolderRecord>, usize)> {
 pub struct NextRecord {
     pub fencing_token: u64,
     previous_len: usize,
+    /// Who wrote the previous record: a lock-file holder means the file is in
+    /// lock-file use (see `PathLock`).
+    pub previous_strategy: Option<Strategy>,
 }
 
 /// Reads the previous record and picks the next fencing token.
 pub fn next_record(file: &File) -> io::Result<NextRecord> {
     let (previous, previous_len) = read_record(file)?;
     let fencing_token = previous
+        .as_ref()
         .map_or(0, |r| r.fencing_token.saturating_add(1))
         .max(now_us());
     Ok(NextRecord {
         fencing_token,
         previous_len,
+        previous_strategy: previous.as_ref().map(|r| r.strategy),
     })
 }
 

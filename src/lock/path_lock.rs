@@ -25,7 +25,7 @@ use super::dir_watch::DirWatch;
 use super::error::LockError;
 use super::lockfile::{self, StaleWatch, Verdict};
 use super::manager::StrategyChoice;
-use super::metadata::{self, Holder, HolderRecord, NextRecord};
+use super::metadata::{self, Holder, HolderRecord, NextRecord, Strategy};
 use super::os_lock;
 use super::queue::{FairQueue, Holders};
 use super::sidecar::{sidecar_path, Sidecar};
@@ -115,8 +115,9 @@ pub struct PathLock {
     backend: Backend,
     /// Why `backend` was chosen.
     why: String,
-    /// Set when flock turned out unsupported here: the lock file is used instead.
-    flock_unsupported: AtomicBool,
+    /// Set when flock turned out unsupported here, or another process was seen
+    /// locking this file with a lock file: the lock file is used from then on.
+    lock_file_in_use: AtomicBool,
     stale_after: Duration,
     on_stale_removed: Option<StaleRemoved>,
     /// Detected once, when the file is first locked.
@@ -166,7 +167,7 @@ impl PathLock {
         PathLock {
             backend,
             why,
-            flock_unsupported: AtomicBool::new(false),
+            lock_file_in_use: AtomicBool::new(false),
             stale_after,
             on_stale_removed,
             sidecar_path: sidecar_path(&target),
@@ -179,8 +180,8 @@ impl PathLock {
 
     /// Why this file is locked the way it is (for `Lock.strategyReason`).
     pub fn strategy_reason(&self) -> String {
-        if self.flock_unsupported.load(Ordering::Relaxed) {
-            "the file system refused OS locks (ENOTSUP, EOPNOTSUPP, ENOSYS or ENOLCK)".into()
+        if self.lock_file_in_use.load(Ordering::Relaxed) {
+            "the lock file is in use for this file (OS locks were refused, or another process locks it with a lock file)".into()
         } else {
             self.why.clone()
         }
@@ -188,7 +189,7 @@ impl PathLock {
 
     /// How this file is locked across processes now.
     pub fn backend(&self) -> Backend {
-        if self.flock_unsupported.load(Ordering::Relaxed) {
+        if self.lock_file_in_use.load(Ordering::Relaxed) {
             Backend::LockFile {
                 stale_after: self.stale_after,
             }
@@ -409,7 +410,7 @@ impl PathLock {
                 Ok(locked) => locked,
                 Err(e) if os_lock::means_unsupported(&e) && self.backend == Backend::Flock => {
                     // This file system has no OS locks: the lock file from now on.
-                    self.flock_unsupported.store(true, Ordering::Relaxed);
+                    self.lock_file_in_use.store(true, Ordering::Relaxed);
                     st.sidecar = None;
                     return self.try_lock_file(st, self.stale_after);
                 }
@@ -418,7 +419,11 @@ impl PathLock {
             if !locked {
                 return Ok(None);
             }
-            if let Some(next) = self.claim(st, &sidecar, mode)? {
+            let claimed = self.claim(st, &sidecar, mode)?;
+            if let Backend::LockFile { stale_after } = self.backend() {
+                return self.try_lock_file(st, stale_after);
+            }
+            if let Some(next) = claimed {
                 if let Err(e) = metadata::write_record(sidecar.file(), mode, next) {
                     self.release_os(st);
                     return Err(LockError::io(&self.sidecar_path, "write", e));
@@ -458,6 +463,14 @@ impl PathLock {
             return Ok(None);
         }
         let next = metadata::next_record(sidecar.file()).map_err(|e| unlock_on_error(e, "read"))?;
+        if next.previous_strategy == Some(Strategy::Lockfile) && self.backend == Backend::Flock {
+            // Another process locks this file with a lock file: follow its protocol
+            // from now on (its holders also hold the flock while they can).
+            let _ = os_lock::unlock(sidecar.file());
+            self.lock_file_in_use.store(true, Ordering::Relaxed);
+            st.sidecar = None;
+            return Ok(None);
+        }
         st.os_held = Some((mode, HeldBy::Flock(Arc::clone(sidecar))));
         st.os_fencing = next.fencing_token;
         Ok(Some(next))
@@ -517,6 +530,17 @@ impl PathLock {
             let Some(snapshot) = lockfile::observe(path).map_err(io("read"))? else {
                 continue; // released in between: try again
             };
+            match lockfile::take_over_idle(path, &snapshot, Mode::Exclusive).map_err(io("lock"))? {
+                lockfile::TakeOver::Taken(claim) => {
+                    let token = claim.fencing_token;
+                    st.os_held = Some((Mode::Exclusive, HeldBy::File(claim)));
+                    st.os_fencing = token;
+                    st.stale_watch = StaleWatch::default();
+                    return Ok(Some(token));
+                }
+                lockfile::TakeOver::Busy => return Ok(None),
+                lockfile::TakeOver::NotApplicable => {}
+            }
             match st.stale_watch.judge(&snapshot, stale_after, Instant::now()) {
                 Verdict::Held => return Ok(None),
                 Verdict::Stale(reason) => {
