@@ -138,11 +138,7 @@ describe('lock files at the end of a process', () => {
        console.log('held')
        setInterval(() => {}, 1000)`,
     )
-    await within(
-      new Promise((resolve) => run.child.stdout.on('data', (d) => String(d).includes('held') && resolve())),
-      10000,
-      'the lock',
-    )
+    await waitUntil(() => run.output().includes('held'), 10000, 'the lock')
     expect(fs.existsSync(lockFile())).toBe(true)
     run.child.kill('SIGTERM')
     const { signal } = await within(run.exited, 10000, 'the exit')
@@ -159,11 +155,7 @@ describe('lock files at the end of a process', () => {
        console.log('held')
        setInterval(() => {}, 1000)`,
     )
-    await within(
-      new Promise((resolve) => run.child.stdout.on('data', (d) => String(d).includes('held') && resolve())),
-      10000,
-      'the lock',
-    )
+    await waitUntil(() => run.output().includes('held'), 10000, 'the lock')
     run.child.kill('SIGTERM')
     const { code, out } = await within(run.exited, 10000, 'the exit')
     expect(code).toBe(7)
