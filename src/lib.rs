@@ -6,6 +6,7 @@
 
 pub mod audit;
 mod binding;
+pub mod document;
 pub mod fs_kind;
 pub mod lock;
 pub mod process;

@@ -1,0 +1,272 @@
+//! Replacing a file so that a crash at any moment leaves exactly the old or the
+//! new version: write a unique temp file in the same directory, flush it to
+//! disk, rename it over the target, flush the directory.
+//!
+//! Invariants:
+//! - The target is only ever changed by one `rename`, which is atomic within a
+//!   directory; a reader sees the whole old or the whole new content.
+//! - Success is reported only once the rename happened (and, with
+//!   `Durability::Fsync`, once file and directory are on disk: F_FULLFSYNC on
+//!   macOS); on any failure the temp file is removed and the target untouched.
+//! - Temp names carry our pid, so a temp file left by a crashed writer can be
+//!   told from one being written (`remove_stale_temps`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::process::{self, Liveness};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the file before the rename and the directory after it.
+    Fsync,
+    /// Atomic but not durable: a power loss may bring the old version back.
+    None,
+}
+
+/// `.roles.json.<pid>.<token>.tmp` beside `roles.json`.
+fn temp_path(target: &Path) -> io::Result<PathBuf> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?
+        .to_string_lossy();
+    let me = process::current();
+    Ok(target.with_file_name(format!(".{name}.{}.{}.tmp", me.pid, me.next_token())))
+}
+
+/// Atomically replaces `target` with `bytes` (creating it if missing).
+pub fn replace(target: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+    let temp = temp_path(target)?;
+    let result = write_then_rename(target, &temp, bytes, durability);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_then_rename(
+    target: &Path,
+    temp: &Path,
+    bytes: &[u8],
+    durability: Durability,
+) -> io::Result<()> {
+    let mut file = create_temp(temp, target)?;
+    file.write_all(bytes)?;
+    if durability == Durability::Fsync {
+        full_sync(&file)?;
+    }
+    drop(file);
+    rename_with_retries(temp, target)?;
+    if durability == Durability::Fsync {
+        sync_directory(target.parent().unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
+}
+
+fn create_temp(temp: &Path, target: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // Keep the target's permissions; a new file gets the usual 0644 (less umask).
+        let mode = std::fs::metadata(target).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        options.mode(mode).custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    let _ = target;
+    options.open(temp)
+}
+
+/// fsync; on macOS F_FULLFSYNC, since its fsync does not reach the platter.
+fn full_sync(file: &File) -> io::Result<()> {
+    #[cfg(target_os = "macos")]
+    {
+        use std::os::unix::io::AsRawFd;
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_FULLFSYNC) } == 0 {
+            return Ok(());
+        }
+    }
+    file.sync_all()
+}
+
+#[cfg(unix)]
+fn sync_directory(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_directory(_dir: &Path) -> io::Result<()> {
+    Ok(()) // Windows has no directory handle to flush; MoveFileEx is journaled by NTFS.
+}
+
+/// On Windows an antivirus or indexer briefly holding the target makes rename
+/// fail with a sharing error: retry for a bounded time (about 2.5 s in all).
+fn rename_with_retries(temp: &Path, target: &Path) -> io::Result<()> {
+    let mut pause = Duration::from_millis(10);
+    let mut tries = 0;
+    loop {
+        match std::fs::rename(temp, target) {
+            Ok(()) => return Ok(()),
+            Err(e) if transient(&e) && tries < 8 => {
+                tries += 1;
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn transient(error: &io::Error) -> bool {
+    cfg!(windows)
+        && matches!(
+            error.raw_os_error(),
+            Some(5 | 32 | 33) // ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION
+        )
+}
+
+/// Removes temp files of `target` left by writers that have died (on this
+/// host: their pid is gone or was reused). Returns how many were removed.
+pub fn remove_stale_temps(target: &Path) -> io::Result<usize> {
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(0);
+    };
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let prefix = format!(".{name}.");
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if process::liveness(pid, None) == Liveness::Dead
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn replaces_creates_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("roles.json");
+        replace(&target, b"[1]", Durability::Fsync).unwrap();
+        replace(&target, b"[1,2]", Durability::None).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"[1,2]");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["roles.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_targets_permissions_are_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("roles.json");
+        std::fs::write(&target, "{}").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        replace(&target, b"{\"a\":1}", Durability::None).unwrap();
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_version_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("roles.json");
+        std::fs::write(&target, "old").unwrap();
+        // Renaming onto a directory fails after the temp file was written.
+        let blocked = dir.path().join("sub");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("x"), "").unwrap();
+        assert!(replace(&blocked, b"new", Durability::Fsync).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        let temps = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(temps, 0);
+    }
+
+    #[test]
+    fn readers_never_see_a_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Arc::new(dir.path().join("roles.json"));
+        let big = |n: u8| vec![b'a' + n % 26; 256 * 1024];
+        replace(&target, &big(0), Durability::None).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (target, done) = (Arc::clone(&target), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !done.load(Ordering::SeqCst) {
+                    let bytes = std::fs::read(&*target).unwrap();
+                    assert_eq!(bytes.len(), 256 * 1024, "a torn or empty file was seen");
+                    assert!(
+                        bytes.iter().all(|b| *b == bytes[0]),
+                        "a mix of two versions was seen"
+                    );
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        for n in 1..60 {
+            replace(&target, &big(n), Durability::None).unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        assert!(reader.join().unwrap() > 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn temp_files_of_dead_writers_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("roles.json");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.path().join(format!(".roles.json.{dead}.x-1.tmp"));
+        let live = dir
+            .path()
+            .join(format!(".roles.json.{}.x-2.tmp", std::process::id()));
+        let unrelated = dir.path().join(".other.json.1.x.tmp");
+        for path in [&stale, &live, &unrelated] {
+            std::fs::write(path, "partial").unwrap();
+        }
+        assert_eq!(remove_stale_temps(&target).unwrap(), 1);
+        assert!(!stale.exists() && live.exists() && unrelated.exists());
+    }
+}

@@ -1,0 +1,4 @@
+//! The JSON document layer (issue "JsonDocument"): so far, the atomic durable
+//! file replacement it will write through.
+
+pub mod atomic_write;
