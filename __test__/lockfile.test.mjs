@@ -283,3 +283,14 @@ describe('judging the holder process', () => {
     expect(JSON.parse(fs.readFileSync(lockFile(), 'utf8').split('\n')[0]).pid).toBe(process.pid)
   })
 })
+
+describe('holders as reported', () => {
+  it('an in-process holder under the lock file is reported with strategy lockfile', async () => {
+    const m = manager({ strategy: 'lockfile' })
+    const lock = await m.acquireLock(file)
+    const error = await m.acquireLock(file, { timeoutMs: 50, retries: 1 }).catch((e) => e)
+    expect(error.code).toBe('ELOCKTIMEOUT')
+    expect(error.holder).toMatchObject({ sameProcess: true, strategy: 'lockfile', exclusive: true })
+    await lock.release()
+  })
+})

@@ -297,11 +297,19 @@ impl PathLock {
     }
 
     fn holder_now(&self, st: &State) -> Option<Holder> {
-        match st.queue.holders() {
-            Holders::Free => self.recorded_holder(st),
-            Holders::Shared(_) => Some(Holder::this_process(Mode::Shared)),
-            Holders::Exclusive => Some(Holder::this_process(Mode::Exclusive)),
-        }
+        let mode = match st.queue.holders() {
+            Holders::Free => return self.recorded_holder(st),
+            Holders::Shared(_) => Mode::Shared,
+            Holders::Exclusive => Mode::Exclusive,
+        };
+        let strategy = match self.backend() {
+            Backend::Flock => Strategy::Os,
+            Backend::LockFile { .. } => Strategy::Lockfile,
+        };
+        Some(Holder {
+            strategy,
+            ..Holder::this_process(mode)
+        })
     }
 
     /// Fails every waiter with `ECLOSED`, drops the OS lock and removes the
