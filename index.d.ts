@@ -22,6 +22,8 @@ export type FileLockErrorCode =
   | 'EROFS'
   | 'ELOOP'
   | 'ELOCKFOREIGN'
+  | 'ECORRUPT'
+  | 'ECANCELED'
   | 'ENOLCK'
   | (string & {})
 
@@ -47,6 +49,57 @@ export interface FileLockManagerOptions {
   exposePids?: boolean
   /** On a network share (NFS, SMB, sshfs…) each attempt waits this many times `timeoutMs`. Default 3, from 1 to 100. */
   networkTimeoutFactor?: number
+}
+
+export interface OpenDocumentOptions<T> {
+  /** Written when the file does not exist. */
+  defaultValue?: T
+  /** `'fsync'` (default): a resolved write survives a power loss. `'none'`: atomic only. */
+  durability?: 'fsync' | 'none'
+  /** How many copies of unreadable files to keep in `.<name>.backups/`. Default 5. */
+  backups?: number
+  /** Per-attempt lock timeout for this document's writes (default: the manager's). */
+  timeoutMs?: number
+}
+
+export interface DocumentSavedEvent<T> {
+  filePath: string
+  value: T
+  /** How many `set`/`update` calls this one write carried. */
+  operations: number
+}
+
+export interface DocumentLockTimeoutEvent {
+  filePath: string
+  waitedMs: number
+  holder: HolderInfo | null
+  /** Writes still queued (none is dropped). */
+  pending: number
+  retryInMs: number
+  /** Try again now. */
+  retry(): void
+  /** Give up the queued writes (their promises reject with `ECANCELED`). */
+  cancel(): void
+}
+
+/** A JSON file read and written under the lock, atomically and durably. */
+export declare class JsonDocument<T extends object = any> extends EventEmitter {
+  private constructor()
+  readonly filePath: string
+  /** The current value, accepted but unwritten edits included. */
+  get(): T
+  /** Re-reads the file when its content changed; the value with pending edits. */
+  read(): Promise<T>
+  /** Read-modify-write under the exclusive lock (fn gets a copy; return the next value or mutate it). Resolves when durable. */
+  update(fn: (value: T) => T | void): Promise<T>
+  /** Replaces the value; rapid calls are coalesced. Resolves when durable. */
+  set(value: T): Promise<T>
+  /** Resolves when everything accepted so far is written. */
+  flush(): Promise<void>
+  /** Flushes, then closes. */
+  close(): Promise<void>
+  on(event: 'saved', listener: (e: DocumentSavedEvent<T>) => void): this
+  on(event: 'lock-timeout', listener: (e: DocumentLockTimeoutEvent) => void): this
 }
 
 /** One audited lock operation (a line of the audit trail). */
@@ -219,6 +272,11 @@ export declare class FileLockManager extends EventEmitter {
   withLock<T>(filePath: string, fn: (lock: Lock) => T | Promise<T>, options?: AcquireOptions): Promise<T>
   /** Who holds the lock on `filePath`, as seen from outside; `null` when it is free. */
   inspect(filePath: string): Promise<HolderInfo | null>
+  /**
+   * Opens `filePath` as a JSON document shared safely with other processes. A missing file is
+   * created from `defaultValue` (else `ENOENT`); one that does not parse rejects with `ECORRUPT`.
+   */
+  openDocument<T extends object = any>(filePath: string, options?: OpenDocumentOptions<T>): Promise<JsonDocument<T>>
   /** Releases every lock, fails waiters with `ECLOSED` and removes unused lock files. */
   close(): Promise<void>
 

@@ -11,7 +11,9 @@
 
 const { EventEmitter } = require('node:events')
 const { AsyncLocalStorage } = require('node:async_hooks')
+const path = require('node:path')
 const { NativeLockManager } = require('./native.js')
+const { JsonDocument } = require('./document.js')
 
 const DEFAULTS = Object.freeze({
   timeoutMs: 5000,
@@ -325,6 +327,28 @@ class FileLockManager extends EventEmitter {
     return result
   }
 
+  /**
+   * Opens `filePath` as a JSON document shared safely with other processes
+   * (see document.js). Missing file: created from `defaultValue`, else ENOENT.
+   */
+  async openDocument(filePath, options) {
+    checkPath(filePath)
+    const o = checkObject('options', options)
+    const durability = o.durability ?? 'fsync'
+    if (durability !== 'fsync' && durability !== 'none') throw outOfRange('options.durability', "'fsync' or 'none'", durability)
+    const backups = o.backups ?? 5
+    if (!Number.isInteger(backups) || backups < 1 || backups > 1000) throw outOfRange('options.backups', 'an integer from 1 to 1000', backups)
+    if (this.#closed) throw closedError()
+    const document = new JsonDocument(this, this.#native, path.resolve(filePath), {
+      defaultValue: o.defaultValue,
+      durability,
+      backups,
+      timeoutMs: o.timeoutMs === undefined ? undefined : checkMs('options.timeoutMs', o.timeoutMs),
+    })
+    await document._open()
+    return document
+  }
+
   async inspect(filePath) {
     checkPath(filePath)
     if (this.#closed) throw closedError()
@@ -565,4 +589,4 @@ function failureError(failure) {
   })
 }
 
-module.exports = { FileLockManager, Lock, FileLockError, DEFAULTS }
+module.exports = { FileLockManager, Lock, FileLockError, JsonDocument, DEFAULTS }

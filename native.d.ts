@@ -43,6 +43,12 @@ export declare class NativeLockManager {
   /** Who holds the lock on `path`, as seen from outside (`holder` unset when free). */
   inspect(path: string): Promise<InspectOutcome>
   /**
+   * Replaces `path` with `data` atomically (unique temp file, rename), durably
+   * when `durable` (fsync of file and directory), off the JS thread. Rejects
+   * with an `Error` whose message starts with the errno code.
+   */
+  replaceFile(path: string, data: Buffer, durable: boolean): Promise<void>
+  /**
    * Releases every lock, fails every waiter with `ECLOSED` and removes
    * unused lock files. Returns how many locks were released.
    */

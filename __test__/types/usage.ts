@@ -37,3 +37,15 @@ async function usage(): Promise<number> {
 }
 
 void usage
+
+async function documentUsage(): Promise<number> {
+  const manager = new FileLockManager()
+  const doc = await manager.openDocument<{ counter: number }>('/data/roles.json', { defaultValue: { counter: 0 } })
+  doc.on('lock-timeout', (e) => e.retry())
+  const next = await doc.update((v) => ({ counter: v.counter + 1 }))
+  // @ts-expect-error the value's shape is checked
+  await doc.set({ count: 1 })
+  return next.counter + doc.get().counter
+}
+
+void documentUsage

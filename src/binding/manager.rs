@@ -15,6 +15,7 @@ use super::convert::{
     LockGrant, NativeLockEvent, NativeManagerOptions,
 };
 use crate::audit::{AuditEntry, AuditFile, AuditSink};
+use crate::document::atomic_write::{self, Durability};
 use crate::lock::{
     AcquireRequest, EventSink, HeldLock, LockError, LockEvent, LockManager, ManagerOptions, Mode,
     ReleaseReason, Request,
@@ -269,6 +270,34 @@ impl NativeLockManager {
                     failure: Some(failure(e, &path)),
                 },
             })
+        })
+    }
+
+    /// Replaces `path` with `data` atomically (unique temp file, rename), durably
+    /// when `durable` (fsync of file and directory), off the JS thread. Rejects
+    /// with an `Error` whose message starts with the errno code.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn replace_file<'env>(
+        &self,
+        env: &'env Env,
+        path: String,
+        data: napi::bindgen_prelude::Buffer,
+        durable: bool,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let bytes: Vec<u8> = data.to_vec();
+        env.spawn_future(async move {
+            let durability = if durable {
+                Durability::Fsync
+            } else {
+                Durability::None
+            };
+            tokio::task::spawn_blocking(move || {
+                atomic_write::replace(std::path::Path::new(&path), &bytes, durability)
+                    .map_err(|e| LockError::io(&path, "write", e))
+            })
+            .await
+            .map_err(|e| napi::Error::from_reason(e.to_string()))?
+            .map_err(|e| napi::Error::from_reason(format!("{}: {e}", e.code())))
         })
     }
 

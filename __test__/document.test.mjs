@@ -1,0 +1,105 @@
+// JsonDocument: no lost updates across processes, group commit, coalescing,
+// read-your-writes, bad files never overwritten, writes that wait for the lock.
+import fs from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { Child, FIXTURES, sleep, startLockChild, useScratchDir, within } from './helpers.mjs'
+
+let dir
+let file
+const manager = useScratchDir({
+  onEach: (d, f) => {
+    dir = d
+    file = f
+  },
+})
+const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
+
+describe('JsonDocument', () => {
+  it('6 processes x 100 updates of one document lose nothing', async () => {
+    fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+    const workers = Array.from({ length: 6 }, () => new Child(path.join(FIXTURES, 'doc-worker.mjs'), [file, '100']))
+    await Promise.all(workers.map((w) => w.waitFor('ready')))
+    for (const w of workers) w.send({ cmd: 'go' })
+    const reports = await Promise.all(workers.map((w) => w.waitFor('done', { timeoutMs: 100000 })))
+    for (const report of reports) {
+      expect(report.errors).toEqual([])
+      expect(report.acknowledged).toBe(100)
+    }
+    expect(onDisk()).toEqual({ counter: 600 })
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([])
+  }, 120000)
+
+  it('calls made together become one durable write (group commit) and sets coalesce', async () => {
+    const doc = await manager().openDocument(file, { defaultValue: { counter: 0 } })
+    const saved = []
+    doc.on('saved', (e) => saved.push(e))
+    const updates = Array.from({ length: 50 }, () => doc.update((v) => ({ counter: v.counter + 1 })))
+    expect(doc.get()).toEqual({ counter: 50 }) // read-your-writes before anything is on disk
+    const sets = [doc.set({ counter: 1000 }), doc.set({ counter: 2000 })]
+    expect(doc.get()).toEqual({ counter: 2000 })
+    const results = await Promise.all([...updates, ...sets])
+    expect(results[49]).toEqual({ counter: 50 })
+    expect(results.at(-1)).toEqual({ counter: 2000 })
+    expect(saved.length).toBe(1)
+    expect(onDisk()).toEqual({ counter: 2000 })
+    await doc.close()
+  })
+
+  it('read() sees another writer (by content), get() keeps pending edits', async () => {
+    const doc = await manager().openDocument(file, { defaultValue: { roles: [] } })
+    const other = await manager().openDocument(file)
+    await other.update((v) => {
+      v.roles.push({ id: 'a' })
+    })
+    expect(await doc.read()).toEqual({ roles: [{ id: 'a' }] })
+    const pending = doc.update((v) => {
+      v.roles.push({ id: 'b' })
+    })
+    expect(doc.get().roles.map((r) => r.id)).toEqual(['a', 'b'])
+    await pending
+    expect(onDisk().roles.map((r) => r.id)).toEqual(['a', 'b'])
+  })
+
+  it('a file that does not parse is never overwritten: ECORRUPT with a backup of its bytes', async () => {
+    fs.writeFileSync(file, '{"roles": [')
+    const error = await manager().openDocument(file).catch((e) => e)
+    expect(error.code).toBe('ECORRUPT')
+    expect(fs.readFileSync(error.backupPath, 'utf8')).toBe('{"roles": [')
+    expect(fs.readFileSync(file, 'utf8')).toBe('{"roles": [')
+    fs.writeFileSync(file, '42')
+    expect((await manager().openDocument(file).catch((e) => e)).code).toBe('ECORRUPT')
+  })
+
+  it('a missing file is created from defaultValue; without one, or without its directory, it is ENOENT', async () => {
+    await manager().openDocument(file, { defaultValue: { created: true } })
+    expect(onDisk()).toEqual({ created: true })
+    expect((await manager().openDocument(path.join(dir, 'none.json')).catch((e) => e)).code).toBe('ENOENT')
+    expect((await manager().openDocument(path.join(dir, 'missing', 'x.json'), { defaultValue: {} }).catch((e) => e)).code).toBe('ENOENT')
+    await expect(manager().openDocument(file, { durability: 'sometimes' })).rejects.toBeInstanceOf(RangeError)
+  })
+
+  it('a write that cannot get the lock stays queued, says so, and lands when the holder lets go', async () => {
+    fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+    const doc = await manager().openDocument(file, { timeoutMs: 100 })
+    const child = await startLockChild()
+    await child.request({ cmd: 'acquire', file }, 'held')
+    const timeouts = []
+    doc.on('lock-timeout', (e) => timeouts.push(e))
+    const write = doc.set({ counter: 7 })
+    await within(
+      (async () => {
+        while (timeouts.length === 0) await sleep(20)
+      })(),
+      5000,
+      'a lock-timeout event',
+    )
+    expect(timeouts[0].holder.sameProcess).toBe(false)
+    expect(typeof timeouts[0].retry).toBe('function')
+    expect(onDisk()).toEqual({ counter: 0 })
+    await child.request({ cmd: 'release' }, 'released')
+    timeouts[0].retry()
+    await within(write, 10000, 'the queued write')
+    expect(onDisk()).toEqual({ counter: 7 })
+  })
+})

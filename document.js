@@ -1,0 +1,298 @@
+'use strict'
+// JsonDocument: roles.json as a value that several processes can update
+// without losing each other's edits.
+//
+// Invariants:
+// - Every write happens under the file's exclusive lock, after re-reading the
+//   file inside that lock, and replaces it atomically (native replaceFile:
+//   temp file, fsync, rename, directory fsync): concurrent updates from any
+//   number of processes never lose an increment, and a crash leaves the old or
+//   the new version.
+// - Operations of one document apply in call order; all calls made before the
+//   write starts go into that one write (group commit), and each promise
+//   resolves only when the write containing it is durable.
+// - A write that cannot get the lock stays queued (never dropped): `lock-timeout`
+//   fires with retry/cancel handles and the document retries with backoff.
+// - A file that does not parse is never overwritten: ECORRUPT, with a copy of
+//   its bytes in the backups folder.
+
+const { EventEmitter } = require('node:events')
+const { createHash } = require('node:crypto')
+const fsp = require('node:fs/promises')
+const path = require('node:path')
+
+const RETRY_FIRST_MS = 200
+const RETRY_MAX_MS = 5000
+
+function hashOf(text) {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+function coded(code, message, details) {
+  const error = new Error(message)
+  error.name = 'FileLockError'
+  error.code = code
+  Object.assign(error, details)
+  return error
+}
+
+// replaceFile rejects with "CODE: message".
+function fromNativeIo(error, filePath) {
+  const match = /^([A-Z][A-Z0-9_]+): /.exec(error?.message ?? '')
+  return match ? coded(match[1], error.message.slice(match[0].length), { filePath }) : error
+}
+
+class JsonDocument extends EventEmitter {
+  #manager
+  #native
+  #filePath
+  #options
+  #value
+  #hash = null
+  #queue = []
+  #draining = null
+  #retryDelay = RETRY_FIRST_MS
+  #retryTimer = null
+  #closed = false
+
+  constructor(manager, native, filePath, options) {
+    super()
+    this.#manager = manager
+    this.#native = native
+    this.#filePath = filePath
+    this.#options = options
+  }
+
+  get filePath() {
+    return this.#filePath
+  }
+
+  /** Opens (creating from `defaultValue` when missing) and reads the file once. */
+  async _open() {
+    await this.#manager.withLock(this.#filePath, async () => {
+      const text = await this.#readText()
+      if (text === null) {
+        if (this.#options.defaultValue === undefined) {
+          throw coded('ENOENT', `${this.#filePath} does not exist and no defaultValue was given`, { filePath: this.#filePath })
+        }
+        await this.#write(this.#options.defaultValue)
+        return
+      }
+      await this.#accept(text)
+    })
+  }
+
+  /** The current value, with accepted but not yet written `set`/`update` calls applied. */
+  get() {
+    let value = this.#value
+    for (const op of this.#queue) value = op.kind === 'set' ? op.value : applyUpdate(op.fn, value, true)
+    return value
+  }
+
+  /** Fresh from disk when it changed (content hash), else the cached value; pending edits applied. */
+  async read() {
+    this.#assertOpen()
+    const text = await this.#manager.withLock(this.#filePath, () => this.#readText(), { exclusive: false })
+    if (text !== null && hashOf(text) !== this.#hash) await this.#accept(text)
+    return this.get()
+  }
+
+  /** Read-modify-write under the exclusive lock; resolves with the new value once durable. */
+  update(fn) {
+    if (typeof fn !== 'function') return Promise.reject(typeError('fn', 'a function'))
+    return this.#enqueue({ kind: 'update', fn })
+  }
+
+  /** Replaces the value; rapid successive calls are coalesced into one write. */
+  set(value) {
+    const last = this.#queue[this.#queue.length - 1]
+    if (last?.kind === 'set' && !last.started) {
+      // Coalesce: the queued write now carries this value; both callers wait for it.
+      last.value = value
+      return new Promise((resolve, reject) => last.waiters.push({ resolve, reject }))
+    }
+    return this.#enqueue({ kind: 'set', value })
+  }
+
+  /** Resolves when everything accepted so far is written. */
+  async flush() {
+    while (this.#draining !== null || this.#queue.length > 0) {
+      if (this.#draining === null) this.#schedule()
+      await this.#draining
+    }
+  }
+
+  /** Flushes what is pending (retrying through lock timeouts) and closes the document. */
+  async close() {
+    if (this.#closed) return
+    clearTimeout(this.#retryTimer)
+    this.#retryTimer = null
+    this.#retryDelay = 0
+    await this.flush()
+    this.#closed = true
+  }
+
+  #enqueue(op) {
+    this.#assertOpen()
+    return new Promise((resolve, reject) => {
+      op.waiters = [{ resolve, reject }]
+      this.#queue.push(op)
+      this.#schedule()
+    })
+  }
+
+  // Calls made in the same tick join one write.
+  #schedule() {
+    if (this.#draining !== null || this.#retryTimer !== null) return
+    this.#draining = Promise.resolve().then(() => this.#drain())
+  }
+
+  async #drain() {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.slice()
+        for (const op of batch) op.started = true
+        let written
+        try {
+          written = await this.#manager.withLock(this.#filePath, async () => {
+            const text = await this.#readText()
+            if (text !== null && hashOf(text) !== this.#hash) await this.#accept(text)
+            let value = this.#value
+            for (const op of batch) {
+              try {
+                value = op.kind === 'set' ? op.value : applyUpdate(op.fn, value, false)
+                op.result = value
+              } catch (error) {
+                op.error = error
+              }
+            }
+            await this.#write(value)
+            return value
+          }, { timeoutMs: this.#options.timeoutMs })
+        } catch (error) {
+          for (const op of batch) op.started = false
+          if (error.code === 'ELOCKTIMEOUT' && !this.#closed) return this.#waitForLock(error)
+          this.#queue.splice(0, batch.length)
+          for (const op of batch) for (const w of op.waiters) w.reject(error)
+          continue
+        }
+        this.#queue.splice(0, batch.length)
+        this.#retryDelay = RETRY_FIRST_MS
+        for (const op of batch) {
+          for (const w of op.waiters) (op.error ? w.reject(op.error) : w.resolve(op.result))
+        }
+        this.#emitSafely('saved', { filePath: this.#filePath, value: written, operations: batch.length })
+      }
+    } finally {
+      this.#draining = null
+    }
+  }
+
+  // The writes stay queued; say so, and try again later.
+  #waitForLock(error) {
+    const delay = this.#retryDelay
+    this.#retryDelay = Math.min(Math.max(delay * 2, RETRY_FIRST_MS), RETRY_MAX_MS)
+    const retry = () => {
+      clearTimeout(this.#retryTimer)
+      this.#retryTimer = null
+      this.#schedule()
+    }
+    const cancel = () => {
+      clearTimeout(this.#retryTimer)
+      this.#retryTimer = null
+      const dropped = this.#queue.splice(0)
+      const cancelled = coded('ECANCELED', `the pending write of ${this.#filePath} was cancelled`, { filePath: this.#filePath })
+      for (const op of dropped) for (const w of op.waiters) w.reject(cancelled)
+    }
+    this.#retryTimer = setTimeout(retry, delay)
+    this.#emitSafely('lock-timeout', {
+      filePath: this.#filePath,
+      waitedMs: error.waitedMs,
+      holder: error.holder ?? null,
+      pending: this.#queue.length,
+      retryInMs: delay,
+      retry,
+      cancel,
+    })
+  }
+
+  async #readText() {
+    try {
+      return await fsp.readFile(this.#filePath, 'utf8')
+    } catch (error) {
+      if (error.code === 'ENOENT') return null
+      throw error
+    }
+  }
+
+  // Takes a text read from disk as the new cached value; a bad one is kept aside.
+  async #accept(text) {
+    let value
+    try {
+      value = JSON.parse(text)
+      if (value === null || typeof value !== 'object') throw new Error('not an object or array')
+    } catch (cause) {
+      const backupPath = await this.#backup(text)
+      throw coded('ECORRUPT', `${this.#filePath} does not hold a JSON object or array (${cause.message}); it was left untouched and copied to ${backupPath}`, { filePath: this.#filePath, backupPath })
+    }
+    this.#value = value
+    this.#hash = hashOf(text)
+  }
+
+  async #write(value) {
+    const text = `${JSON.stringify(value, null, 2)}\n`
+    try {
+      await this.#native.replaceFile(this.#filePath, Buffer.from(text), this.#options.durability !== 'none')
+    } catch (error) {
+      throw fromNativeIo(error, this.#filePath)
+    }
+    this.#value = value
+    this.#hash = hashOf(text)
+  }
+
+  async #backup(text) {
+    const dir = path.join(path.dirname(this.#filePath), `.${path.basename(this.#filePath)}.backups`)
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 })
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+    const backupPath = path.join(dir, `${stamp}.corrupt`)
+    await fsp.writeFile(backupPath, text, { mode: 0o600 })
+    const keep = this.#options.backups
+    const old = (await fsp.readdir(dir)).sort()
+    for (const name of old.slice(0, Math.max(0, old.length - keep))) await fsp.rm(path.join(dir, name), { force: true })
+    return backupPath
+  }
+
+  #emitSafely(name, payload) {
+    if (this.listenerCount(name) === 0) return
+    try {
+      this.emit(name, payload)
+    } catch (error) {
+      process.nextTick(() => {
+        throw error
+      })
+    }
+  }
+
+  #assertOpen() {
+    if (this.#closed) throw coded('ECLOSED', `the document ${this.#filePath} is closed`, { filePath: this.#filePath })
+  }
+}
+
+// `fn` gets a copy, returns the next value (or mutates the copy and returns nothing).
+function applyUpdate(fn, value, preview) {
+  const copy = structuredClone(value)
+  const next = fn(copy)
+  if (next !== null && typeof next === 'object' && typeof next.then === 'function') {
+    if (preview) return value
+    throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
+  }
+  return next === undefined ? copy : next
+}
+
+function typeError(name, expected) {
+  const error = new TypeError(`${name} must be ${expected}`)
+  error.code = 'ERR_INVALID_ARG_TYPE'
+  return error
+}
+
+module.exports = { JsonDocument }
