@@ -22,6 +22,8 @@ const fsp = require('node:fs/promises')
 const path = require('node:path')
 
 const RETRY_FIRST_MS = 200
+// close() waits this many lock timeouts for pending writes before giving up (EUNSAVED).
+const CLOSE_ATTEMPTS = 3
 const RETRY_MAX_MS = 5000
 
 function hashOf(text) {
@@ -54,6 +56,9 @@ class JsonDocument extends EventEmitter {
   #retryDelay = RETRY_FIRST_MS
   #retryTimer = null
   #closed = false
+  #closing = false
+  #closeTimeouts = 0
+  #unsavedAtClose = []
 
   constructor(manager, native, filePath, options) {
     super()
@@ -114,22 +119,45 @@ class JsonDocument extends EventEmitter {
     return this.#enqueue({ kind: 'set', value })
   }
 
-  /** Resolves when everything accepted so far is written. */
+  /**
+   * Resolves when everything accepted so far is written (through lock-timeout
+   * retries); rejects with the error of the last pending call if it failed.
+   */
   async flush() {
-    while (this.#draining !== null || this.#queue.length > 0) {
-      if (this.#draining === null) this.#schedule()
-      await this.#draining
+    const last = this.#queue[this.#queue.length - 1]
+    if (last !== undefined) {
+      // Calls complete in order: when the last one settles, all before it did.
+      await new Promise((resolve, reject) => last.waiters.push({ resolve, reject }))
     }
+    if (this.#draining !== null) await this.#draining
   }
 
-  /** Flushes what is pending (retrying through lock timeouts) and closes the document. */
+  /**
+   * Writes what is pending, waiting for the lock up to `closeAttempts` lock
+   * timeouts, then closes. If writes remain, rejects with `EUNSAVED` carrying
+   * them (`unsaved`) instead of dropping them silently.
+   */
   async close() {
     if (this.#closed) return
-    clearTimeout(this.#retryTimer)
-    this.#retryTimer = null
-    this.#retryDelay = 0
-    await this.flush()
+    this.#closing = true
+    if (this.#retryTimer !== null) {
+      clearTimeout(this.#retryTimer)
+      this.#retryTimer = null
+      this.#schedule()
+    }
+    try {
+      await this.flush()
+    } catch {
+      // Each failed call was rejected to its own caller already.
+    }
     this.#closed = true
+    if (this.#unsavedAtClose.length > 0) {
+      const unsaved = this.#unsavedAtClose
+      throw coded('EUNSAVED', `${unsaved.length} write(s) to ${this.#filePath} could not get the lock before close()`, {
+        filePath: this.#filePath,
+        unsaved: unsaved.map((op) => (op.kind === 'set' ? { set: op.value } : { update: op.fn })),
+      })
+    }
   }
 
   #enqueue(op) {
@@ -171,7 +199,16 @@ class JsonDocument extends EventEmitter {
           }, { timeoutMs: this.#options.timeoutMs })
         } catch (error) {
           for (const op of batch) op.started = false
-          if (error.code === 'ELOCKTIMEOUT' && !this.#closed) return this.#waitForLock(error)
+          if (error.code === 'ELOCKTIMEOUT' && !this.#closing) return this.#waitForLock(error)
+          if (error.code === 'ELOCKTIMEOUT' && ++this.#closeTimeouts < CLOSE_ATTEMPTS) continue
+          if (error.code === 'ELOCKTIMEOUT') {
+            // close() gives up here: it rejects the rest with EUNSAVED.
+            const unsaved = this.#queue.splice(0)
+            const failed = coded('EUNSAVED', `the write to ${this.#filePath} could not get the lock before close()`, { filePath: this.#filePath })
+            for (const op of unsaved) for (const w of op.waiters) w.reject(failed)
+            this.#unsavedAtClose = unsaved
+            return
+          }
           this.#queue.splice(0, batch.length)
           for (const op of batch) for (const w of op.waiters) w.reject(error)
           continue

@@ -24,6 +24,7 @@ export type FileLockErrorCode =
   | 'ELOCKFOREIGN'
   | 'ECORRUPT'
   | 'ECANCELED'
+  | 'EUNSAVED'
   | 'ENOLCK'
   | (string & {})
 
@@ -96,7 +97,7 @@ export declare class JsonDocument<T extends object = any> extends EventEmitter {
   set(value: T): Promise<T>
   /** Resolves when everything accepted so far is written. */
   flush(): Promise<void>
-  /** Flushes, then closes. */
+  /** Writes what is pending (up to 3 lock timeouts), then closes; rejects with `EUNSAVED` listing writes that could not be saved. */
   close(): Promise<void>
   on(event: 'saved', listener: (e: DocumentSavedEvent<T>) => void): this
   on(event: 'lock-timeout', listener: (e: DocumentLockTimeoutEvent) => void): this
