@@ -75,6 +75,8 @@ class JsonDocument extends EventEmitter {
   /** Opens (creating from `defaultValue` when missing) and reads the file once. */
   async _open() {
     await this.#manager.withLock(this.#filePath, async () => {
+      // Temp files of writers that crashed mid-write (their pid is gone).
+      await this.#native.removeStaleTemps(this.#filePath)
       const text = await this.#readText()
       if (text === null) {
         if (this.#options.defaultValue === undefined) {

@@ -48,6 +48,8 @@ export declare class NativeLockManager {
    * with an `Error` whose message starts with the errno code.
    */
   replaceFile(path: string, data: Buffer, durable: boolean): Promise<void>
+  /** Removes temp files of `path` left by writers that died; resolves with how many. */
+  removeStaleTemps(path: string): Promise<number>
   /**
    * Releases every lock, fails every waiter with `ECLOSED` and removes
    * unused lock files. Returns how many locks were released.

@@ -134,3 +134,19 @@ describe('JsonDocument close()', () => {
     await doc.close()
   })
 })
+
+describe('JsonDocument open', () => {
+  it('removes temp files left by writers that died, and keeps those of live ones', async () => {
+    fs.writeFileSync(file, '{}')
+    const { spawn } = await import('node:child_process')
+    const gone = spawn(process.execPath, ['-e', ''])
+    await new Promise((resolve) => gone.on('exit', resolve))
+    const stale = path.join(dir, `.roles.json.${gone.pid}.abc-1.tmp`)
+    const live = path.join(dir, `.roles.json.${process.pid}.abc-2.tmp`)
+    fs.writeFileSync(stale, '{"half')
+    fs.writeFileSync(live, '{"half')
+    await manager().openDocument(file)
+    expect(fs.existsSync(stale)).toBe(false)
+    expect(fs.existsSync(live)).toBe(true)
+  })
+})

@@ -301,6 +301,24 @@ impl NativeLockManager {
         })
     }
 
+    /// Removes temp files of `path` left by writers that died; resolves with how many.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn remove_stale_temps<'env>(
+        &self,
+        env: &'env Env,
+        path: String,
+    ) -> napi::Result<PromiseRaw<'env, u32>> {
+        env.spawn_future(async move {
+            let removed = tokio::task::spawn_blocking(move || {
+                atomic_write::remove_stale_temps(std::path::Path::new(&path))
+            })
+            .await
+            .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+            // A directory we cannot list just has nothing we may clean.
+            Ok(removed.unwrap_or(0) as u32)
+        })
+    }
+
     /// Releases every lock, fails every waiter with `ECLOSED` and removes
     /// unused lock files. Returns how many locks were released.
     #[napi]
