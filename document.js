@@ -26,6 +26,27 @@ const RETRY_FIRST_MS = 200
 const CLOSE_ATTEMPTS = 3
 const RETRY_MAX_MS = 5000
 
+// A file changed twice within the file system's timestamp granularity can keep
+// its size and mtime (git's "racily clean" problem): a stat is only trusted as
+// a cache key once the file's last change is older than this.
+const SETTLED_NS = 100_000_000n
+
+// inode, size, mtime and ctime of the file; null when missing or too recent to trust.
+async function statKey(filePath) {
+  try {
+    const s = await fsp.stat(filePath, { bigint: true })
+    const newest = s.mtimeNs > s.ctimeNs ? s.mtimeNs : s.ctimeNs
+    if (BigInt(Date.now()) * 1_000_000n - newest < SETTLED_NS) return null
+    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`
+  } catch {
+    return null
+  }
+}
+
+async function exists(filePath) {
+  return fsp.access(filePath).then(() => true, () => false)
+}
+
 function hashOf(text) {
   return createHash('sha256').update(text).digest('hex')
 }
@@ -59,6 +80,8 @@ class JsonDocument extends EventEmitter {
   #closing = false
   #closeTimeouts = 0
   #unsavedAtClose = []
+  #statKey = null // inode, size and mtime of the file as last read or written
+  #recovery = null
 
   constructor(manager, native, filePath, options) {
     super()
@@ -85,8 +108,23 @@ class JsonDocument extends EventEmitter {
         await this.#write(this.#options.defaultValue)
         return
       }
-      await this.#accept(text)
+      try {
+        await this.#accept(text)
+      } catch (error) {
+        if (error.code !== 'ECORRUPT' || !this.#options.recoverFromBackup) throw error
+        await this.#recover(error)
+        return
+      }
+      await this.#snapshot(text)
     })
+  }
+
+  /**
+   * How the file was recovered at open (`recoverFromBackup`): the good backup
+   * it was restored from and the copy of the bad bytes; null when it was not.
+   */
+  get recovery() {
+    return this.#recovery
   }
 
   /** The current value, with accepted but not yet written `set`/`update` calls applied. */
@@ -96,11 +134,18 @@ class JsonDocument extends EventEmitter {
     return value
   }
 
-  /** Fresh from disk when it changed (content hash), else the cached value; pending edits applied. */
+  /**
+   * Fresh from disk when it changed, else the cached value; pending edits applied.
+   * Cheap when nothing changed: one stat; the file is read (under the shared
+   * lock) and hashed only when its stat differs from the last one we saw.
+   */
   async read() {
     this.#assertOpen()
+    const seen = await statKey(this.#filePath)
+    if (seen !== null && seen === this.#statKey) return this.get()
     const text = await this.#manager.withLock(this.#filePath, () => this.#readText(), { exclusive: false })
     if (text !== null && hashOf(text) !== this.#hash) await this.#accept(text)
+    this.#statKey = seen
     return this.get()
   }
 
@@ -213,6 +258,8 @@ class JsonDocument extends EventEmitter {
           }
           this.#queue.splice(0, batch.length)
           for (const op of batch) for (const w of op.waiters) w.reject(error)
+          // Also tell whoever watches the document (a UI), not only the callers.
+          if (this.listenerCount('error') > 0) this.#emitSafely('error', error)
           continue
         }
         this.#queue.splice(0, batch.length)
@@ -271,8 +318,15 @@ class JsonDocument extends EventEmitter {
       value = JSON.parse(text)
       if (value === null || typeof value !== 'object') throw new Error('not an object or array')
     } catch (cause) {
-      const backupPath = await this.#backup(text)
-      throw coded('ECORRUPT', `${this.#filePath} does not hold a JSON object or array (${cause.message}); it was left untouched and copied to ${backupPath}`, { filePath: this.#filePath, backupPath })
+      let backupPath = null
+      let where
+      try {
+        backupPath = await this.#backup(text, 'corrupt')
+        where = `copied to ${backupPath}`
+      } catch (error) {
+        where = `could not be copied aside (${error.message})`
+      }
+      throw coded('ECORRUPT', `${this.#filePath} does not hold a JSON object or array (${cause.message}); it was left untouched and ${where}`, { filePath: this.#filePath, backupPath })
     }
     this.#value = value
     this.#hash = hashOf(text)
@@ -287,18 +341,80 @@ class JsonDocument extends EventEmitter {
     }
     this.#value = value
     this.#hash = hashOf(text)
+    this.#statKey = await statKey(this.#filePath)
   }
 
-  async #backup(text) {
-    const dir = path.join(path.dirname(this.#filePath), `.${path.basename(this.#filePath)}.backups`)
+  get #backupDir() {
+    return path.join(path.dirname(this.#filePath), `.${path.basename(this.#filePath)}.backups`)
+  }
+
+  // Copies `text` into the backups folder as `<time>.<kind>`, keeping the newest
+  // `backups` copies of each kind (so bad copies never push out good ones).
+  async #backup(text, kind) {
+    const dir = this.#backupDir
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 })
     const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-    const backupPath = path.join(dir, `${stamp}.corrupt`)
-    await fsp.writeFile(backupPath, text, { mode: 0o600 })
-    const keep = this.#options.backups
-    const old = (await fsp.readdir(dir)).sort()
-    for (const name of old.slice(0, Math.max(0, old.length - keep))) await fsp.rm(path.join(dir, name), { force: true })
+    let backupPath = path.join(dir, `${stamp}.${kind}`)
+    for (let n = 1; await exists(backupPath); n++) backupPath = path.join(dir, `${stamp}-${n}.${kind}`)
+    await this.#native.replaceFile(backupPath, Buffer.from(text), this.#options.durability !== 'none').catch((error) => {
+      throw fromNativeIo(error, backupPath)
+    })
+    const same = (await fsp.readdir(dir)).filter((name) => name.endsWith(`.${kind}`)).sort()
+    for (const name of same.slice(0, Math.max(0, same.length - this.#options.backups))) {
+      await fsp.rm(path.join(dir, name), { force: true })
+    }
     return backupPath
+  }
+
+  // Keeps the version found at open as a good backup (unless the newest one is
+  // the same bytes): what `recoverFromBackup` restores if the file is later damaged.
+  // Best effort: a full disk or a read-only folder must not stop the open.
+  async #snapshot(text) {
+    try {
+      const newest = (await this.#backupsOf('json'))[0]
+      if (newest !== undefined) {
+        const { size } = await fsp.stat(newest)
+        if (size === Buffer.byteLength(text) && (await fsp.readFile(newest, 'utf8')) === text) return
+      }
+      await this.#backup(text, 'json')
+    } catch (error) {
+      this.#audit('backup-failed', 'other', `could not keep a backup of ${this.#filePath}: ${error.message}`)
+    }
+  }
+
+  // Backups of one kind, newest first.
+  async #backupsOf(kind) {
+    const names = await fsp.readdir(this.#backupDir).catch(() => [])
+    return names.filter((name) => name.endsWith(`.${kind}`)).sort().reverse().map((name) => path.join(this.#backupDir, name))
+  }
+
+  // The file is unreadable (its bytes already copied aside): put back the newest
+  // good backup, or fail with ECORRUPT saying that none was usable.
+  async #recover(corrupt) {
+    for (const candidate of await this.#backupsOf('json')) {
+      const text = await fsp.readFile(candidate, 'utf8').catch(() => null)
+      let value
+      try {
+        value = JSON.parse(text)
+      } catch {
+        continue
+      }
+      if (value === null || typeof value !== 'object') continue
+      await this.#write(value)
+      this.#recovery = { backupPath: candidate, corruptPath: corrupt.backupPath }
+      this.#audit('recovered', 'applied', `restored ${candidate}; the unreadable bytes are in ${corrupt.backupPath}`)
+      return
+    }
+    corrupt.message += '; no good backup to recover from'
+    throw corrupt
+  }
+
+  #audit(op, outcome, detail) {
+    try {
+      this.#native.recordDocumentEvent(op, this.#filePath, outcome, detail)
+    } catch {
+      // Auditing never fails the operation it records.
+    }
   }
 
   #emitSafely(name, payload) {

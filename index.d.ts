@@ -57,8 +57,14 @@ export interface OpenDocumentOptions<T> {
   defaultValue?: T
   /** `'fsync'` (default): a resolved write survives a power loss. `'none'`: atomic only. */
   durability?: 'fsync' | 'none'
-  /** How many copies of unreadable files to keep in `.<name>.backups/`. Default 5. */
+  /** How many backups of each kind to keep in `.<name>.backups/`: good versions
+   * (`<time>.json`, one taken at each open when the content changed) and copies of
+   * unreadable files (`<time>.corrupt`). Default 5, from 1 to 1000. */
   backups?: number
+  /** When the file does not parse at open: copy its bytes aside and restore the
+   * newest good backup (see `JsonDocument.recovery`) instead of failing with
+   * `ECORRUPT`. Default false: an unreadable file is never replaced without consent. */
+  recoverFromBackup?: boolean
   /** Per-attempt lock timeout for this document's writes (default: the manager's). */
   timeoutMs?: number
 }
@@ -87,6 +93,8 @@ export interface DocumentLockTimeoutEvent {
 export declare class JsonDocument<T extends object = any> extends EventEmitter {
   private constructor()
   readonly filePath: string
+  /** Set when `recoverFromBackup` restored a good backup at open. */
+  readonly recovery: { backupPath: string; corruptPath: string | null } | null
   /** The current value, accepted but unwritten edits included. */
   get(): T
   /** Re-reads the file when its content changed; the value with pending edits. */
@@ -101,15 +109,29 @@ export declare class JsonDocument<T extends object = any> extends EventEmitter {
   close(): Promise<void>
   on(event: 'saved', listener: (e: DocumentSavedEvent<T>) => void): this
   on(event: 'lock-timeout', listener: (e: DocumentLockTimeoutEvent) => void): this
+  /** A write failed (its caller's promise rejects with the same error); only emitted when listened to. */
+  on(event: 'error', listener: (error: FileLockError) => void): this
 }
 
-/** One audited lock operation (a line of the audit trail). */
+/** One audited lock operation or document event (a line of the audit trail). */
 export interface AuditEntry {
   /** Milliseconds since the epoch. */
   time: number
-  op: 'acquire' | 'release' | 'lease-expired' | 'compromised' | 'stale-lock-removed'
+  op:
+    | 'acquire'
+    | 'release'
+    | 'lease-expired'
+    | 'compromised'
+    | 'stale-lock-removed'
+    | 'recovered'
+    | 'backup-failed'
+    | 'external-change'
+    | 'merged'
+    | 'conflict'
+    | 'conflict-resolved'
   file: string
-  strategy: 'os' | 'lockfile'
+  /** Set for lock operations; absent for document events. */
+  strategy?: 'os' | 'lockfile'
   /** acquire: `granted`, `timeout`, `aborted`, `closed`, `error`; release: its reason. */
   outcome: string
   exclusive?: boolean

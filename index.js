@@ -338,11 +338,15 @@ class FileLockManager extends EventEmitter {
     if (durability !== 'fsync' && durability !== 'none') throw outOfRange('options.durability', "'fsync' or 'none'", durability)
     const backups = o.backups ?? 5
     if (!Number.isInteger(backups) || backups < 1 || backups > 1000) throw outOfRange('options.backups', 'an integer from 1 to 1000', backups)
+    if (o.recoverFromBackup !== undefined && typeof o.recoverFromBackup !== 'boolean') {
+      throw invalidType('options.recoverFromBackup', 'a boolean', o.recoverFromBackup)
+    }
     if (this.#closed) throw closedError()
     const document = new JsonDocument(this, this.#native, path.resolve(filePath), {
       defaultValue: o.defaultValue,
       durability,
       backups,
+      recoverFromBackup: o.recoverFromBackup === true,
       timeoutMs: o.timeoutMs === undefined ? undefined : checkMs('options.timeoutMs', o.timeoutMs),
     })
     await document._open()

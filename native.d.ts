@@ -51,6 +51,11 @@ export declare class NativeLockManager {
   /** Removes temp files of `path` left by writers that died; resolves with how many. */
   removeStaleTemps(path: string): Promise<number>
   /**
+   * Writes a document event (`recovered`, `external-change`, `merged`,
+   * `conflict`, `conflict-resolved`) to the audit trail / logger.
+   */
+  recordDocumentEvent(op: string, path: string, outcome: string, detail?: string | undefined | null): void
+  /**
    * Releases every lock, fails every waiter with `ECLOSED` and removes
    * unused lock files. Returns how many locks were released.
    */

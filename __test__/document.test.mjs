@@ -3,7 +3,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Child, FIXTURES, sleep, startLockChild, useScratchDir, within } from './helpers.mjs'
+import { Child, FIXTURES, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
 
 let dir
 let file
@@ -148,5 +148,81 @@ describe('JsonDocument open', () => {
     await manager().openDocument(file)
     expect(fs.existsSync(stale)).toBe(false)
     expect(fs.existsSync(live)).toBe(true)
+  })
+})
+
+describe('JsonDocument backups and recovery', () => {
+  it('keeps the version found at open as a good backup, once per distinct content', async () => {
+    fs.writeFileSync(file, JSON.stringify({ v: 1 }))
+    await (await manager().openDocument(file)).close()
+    await (await manager().openDocument(file)).close() // same bytes: no second copy
+    const backups = path.join(dir, '.roles.json.backups')
+    expect(fs.readdirSync(backups).filter((n) => n.endsWith('.json'))).toHaveLength(1)
+    fs.writeFileSync(file, JSON.stringify({ v: 2 }))
+    await (await manager().openDocument(file, { backups: 1 })).close()
+    const good = fs.readdirSync(backups).filter((n) => n.endsWith('.json'))
+    expect(good).toHaveLength(1) // newest `backups` kept
+    expect(JSON.parse(fs.readFileSync(path.join(backups, good[0]), 'utf8'))).toEqual({ v: 2 })
+  })
+
+  it('recoverFromBackup restores the newest good backup, keeps the bad bytes, and audits it', async () => {
+    fs.writeFileSync(file, JSON.stringify({ roles: ['admin'] }))
+    await (await manager().openDocument(file)).close()
+    fs.writeFileSync(file, '{"roles": ["adm') // a torn write by some other program
+    // Without consent: ECORRUPT and nothing touched.
+    expect((await manager().openDocument(file).catch((e) => e)).code).toBe('ECORRUPT')
+    expect(fs.readFileSync(file, 'utf8')).toBe('{"roles": ["adm')
+
+    const audit = []
+    const doc = await manager({ logger: (entry) => audit.push(entry) }).openDocument(file, { recoverFromBackup: true })
+    expect(doc.get()).toEqual({ roles: ['admin'] })
+    expect(onDisk()).toEqual({ roles: ['admin'] })
+    expect(fs.readFileSync(doc.recovery.corruptPath, 'utf8')).toBe('{"roles": ["adm')
+    expect(JSON.parse(fs.readFileSync(doc.recovery.backupPath, 'utf8'))).toEqual({ roles: ['admin'] })
+    await waitUntil(() => audit.some((e) => e.op === 'recovered'), 5000, 'the recovered audit entry')
+    expect(audit.find((e) => e.op === 'recovered')).toMatchObject({ file, outcome: 'applied' })
+    await doc.close()
+  })
+
+  it('recoverFromBackup without any good backup still fails with ECORRUPT', async () => {
+    fs.writeFileSync(file, '')
+    const error = await manager().openDocument(file, { recoverFromBackup: true }).catch((e) => e)
+    expect(error.code).toBe('ECORRUPT')
+    expect(error.message).toMatch(/no good backup/)
+    expect(fs.readFileSync(file, 'utf8')).toBe('')
+    await expect(manager().openDocument(file, { recoverFromBackup: 'yes' })).rejects.toBeInstanceOf(TypeError)
+  })
+})
+
+describe('JsonDocument read() cache and errors', () => {
+  it('read() answers from the cache while the file is unchanged and sees an in-place rewrite', async () => {
+    fs.writeFileSync(file, JSON.stringify({ n: 1 }))
+    const doc = await manager().openDocument(file)
+    await sleep(150) // past the window in which a stat is not trusted
+    expect(await doc.read()).toEqual({ n: 1 })
+    // Cached: answered without the shared lock, so even a held exclusive lock does not delay it.
+    const child = await startLockChild()
+    await child.request({ cmd: 'acquire', file }, 'held')
+    expect(await within(doc.read(), 2000, 'a cached read() while another process holds the lock')).toEqual({ n: 1 })
+    await child.request({ cmd: 'release' }, 'released')
+    // Same size, rewritten in place (same inode): still seen.
+    fs.writeFileSync(file, JSON.stringify({ n: 2 }))
+    expect(await doc.read()).toEqual({ n: 2 })
+    fs.writeFileSync(file, JSON.stringify({ n: 3 }))
+    expect(await doc.read()).toEqual({ n: 3 })
+    await doc.close()
+  })
+
+  it("a failed write rejects its callers and is reported through 'error' when listened to", async () => {
+    fs.writeFileSync(file, JSON.stringify({ n: 1 }))
+    const doc = await manager().openDocument(file)
+    const reported = []
+    doc.on('error', (error) => reported.push(error))
+    fs.writeFileSync(file, 'not json') // damaged behind the document's back
+    const error = await doc.set({ n: 2 }).catch((e) => e)
+    expect(error.code).toBe('ECORRUPT')
+    expect(reported.map((e) => e.code)).toEqual(['ECORRUPT'])
+    expect(fs.readFileSync(file, 'utf8')).toBe('not json') // never overwritten blindly
+    await doc.close()
   })
 })

@@ -22,9 +22,13 @@ use serde::Serialize;
 pub struct AuditEntry {
     /// Milliseconds since the Unix epoch.
     pub time: u64,
-    /// `acquire`, `release`, `lease-expired`, `compromised`.
+    /// `acquire`, `release`, `lease-expired`, `compromised`, `stale-lock-removed`,
+    /// or a document event (`recovered`, `external-change`, `merged`, `conflict`,
+    /// `conflict-resolved`).
     pub op: &'static str,
     pub file: String,
+    /// `os` or `lockfile`; empty (left out) for document events.
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub strategy: &'static str,
     /// `granted`, `timeout`, `aborted`, `closed`, `error`; for releases the reason.
     pub outcome: &'static str,

@@ -17,8 +17,8 @@ use super::convert::{
 use crate::audit::{AuditEntry, AuditFile, AuditSink};
 use crate::document::atomic_write::{self, Durability};
 use crate::lock::{
-    AcquireRequest, EventSink, HeldLock, LockError, LockEvent, LockManager, ManagerOptions, Mode,
-    ReleaseReason, Request,
+    AcquireRequest, DocumentEvent, EventSink, HeldLock, LockError, LockEvent, LockManager,
+    ManagerOptions, Mode, ReleaseReason, Request,
 };
 
 /// Both callbacks are weak (unref'd): they never keep Node alive by themselves.
@@ -317,6 +317,34 @@ impl NativeLockManager {
             // A directory we cannot list just has nothing we may clean.
             Ok(removed.unwrap_or(0) as u32)
         })
+    }
+
+    /// Writes a document event (`recovered`, `external-change`, `merged`,
+    /// `conflict`, `conflict-resolved`) to the audit trail / logger.
+    #[napi]
+    pub fn record_document_event(
+        &self,
+        op: String,
+        path: String,
+        outcome: String,
+        detail: Option<String>,
+    ) -> napi::Result<()> {
+        let op = DocumentEvent::from_name(&op)
+            .ok_or_else(|| napi::Error::from_reason(format!("unknown document event {op}")))?;
+        // Outcomes come from a fixed vocabulary (the entry's field is static).
+        let outcome = match outcome.as_str() {
+            "applied" => "applied",
+            "reloaded" => "reloaded",
+            "pending" => "pending",
+            "mine" => "mine",
+            "theirs" => "theirs",
+            "merged" => "merged",
+            "value" => "value",
+            _ => "other",
+        };
+        self.core
+            .record_document_event(op, std::path::Path::new(&path), outcome, detail);
+        Ok(())
     }
 
     /// Releases every lock, fails every waiter with `ECLOSED` and removes

@@ -522,6 +522,44 @@ impl PathRegistry {
     }
 }
 
+/// What a JSON document records in the audit trail besides its locks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentEvent {
+    Recovered,
+    /// A backup could not be written (best effort: the operation went on).
+    BackupFailed,
+    ExternalChange,
+    Merged,
+    Conflict,
+    ConflictResolved,
+}
+
+impl DocumentEvent {
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentEvent::Recovered => "recovered",
+            DocumentEvent::BackupFailed => "backup-failed",
+            DocumentEvent::ExternalChange => "external-change",
+            DocumentEvent::Merged => "merged",
+            DocumentEvent::Conflict => "conflict",
+            DocumentEvent::ConflictResolved => "conflict-resolved",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DocumentEvent> {
+        [
+            DocumentEvent::Recovered,
+            DocumentEvent::BackupFailed,
+            DocumentEvent::ExternalChange,
+            DocumentEvent::Merged,
+            DocumentEvent::Conflict,
+            DocumentEvent::ConflictResolved,
+        ]
+        .into_iter()
+        .find(|e| e.name() == name)
+    }
+}
+
 #[derive(Clone)]
 pub struct LockManager {
     inner: Arc<Inner>,
@@ -620,6 +658,23 @@ impl LockManager {
             }),
         )?;
         Ok(Waiting { request, outcome })
+    }
+
+    /// Records a document event (recovery, external change, merge, conflict)
+    /// in the same audit trail as the lock operations.
+    pub fn record_document_event(
+        &self,
+        op: DocumentEvent,
+        path: &Path,
+        outcome: &'static str,
+        detail: Option<String>,
+    ) {
+        self.inner.audit(|| AuditEntry {
+            strategy: "",
+            outcome,
+            detail,
+            ..AuditEntry::new(op.name(), path)
+        });
     }
 
     /// Whether the lock with this id is still held.
