@@ -14,6 +14,7 @@ const { AsyncLocalStorage } = require('node:async_hooks')
 const path = require('node:path')
 const { NativeLockManager } = require('./native.js')
 const { JsonDocument } = require('./document.js')
+const { Watcher } = require('./watcher.js')
 
 const DEFAULTS = Object.freeze({
   timeoutMs: 5000,
@@ -243,6 +244,7 @@ class FileLockManager extends EventEmitter {
   #selfRef
   #waiting = new Map() // request id → { resolve, reject, signal }
   #keepAlive = null // a timer ref'd only while requests wait: the native callbacks are weak
+  #watchers = new Set() // open watchers: held here so a dropped handle keeps watching, closed with the manager
 
   constructor(options) {
     super()
@@ -341,16 +343,72 @@ class FileLockManager extends EventEmitter {
     if (o.recoverFromBackup !== undefined && typeof o.recoverFromBackup !== 'boolean') {
       throw invalidType('options.recoverFromBackup', 'a boolean', o.recoverFromBackup)
     }
+    const arrayKey = o.arrayKey ?? 'id'
+    if (typeof arrayKey !== 'string' || arrayKey.length === 0) throw invalidType('options.arrayKey', 'a non-empty string', arrayKey)
+    const onConflict = o.onConflict ?? 'ask'
+    if (!['ask', 'mine', 'theirs', 'merged'].includes(onConflict)) throw outOfRange('options.onConflict', "'ask', 'mine', 'theirs' or 'merged'", onConflict)
+    const saveDelayMs = o.saveDelayMs === undefined ? undefined : checkMs('options.saveDelayMs', o.saveDelayMs)
+    if (o.watch !== undefined && typeof o.watch !== 'boolean') throw invalidType('options.watch', 'a boolean', o.watch)
     if (this.#closed) throw closedError()
     const document = new JsonDocument(this, this.#native, path.resolve(filePath), {
       defaultValue: o.defaultValue,
       durability,
       backups,
       recoverFromBackup: o.recoverFromBackup === true,
+      arrayKey,
+      onConflict,
+      saveDelayMs,
+      watch: o.watch !== false,
       timeoutMs: o.timeoutMs === undefined ? undefined : checkMs('options.timeoutMs', o.timeoutMs),
     })
     await document._open()
     return document
+  }
+
+  /**
+   * Calls `listener` with each settled change of `filePath` ({ kind, external, … });
+   * see watcher.js. Returns a Watcher (EventEmitter: 'change', 'error'; close()).
+   */
+  watch(filePath, listener, options) {
+    checkPath(filePath)
+    if (typeof listener !== 'function') throw invalidType('listener', 'a function', listener)
+    const o = checkObject('options', options)
+    for (const name of ['debounceMs', 'maxDelayMs', 'pollIntervalMs']) {
+      if (o[name] !== undefined) {
+        const ms = checkMs(`options.${name}`, o[name])
+        if (!Number.isInteger(ms) || ms > 3_600_000) throw outOfRange(`options.${name}`, 'a whole number of ms up to an hour', ms)
+      }
+    }
+    for (const name of ['poll', 'persistent']) {
+      if (o[name] !== undefined && typeof o[name] !== 'boolean') throw invalidType(`options.${name}`, 'a boolean', o[name])
+    }
+    if (this.#closed) throw closedError()
+    const watcher = new Watcher(
+      (onChange) => {
+        try {
+          return this.#native.watch(
+            filePath,
+            { debounceMs: o.debounceMs, maxDelayMs: o.maxDelayMs, pollIntervalMs: o.pollIntervalMs, forcePoll: o.poll },
+            onChange,
+          )
+        } catch (error) {
+          throw fromNative(error, filePath)
+        }
+      },
+      {
+        persistent: o.persistent !== false,
+        onClose: (w) => this.#watchers.delete(w),
+        onUnheardError: (error) => this.#emitIfHeard('error', error),
+      },
+    )
+    watcher.on('change', listener)
+    this.#watchers.add(watcher)
+    return watcher
+  }
+
+  /** @internal: documents' external-change / merged / conflict events, re-emitted here. */
+  _documentEvent(name, payload) {
+    this.#emitIfHeard(name, payload)
   }
 
   async inspect(filePath) {
@@ -365,6 +423,7 @@ class FileLockManager extends EventEmitter {
     if (this.#closed) return
     this.#closed = true
     openManagers.delete(this.#selfRef)
+    for (const watcher of this.#watchers) watcher.close()
     this.#native.close()
     if (this.#waiting.size === 0) this.#holdProcessOpen(false)
     for (const ref of this.#live.values()) {
@@ -593,4 +652,4 @@ function failureError(failure) {
   })
 }
 
-module.exports = { FileLockManager, Lock, FileLockError, JsonDocument, DEFAULTS }
+module.exports = { FileLockManager, Lock, FileLockError, JsonDocument, Watcher, DEFAULTS }

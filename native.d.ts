@@ -51,6 +51,11 @@ export declare class NativeLockManager {
   /** Removes temp files of `path` left by writers that died; resolves with how many. */
   removeStaleTemps(path: string): Promise<number>
   /**
+   * Watches `path` (its directory, filtered by name) and calls `onChange`
+   * for each settled change; see `NativeWatch`.
+   */
+  watch(path: string, options: NativeWatchOptions | undefined | null, onChange: (change: NativeChange) => void): NativeWatch
+  /**
    * Writes a document event (`recovered`, `external-change`, `merged`,
    * `conflict`, `conflict-resolved`) to the audit trail / logger.
    */
@@ -64,6 +69,18 @@ export declare class NativeLockManager {
   get heldCount(): number
 }
 
+/** A running watch of one file. */
+export declare class NativeWatch {
+  /** The watched path (directory resolved). */
+  get filePath(): string
+  /** `events` (OS notifications) or `polling` (network shares). */
+  get mode(): string
+  /** The share's file system when the file is on a network drive. */
+  get network(): string | null
+  /** Stops watching; no change is reported after this returns. Idempotent. */
+  close(): void
+}
+
 /** The result of a waiting acquisition: exactly one of the two is set. */
 export interface AcquireOutcome {
   /** The `requestId` given to `acquire`. */
@@ -71,6 +88,14 @@ export interface AcquireOutcome {
   grant?: LockGrant
   failure?: LockFailure
 }
+
+/**
+ * What changed from `before` to `after` (JSON texts), as the JSON text of
+ * `[{ path, kind: 'added' | 'removed' | 'changed' | 'reordered', before?, after? }]`,
+ * id arrays element by element. Throws `EINVAL: …` like `mergeJsonText`.
+ * Use `diffJson` of `merge.js` instead.
+ */
+export declare function diffJsonText(before: string, after: string, arrayKey: string): string
 
 /** Who holds a lock, as far as can be told from outside. */
 export interface HolderInfo {
@@ -122,6 +147,32 @@ export interface LockGrant {
 }
 
 /**
+ * Three-way merge of JSON texts: `base` edited into `mine` here and into
+ * `theirs` elsewhere. Arrays whose elements all carry a unique string or
+ * number under `arrayKey` merge element by element. Returns the JSON text of
+ * `{ merged, conflicts: [{ path, kind, base?, mine?, theirs?, deletedBy? }] }`
+ * (a value absent on a side is omitted). At a conflict `merged` keeps the
+ * base value, or with `favor` (`'mine'` / `'theirs'`) that side's. Throws
+ * `EINVAL: …` for text that is not JSON, an empty `arrayKey` or another
+ * `favor`. Use `mergeJson` of `merge.js` instead.
+ */
+export declare function mergeJsonText(base: string, mine: string, theirs: string, arrayKey: string, favor?: string | undefined | null): string
+
+/** One change of a watched file, or a failure to look at it. */
+export interface NativeChange {
+  /** `modified`, `created` or `deleted`; absent when `error` is set. */
+  kind?: string
+  /** False when the file holds content this process wrote. */
+  external?: boolean
+  size?: number
+  mtimeMs?: number
+  /** The OS reported an overflow: the change was found by re-reading. */
+  rescan?: boolean
+  /** "CODE: message" when the file could not be read. */
+  error?: string
+}
+
+/**
  * An event raised on a Rust thread (a contended wait, a lease expiry, a
  * garbage-collected lock), delivered to the JS thread without keeping it alive.
  */
@@ -165,4 +216,14 @@ export interface NativeManagerOptions {
   strategy: string
   /** Lock-file strategy: when an unrefreshed lock of another host is stale, in ms. */
   staleMs: number
+}
+
+export interface NativeWatchOptions {
+  /** A burst of events is over after this many ms without one. */
+  debounceMs?: number
+  /** ... or this many ms after its first event. */
+  maxDelayMs?: number
+  /** Stat interval when polling (network shares, or `forcePoll`). */
+  pollIntervalMs?: number
+  forcePoll?: boolean
 }

@@ -836,3 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeLockManager = nativeBinding.NativeLockManager
+module.exports.NativeWatch = nativeBinding.NativeWatch
+module.exports.diffJsonText = nativeBinding.diffJsonText
+module.exports.mergeJsonText = nativeBinding.mergeJsonText

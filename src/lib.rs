@@ -6,7 +6,14 @@
 
 pub mod audit;
 mod binding;
+pub mod conflict;
 pub mod document;
 pub mod fs_kind;
 pub mod lock;
 pub mod process;
+pub mod watch;
+
+// JSON merges build and drop many small values; mimalloc makes that several
+// times cheaper than the system allocator (the napi-rs projects' usual choice).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

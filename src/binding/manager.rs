@@ -15,6 +15,7 @@ use super::convert::{
     LockGrant, NativeLockEvent, NativeManagerOptions,
 };
 use crate::audit::{AuditEntry, AuditFile, AuditSink};
+use crate::binding::watch::{self, ChangeCallback, NativeWatch, NativeWatchOptions};
 use crate::document::atomic_write::{self, Durability};
 use crate::lock::{
     AcquireRequest, DocumentEvent, EventSink, HeldLock, LockError, LockEvent, LockManager,
@@ -317,6 +318,20 @@ impl NativeLockManager {
             // A directory we cannot list just has nothing we may clean.
             Ok(removed.unwrap_or(0) as u32)
         })
+    }
+
+    /// Watches `path` (its directory, filtered by name) and calls `onChange`
+    /// for each settled change; see `NativeWatch`.
+    #[napi(
+        ts_args_type = "path: string, options: NativeWatchOptions | undefined | null, onChange: (change: NativeChange) => void"
+    )]
+    pub fn watch(
+        &self,
+        path: String,
+        options: Option<NativeWatchOptions>,
+        on_change: ChangeCallback,
+    ) -> napi::Result<NativeWatch, String> {
+        watch::start(path, options, on_change)
     }
 
     /// Writes a document event (`recovered`, `external-change`, `merged`,

@@ -5,5 +5,7 @@
 //! wrapper can build one `Error` with `code`, `filePath`, `waitedMs`,
 //! `attempts` and `holder`; only programming errors throw.
 
+mod conflict;
 mod convert;
 mod manager;
+mod watch;

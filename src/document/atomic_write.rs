@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::process::{self, Liveness};
+use crate::watch::own_writes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -58,6 +59,10 @@ fn write_then_rename(
         full_sync(&file)?;
     }
     drop(file);
+    // Known as ours before anyone can see it, so watchers never call it external.
+    if let Ok(watched) = crate::watch::watched_path(target) {
+        own_writes::record(&watched, own_writes::content_hash(bytes));
+    }
     rename_with_retries(temp, target)?;
     if durability == Durability::Fsync {
         sync_directory(target.parent().unwrap_or(Path::new(".")))?;
