@@ -15,8 +15,16 @@
 //   fires with retry/cancel handles and the document retries with backoff.
 // - A file that does not parse is never overwritten: ECORRUPT, with a copy of
 //   its bytes in the backups folder.
+// - Unsaved local edits (`edit`) are kept as (base, mine): whenever the file
+//   is seen to change (watch event, read, or the re-read before a write) they
+//   are rebased by a three-way merge onto the new version; a conflict is never
+//   resolved silently (an event with resolve(), or the `onConflict` policy),
+//   the file is backed up and both versions kept until it is resolved.
+// - Events reach listeners outside any lock's async context, so a listener
+//   may call update()/read() without tripping EDEADLOCK.
 
 const { EventEmitter } = require('node:events')
+const { AsyncResource } = require('node:async_hooks')
 const { createHash } = require('node:crypto')
 const fsp = require('node:fs/promises')
 const path = require('node:path')
@@ -25,6 +33,16 @@ const RETRY_FIRST_MS = 200
 // close() waits this many lock timeouts for pending writes before giving up (EUNSAVED).
 const CLOSE_ATTEMPTS = 3
 const RETRY_MAX_MS = 5000
+// A file seen unparsable by a watch event is looked at again after this (an
+// editor may be half-way through an in-place write) before it is reported.
+const CORRUPT_RECHECK_MS = 250
+const CONFLICT_CHOICES = ['mine', 'theirs', 'merged']
+
+let merge = null
+function mergeModule() {
+  merge ??= require('./merge.js')
+  return merge
+}
 
 // A file changed twice within the file system's timestamp granularity can keep
 // its size and mtime (git's "racily clean" problem): a stat is only trusted as
@@ -82,6 +100,15 @@ class JsonDocument extends EventEmitter {
   #unsavedAtClose = []
   #statKey = null // inode, size and mtime of the file as last read or written
   #recovery = null
+  #opened = false
+  #edits = null // unsaved local edits: { base, mine }
+  #conflict = null // the unresolved conflict: { id, base, mine, theirs, merged, conflicts, preserved }
+  #conflictSeq = 0
+  #watcher = null
+  #saveTimer = null
+  #refreshing = null
+  #refreshAgain = false
+  #emit // emits outside the async context of any lock (see the invariants)
 
   constructor(manager, native, filePath, options) {
     super()
@@ -89,6 +116,7 @@ class JsonDocument extends EventEmitter {
     this.#native = native
     this.#filePath = filePath
     this.#options = options
+    this.#emit = AsyncResource.bind((name, payload) => this.#emitSafely(name, payload))
   }
 
   get filePath() {
@@ -117,6 +145,24 @@ class JsonDocument extends EventEmitter {
       }
       await this.#snapshot(text)
     })
+    this.#opened = true
+    if (this.#options.watch) this.#startWatching()
+  }
+
+  // External changes arrive through a watch of the file; without one (an OS
+  // limit reached) the document still works and sees changes at read/write.
+  #startWatching() {
+    try {
+      this.#watcher = this.#manager.watch(this.#filePath, (change) => this.#onFileChange(change), { persistent: false })
+      this.#watcher.on('error', (error) => this.#emit('error', error))
+    } catch (error) {
+      this.#audit('external-change', 'other', `not watching ${this.#filePath}: ${error.message}`)
+    }
+  }
+
+  /** Whether external changes are seen as they happen (false: only at read/write). */
+  get watching() {
+    return this.#watcher !== null && !this.#watcher.closed
   }
 
   /**
@@ -127,11 +173,75 @@ class JsonDocument extends EventEmitter {
     return this.#recovery
   }
 
-  /** The current value, with accepted but not yet written `set`/`update` calls applied. */
+  /** The current value: unsaved edits, and accepted but not yet written `set`/`update` calls, applied. */
   get() {
-    let value = this.#value
-    for (const op of this.#queue) value = op.kind === 'set' ? op.value : applyUpdate(op.fn, value, true)
+    let value = this.#edits === null ? this.#value : this.#edits.mine
+    for (const op of this.#queue) {
+      if (op.kind === 'set') value = op.value
+      else if (op.kind === 'update') value = applyUpdate(op.fn, value, true)
+    }
     return value
+  }
+
+  /** Whether there are local edits not yet saved. */
+  get hasUnsavedChanges() {
+    return this.#edits !== null
+  }
+
+  /** The unresolved conflict (as in the last 'conflict' event), or null. */
+  get conflict() {
+    return this.#conflict === null ? null : this.#conflictPayload(this.#conflict)
+  }
+
+  /**
+   * Changes the value locally without saving (`get()` includes it): `fn` gets a
+   * copy and returns the next value or mutates the copy. The edit is saved by
+   * `save()` (or after `saveDelayMs`), merged with whatever changed on disk meanwhile.
+   */
+  edit(fn) {
+    this.#assertOpen()
+    if (typeof fn !== 'function') throw typeError('fn', 'a function')
+    const next = applyUpdate(fn, this.get(), false)
+    if (next === null || typeof next !== 'object') throw typeError('the edited value', 'an object or array')
+    this.#edits = { base: this.#edits?.base ?? this.#value, mine: next }
+    if (this.#options.saveDelayMs !== undefined) {
+      clearTimeout(this.#saveTimer)
+      this.#saveTimer = setTimeout(() => {
+        this.#saveTimer = null
+        this.save().catch((error) => {
+          // A conflict was announced by its own event; anything else is an error.
+          if (error.code !== 'ECONFLICT') this.#emit('error', error)
+        })
+      }, this.#options.saveDelayMs)
+    }
+    return next
+  }
+
+  /**
+   * Saves the unsaved edits under the exclusive lock, three-way merged with
+   * what changed on disk since they began. Rejects with ECONFLICT (edits kept)
+   * when they conflict; resolves with the saved value.
+   */
+  save() {
+    if (this.#closed) return Promise.reject(coded('ECLOSED', `the document ${this.#filePath} is closed`, { filePath: this.#filePath }))
+    clearTimeout(this.#saveTimer)
+    this.#saveTimer = null
+    if (this.#conflict !== null) return Promise.reject(this.#conflictError(this.#conflict))
+    if (this.#edits === null) return this.flush().then(() => this.get())
+    return this.#enqueue({ kind: 'edits' })
+  }
+
+  /** Drops the unsaved edits (and an unresolved conflict); returns the value without them. */
+  discard() {
+    clearTimeout(this.#saveTimer)
+    this.#saveTimer = null
+    this.#edits = null
+    if (this.#conflict !== null) {
+      this.#audit('conflict-resolved', 'theirs', 'the unsaved edits were discarded')
+      this.#removePreserved(this.#conflict)
+      this.#conflict = null
+    }
+    return this.get()
   }
 
   /**
@@ -143,8 +253,10 @@ class JsonDocument extends EventEmitter {
     this.#assertOpen()
     const seen = await statKey(this.#filePath)
     if (seen !== null && seen === this.#statKey) return this.get()
-    const text = await this.#manager.withLock(this.#filePath, () => this.#readText(), { exclusive: false })
-    if (text !== null && hashOf(text) !== this.#hash) await this.#accept(text)
+    await this.#manager.withLock(this.#filePath, async () => {
+      const text = await this.#readText()
+      if (text !== null && hashOf(text) !== this.#hash) await this.#takeFromDisk(text, 'read')
+    }, { exclusive: false })
     this.#statKey = seen
     return this.get()
   }
@@ -192,17 +304,24 @@ class JsonDocument extends EventEmitter {
       this.#retryTimer = null
       this.#schedule()
     }
+    let editsError = null
+    if (this.#edits !== null) await this.save().catch((error) => (editsError = error))
     try {
       await this.flush()
     } catch {
       // Each failed call was rejected to its own caller already.
     }
     this.#closed = true
-    if (this.#unsavedAtClose.length > 0) {
-      const unsaved = this.#unsavedAtClose
-      throw coded('EUNSAVED', `${unsaved.length} write(s) to ${this.#filePath} could not get the lock before close()`, {
+    this.#watcher?.close()
+    clearTimeout(this.#saveTimer)
+    const unsaved = this.#unsavedAtClose.map((op) => (op.kind === 'set' ? { set: op.value } : op.kind === 'update' ? { update: op.fn } : { edits: this.#edits?.mine }))
+    if (this.#edits !== null && !unsaved.some((u) => 'edits' in u)) unsaved.push({ edits: this.#edits.mine })
+    if (unsaved.length > 0) {
+      const why = editsError?.code === 'ECONFLICT' || this.#conflict !== null ? 'conflict with the file (unresolved)' : 'could not get the lock before close()'
+      throw coded('EUNSAVED', `${unsaved.length} write(s) to ${this.#filePath} were not saved: they ${why}`, {
         filePath: this.#filePath,
-        unsaved: unsaved.map((op) => (op.kind === 'set' ? { set: op.value } : { update: op.fn })),
+        unsaved,
+        conflict: this.conflict,
       })
     }
   }
@@ -231,11 +350,15 @@ class JsonDocument extends EventEmitter {
         try {
           written = await this.#manager.withLock(this.#filePath, async () => {
             const text = await this.#readText()
-            if (text !== null && hashOf(text) !== this.#hash) await this.#accept(text)
+            if (text !== null && hashOf(text) !== this.#hash) await this.#takeFromDisk(text, 'write')
             let value = this.#value
             for (const op of batch) {
               try {
-                value = op.kind === 'set' ? op.value : applyUpdate(op.fn, value, false)
+                if (op.kind === 'edits') {
+                  value = await this.#mergeEditsInto(value, op)
+                } else {
+                  value = op.kind === 'set' ? op.value : applyUpdate(op.fn, value, false)
+                }
                 op.result = value
               } catch (error) {
                 op.error = error
@@ -259,15 +382,16 @@ class JsonDocument extends EventEmitter {
           this.#queue.splice(0, batch.length)
           for (const op of batch) for (const w of op.waiters) w.reject(error)
           // Also tell whoever watches the document (a UI), not only the callers.
-          if (this.listenerCount('error') > 0) this.#emitSafely('error', error)
+          if (this.listenerCount('error') > 0) this.#emit('error', error)
           continue
         }
         this.#queue.splice(0, batch.length)
         this.#retryDelay = RETRY_FIRST_MS
+        this.#afterWrite(batch, written)
         for (const op of batch) {
           for (const w of op.waiters) (op.error ? w.reject(op.error) : w.resolve(op.result))
         }
-        this.#emitSafely('saved', { filePath: this.#filePath, value: written, operations: batch.length })
+        this.#emit('saved', { filePath: this.#filePath, value: written, operations: batch.length })
       }
     } finally {
       this.#draining = null
@@ -291,7 +415,7 @@ class JsonDocument extends EventEmitter {
       for (const op of dropped) for (const w of op.waiters) w.reject(cancelled)
     }
     this.#retryTimer = setTimeout(retry, delay)
-    this.#emitSafely('lock-timeout', {
+    this.#emit('lock-timeout', {
       filePath: this.#filePath,
       waitedMs: error.waitedMs,
       holder: error.holder ?? null,
@@ -311,8 +435,8 @@ class JsonDocument extends EventEmitter {
     }
   }
 
-  // Takes a text read from disk as the new cached value; a bad one is kept aside.
-  async #accept(text) {
+  // The value of a text read from disk; a bad one is copied aside (ECORRUPT).
+  async #parse(text) {
     let value
     try {
       value = JSON.parse(text)
@@ -328,8 +452,245 @@ class JsonDocument extends EventEmitter {
       }
       throw coded('ECORRUPT', `${this.#filePath} does not hold a JSON object or array (${cause.message}); it was left untouched and ${where}`, { filePath: this.#filePath, backupPath })
     }
+    return value
+  }
+
+  // Takes a text read from disk as the new cached value.
+  async #accept(text) {
+    this.#value = await this.#parse(text)
+    this.#hash = hashOf(text)
+  }
+
+  // Another writer changed the file (seen by `origin`: 'watch', 'read' or the
+  // re-read before a 'write'): take the new version, say what changed, and
+  // rebase unsaved edits onto it. Called with the file locked (shared or exclusive).
+  async #takeFromDisk(text, origin) {
+    const value = await this.#parse(text)
+    const old = this.#value
     this.#value = value
     this.#hash = hashOf(text)
+    if (!this.#opened) return
+    const changes = this.#diff(old, value)
+    const reloaded = this.#edits === null
+    this.#audit('external-change', reloaded ? 'reloaded' : 'pending', `${changes.length} change(s), seen at ${origin}`)
+    this.#emit('external-change', { filePath: this.#filePath, oldValue: old, newValue: value, changes, reloaded, origin })
+    if (this.#edits !== null && this.#conflict === null && origin !== 'write') this.#rebaseEdits(value)
+  }
+
+  // Unsaved edits meet a new version of the file: merge them onto it.
+  #rebaseEdits(theirs) {
+    const { base, mine } = this.#edits
+    const { mergeJson } = mergeModule()
+    const result = mergeJson(base, mine, theirs, { arrayKey: this.#options.arrayKey })
+    if (result.conflicts.length > 0) {
+      this.#raiseConflict(base, mine, theirs, result)
+      return false
+    }
+    this.#edits = { base: theirs, mine: result.merged }
+    this.#announceMerge(base, mine, theirs, result.merged)
+    return true
+  }
+
+  // An 'edits' op of a write batch: the edits merged into `value` (the file as
+  // it is now, plus the ops of this batch before this one).
+  async #mergeEditsInto(value, op) {
+    if (this.#conflict !== null) throw this.#conflictError(this.#conflict)
+    const edits = this.#edits
+    if (edits === null) return value // discarded meanwhile
+    if (deepEqual(edits.base, value)) {
+      op.savedEdits = edits
+      return edits.mine
+    }
+    const arrayKey = this.#options.arrayKey
+    const { mergeJson } = mergeModule()
+    const result = mergeJson(edits.base, edits.mine, value, { arrayKey })
+    op.savedEdits = edits
+    if (result.conflicts.length === 0) {
+      this.#announceMerge(edits.base, edits.mine, value, result.merged)
+      return result.merged
+    }
+    const policy = this.#options.onConflict
+    if (policy === 'ask') {
+      op.savedEdits = undefined
+      this.#raiseConflict(edits.base, edits.mine, value, result)
+      throw this.#conflictError(this.#conflict)
+    }
+    // The policy decides, in this very write (the file is locked): keep the
+    // file as it was and both versions first, as a prompted resolution would.
+    const current = await this.#readText()
+    if (current !== null) await this.#backup(current, 'json')
+    await this.#preserveBoth(edits.mine, value).catch(() => null)
+    const resolved = policy === 'merged' ? result.merged : mergeJson(edits.base, edits.mine, value, { arrayKey, favor: policy }).merged
+    this.#audit('conflict', 'pending', result.conflicts.map((c) => `${c.kind} at ${c.path}`).join('; '))
+    this.#audit('conflict-resolved', policy, `by the onConflict policy: ${result.conflicts.map((c) => c.path).join(', ')}`)
+    this.#emit('conflict', { filePath: this.#filePath, base: edits.base, mine: edits.mine, theirs: value, merged: result.merged, conflicts: result.conflicts, policy, resolve: () => Promise.resolve(resolved) })
+    return resolved
+  }
+
+  // What changed from `before` to `after` by JSON path; [] when it cannot be
+  // told (values nested deeper than the merge supports): a report, never a failure.
+  #diff(before, after) {
+    try {
+      return mergeModule().diffJson(before, after, { arrayKey: this.#options.arrayKey })
+    } catch {
+      return []
+    }
+  }
+
+  #announceMerge(base, mine, theirs, merged) {
+    const fromMine = this.#diff(base, mine)
+    const fromTheirs = this.#diff(base, theirs)
+    this.#audit('merged', 'applied', `${fromMine.length} local change(s) merged with ${fromTheirs.length} from the file`)
+    this.#emit('merged', { filePath: this.#filePath, base, mine, theirs, merged, fromMine, fromTheirs })
+  }
+
+  // After a write: edits it saved are done; edits still unsaved (made during the
+  // write, or not part of it) are rebased onto what was written, quietly.
+  #afterWrite(batch, written) {
+    const saved = batch.find((op) => op.savedEdits !== undefined && !op.error)?.savedEdits
+    if (saved !== undefined && this.#edits === saved) {
+      this.#edits = null
+      return
+    }
+    if (this.#edits === null || this.#conflict !== null || deepEqual(this.#edits.base, written)) return
+    const base = saved === undefined ? this.#edits.base : saved.mine
+    const { mergeJson } = mergeModule()
+    const result = mergeJson(base, this.#edits.mine, written, { arrayKey: this.#options.arrayKey })
+    if (result.conflicts.length === 0) this.#edits = { base: written, mine: result.merged }
+    else this.#raiseConflict(base, this.#edits.mine, written, result)
+  }
+
+  #preserveBoth(mine, theirs) {
+    return Promise.all([
+      this.#backup(`${JSON.stringify(mine, null, 2)}\n`, 'conflict-mine'),
+      this.#backup(`${JSON.stringify(theirs, null, 2)}\n`, 'conflict-theirs'),
+    ]).then(([minePath, theirsPath]) => ({ mine: minePath, theirs: theirsPath }))
+  }
+
+  #raiseConflict(base, mine, theirs, result) {
+    if (this.#conflict !== null) this.#removePreserved(this.#conflict)
+    const conflict = { id: ++this.#conflictSeq, base, mine, theirs, merged: result.merged, conflicts: result.conflicts }
+    // Both versions are kept beside the backups until the conflict is resolved.
+    conflict.preserved = this.#preserveBoth(mine, theirs).then(
+      (files) => (conflict.files = files),
+      (error) => this.#audit('backup-failed', 'other', `could not keep both versions of a conflict: ${error.message}`),
+    )
+    this.#conflict = conflict
+    this.#audit('conflict', 'pending', conflict.conflicts.map((c) => `${c.kind} at ${c.path}`).join('; '))
+    const policy = this.#options.onConflict
+    const payload = this.#conflictPayload(conflict)
+    if (policy !== 'ask') {
+      payload.policy = policy
+      this.#emit('conflict', payload)
+      this.#resolve(conflict.id, policy).catch((error) => this.#emit('error', error))
+    } else {
+      this.#emit('conflict', payload)
+    }
+  }
+
+  #conflictPayload(conflict) {
+    return {
+      filePath: this.#filePath,
+      base: conflict.base,
+      mine: conflict.mine,
+      theirs: conflict.theirs,
+      merged: conflict.merged,
+      conflicts: conflict.conflicts,
+      resolve: (choice) => this.#resolve(conflict.id, choice),
+    }
+  }
+
+  #conflictError(conflict) {
+    return coded('ECONFLICT', `unsaved edits of ${this.#filePath} conflict with the file at ${conflict.conflicts.map((c) => c.path).join(', ')}; resolve the conflict first`, {
+      filePath: this.#filePath,
+      conflicts: conflict.conflicts,
+    })
+  }
+
+  // 'mine' / 'theirs': that side wins every conflict, the clean part of the merge
+  // is kept; 'merged': the merge as is (base values where they conflict); or a value.
+  async #resolve(id, choice) {
+    const conflict = this.#conflict
+    if (conflict === null || conflict.id !== id) {
+      throw coded('ECONFLICT', `this conflict of ${this.#filePath} is no longer current (resolved, discarded, or superseded by a newer one)`, { filePath: this.#filePath })
+    }
+    const custom = !CONFLICT_CHOICES.includes(choice)
+    if (custom && (choice === null || typeof choice !== 'object')) {
+      throw rangeError('choice', "'mine', 'theirs', 'merged' or an object/array value", choice)
+    }
+    let value = choice
+    if (!custom) {
+      const { mergeJson } = mergeModule()
+      value = choice === 'merged' ? conflict.merged : mergeJson(conflict.base, conflict.mine, conflict.theirs, { arrayKey: this.#options.arrayKey, favor: choice }).merged
+    }
+    await conflict.preserved
+    // The file as it is before the resolution changes it.
+    const current = await this.#readText()
+    if (current !== null) await this.#backup(current, 'json')
+    this.#conflict = null
+    this.#edits = null
+    const written = await this.#enqueue({ kind: 'set', value })
+    this.#removePreserved(conflict)
+    this.#audit('conflict-resolved', custom ? 'value' : choice, conflict.conflicts.map((c) => c.path).join(', '))
+    return written
+  }
+
+  #removePreserved(conflict) {
+    conflict.preserved.then(() => {
+      for (const file of Object.values(conflict.files ?? {})) fsp.rm(file, { force: true }).catch(() => {})
+    })
+  }
+
+  // A watch event: look at the file (under the shared lock); one look at a time.
+  #onFileChange(change) {
+    if (this.#closed) return
+    if (change.kind === 'deleted') {
+      this.#hash = null
+      this.#statKey = null
+      this.#audit('external-change', 'other', 'the file was deleted')
+      this.#emit('external-change', { filePath: this.#filePath, oldValue: this.#value, newValue: null, changes: [], reloaded: false, origin: 'watch', deleted: true })
+      return
+    }
+    this.#refresh()
+  }
+
+  #refresh(corruptSeen = false) {
+    if (this.#refreshing !== null) {
+      this.#refreshAgain = true
+      return
+    }
+    this.#refreshing = this.#manager
+      .withLock(this.#filePath, async () => {
+        const text = await this.#readText()
+        if (text === null || hashOf(text) === this.#hash) return
+        try {
+          JSON.parse(text)
+        } catch {
+          // Perhaps half-way through someone's in-place write: look again soon,
+          // and report only if it is still unreadable then.
+          if (!corruptSeen) {
+            setTimeout(() => this.#closed || this.#refresh(true), CORRUPT_RECHECK_MS).unref()
+            return
+          }
+        }
+        await this.#takeFromDisk(text, 'watch')
+      }, { exclusive: false })
+      .catch((error) => {
+        if (this.#closed) return
+        if (error.code === 'ELOCKTIMEOUT') {
+          // A writer holds it; its write will be seen by the next event (or this retry).
+          setTimeout(() => this.#closed || this.#refresh(), RETRY_FIRST_MS).unref()
+          return
+        }
+        this.#emit('error', error)
+      })
+      .finally(() => {
+        this.#refreshing = null
+        if (this.#refreshAgain && !this.#closed) {
+          this.#refreshAgain = false
+          this.#refresh()
+        }
+      })
   }
 
   async #write(value) {
@@ -418,6 +779,7 @@ class JsonDocument extends EventEmitter {
   }
 
   #emitSafely(name, payload) {
+    if (name === 'external-change' || name === 'conflict' || name === 'merged') this.#manager._documentEvent(name, payload)
     if (this.listenerCount(name) === 0) return
     try {
       this.emit(name, payload)
@@ -442,6 +804,23 @@ function applyUpdate(fn, value, preview) {
     throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
   }
   return next === undefined ? copy : next
+}
+
+function rangeError(name, expected, value) {
+  const error = new RangeError(`${name} must be ${expected}; got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
+  error.code = 'ERR_OUT_OF_RANGE'
+  return error
+}
+
+// Structural equality of JSON values.
+function deepEqual(a, b) {
+  if (a === b) return true
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  for (const key of keys) if (!Object.hasOwn(b, key) || !deepEqual(a[key], b[key])) return false
+  return true
 }
 
 function typeError(name, expected) {
