@@ -37,6 +37,12 @@ const RETRY_MAX_MS = 5000
 // editor may be half-way through an in-place write) before it is reported.
 const CORRUPT_RECHECK_MS = 250
 const CONFLICT_CHOICES = ['mine', 'theirs', 'merged']
+// Taking a lock fails this way where no lock file can be created (read-only folder or mount).
+const CANNOT_LOCK = new Set(['EACCES', 'EPERM', 'EROFS'])
+// ignoreBOM keeps a byte order mark in the text, so the text is the file's
+// exact bytes (backups stay byte-exact); parseJson skips it.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const jsonClean = new WeakSet() // frozen values that are exactly what JSON.parse of their text gives
 
 let merge = null
 function mergeModule() {
@@ -101,6 +107,7 @@ class JsonDocument extends EventEmitter {
   #statKey = null // inode, size and mtime of the file as last read or written
   #recovery = null
   #opened = false
+  #readOnly = null
   #edits = null // unsaved local edits: { base, mine }
   #conflict = null // the unresolved conflict: { id, base, mine, theirs, merged, conflicts, preserved }
   #conflictSeq = 0
@@ -125,6 +132,22 @@ class JsonDocument extends EventEmitter {
 
   /** Opens (creating from `defaultValue` when missing) and reads the file once. */
   async _open() {
+    try {
+      await this.#openLocked()
+    } catch (error) {
+      if (!CANNOT_LOCK.has(error.code)) throw error
+      // A read-only folder or mount: no lock file can be made there, and no
+      // writer of ours can replace the file either. Open it for reading.
+      const text = await this.#readText()
+      if (text === null) throw error
+      await this.#accept(text)
+      this.#readOnly = error
+    }
+    this.#opened = true
+    if (this.#options.watch) this.#startWatching()
+  }
+
+  async #openLocked() {
     await this.#manager.withLock(this.#filePath, async () => {
       // Temp files of writers that crashed mid-write (their pid is gone).
       await this.#native.removeStaleTemps(this.#filePath)
@@ -145,8 +168,14 @@ class JsonDocument extends EventEmitter {
       }
       await this.#snapshot(text)
     })
-    this.#opened = true
-    if (this.#options.watch) this.#startWatching()
+  }
+
+  /**
+   * Null, or why the document could only be opened for reading (the coded
+   * error of taking the lock: EACCES/EPERM/EROFS); its writes fail with it.
+   */
+  get readOnly() {
+    return this.#readOnly
   }
 
   // External changes arrive through a watch of the file; without one (an OS
@@ -203,7 +232,7 @@ class JsonDocument extends EventEmitter {
     if (typeof fn !== 'function') throw typeError('fn', 'a function')
     const next = applyUpdate(fn, this.get(), false)
     if (next === null || typeof next !== 'object') throw typeError('the edited value', 'an object or array')
-    this.#edits = { base: this.#edits?.base ?? this.#value, mine: next }
+    this.#edits = { base: this.#edits?.base ?? this.#value, mine: deepFreeze(next) }
     if (this.#options.saveDelayMs !== undefined) {
       clearTimeout(this.#saveTimer)
       this.#saveTimer = setTimeout(() => {
@@ -253,10 +282,10 @@ class JsonDocument extends EventEmitter {
     this.#assertOpen()
     const seen = await statKey(this.#filePath)
     if (seen !== null && seen === this.#statKey) return this.get()
-    await this.#manager.withLock(this.#filePath, async () => {
+    await this.#withReadLock(async () => {
       const text = await this.#readText()
       if (text !== null && hashOf(text) !== this.#hash) await this.#takeFromDisk(text, 'read')
-    }, { exclusive: false })
+    })
     this.#statKey = seen
     return this.get()
   }
@@ -269,6 +298,12 @@ class JsonDocument extends EventEmitter {
 
   /** Replaces the value; rapid successive calls are coalesced into one write. */
   set(value) {
+    try {
+      // A copy, as it will be on disk: later changes to the caller's object do not leak in.
+      value = jsonCopy(value)
+    } catch (error) {
+      return Promise.reject(error)
+    }
     const last = this.#queue[this.#queue.length - 1]
     if (last?.kind === 'set' && !last.started) {
       // Coalesce: the queued write now carries this value; both callers wait for it.
@@ -426,12 +461,31 @@ class JsonDocument extends EventEmitter {
     })
   }
 
+  // Under the shared lock; without it where no lock can be made (read-only).
+  async #withReadLock(fn) {
+    if (this.#readOnly !== null) return fn()
+    return this.#manager.withLock(this.#filePath, fn, { exclusive: false })
+  }
+
   async #readText() {
+    let bytes
     try {
-      return await fsp.readFile(this.#filePath, 'utf8')
+      bytes = await fsp.readFile(this.#filePath)
     } catch (error) {
       if (error.code === 'ENOENT') return null
       throw error
+    }
+    try {
+      return utf8.decode(bytes)
+    } catch {
+      // Not text: never decoded lossily (that would rewrite it with U+FFFD).
+      let backupPath = null
+      try {
+        backupPath = await this.#backup(bytes, 'corrupt')
+      } catch {
+        // Reported below without a copy.
+      }
+      throw coded('ECORRUPT', `${this.#filePath} is not valid UTF-8 text; it was left untouched${backupPath ? ` and copied to ${backupPath}` : ''}`, { filePath: this.#filePath, backupPath })
     }
   }
 
@@ -439,7 +493,7 @@ class JsonDocument extends EventEmitter {
   async #parse(text) {
     let value
     try {
-      value = JSON.parse(text)
+      value = parseJson(text)
       if (value === null || typeof value !== 'object') throw new Error('not an object or array')
     } catch (cause) {
       let backupPath = null
@@ -457,7 +511,9 @@ class JsonDocument extends EventEmitter {
 
   // Takes a text read from disk as the new cached value.
   async #accept(text) {
-    this.#value = await this.#parse(text)
+    const value = deepFreeze(await this.#parse(text))
+    jsonClean.add(value)
+    this.#value = value
     this.#hash = hashOf(text)
   }
 
@@ -465,12 +521,14 @@ class JsonDocument extends EventEmitter {
   // re-read before a 'write'): take the new version, say what changed, and
   // rebase unsaved edits onto it. Called with the file locked (shared or exclusive).
   async #takeFromDisk(text, origin) {
-    const value = await this.#parse(text)
+    const value = deepFreeze(await this.#parse(text))
+    jsonClean.add(value)
     const old = this.#value
     this.#value = value
     this.#hash = hashOf(text)
     if (!this.#opened) return
-    const changes = this.#diff(old, value)
+    const heard = this.listenerCount('external-change') > 0 || this.#manager.listenerCount('external-change') > 0
+    const changes = heard ? this.#diff(old, value) : []
     const reloaded = this.#edits === null
     this.#audit('external-change', reloaded ? 'reloaded' : 'pending', `${changes.length} change(s), seen at ${origin}`)
     this.#emit('external-change', { filePath: this.#filePath, oldValue: old, newValue: value, changes, reloaded, origin })
@@ -659,12 +717,12 @@ class JsonDocument extends EventEmitter {
       this.#refreshAgain = true
       return
     }
-    this.#refreshing = this.#manager
-      .withLock(this.#filePath, async () => {
+    this.#refreshing = this
+      .#withReadLock(async () => {
         const text = await this.#readText()
         if (text === null || hashOf(text) === this.#hash) return
         try {
-          JSON.parse(text)
+          parseJson(text)
         } catch {
           // Perhaps half-way through someone's in-place write: look again soon,
           // and report only if it is still unreadable then.
@@ -674,7 +732,7 @@ class JsonDocument extends EventEmitter {
           }
         }
         await this.#takeFromDisk(text, 'watch')
-      }, { exclusive: false })
+      })
       .catch((error) => {
         if (this.#closed) return
         if (error.code === 'ELOCKTIMEOUT') {
@@ -700,7 +758,8 @@ class JsonDocument extends EventEmitter {
     } catch (error) {
       throw fromNativeIo(error, this.#filePath)
     }
-    this.#value = value
+    // What a reader of the file gets (Dates as strings, no undefined members), read-only.
+    this.#value = jsonClean.has(value) ? value : deepFreeze(parseJson(text))
     this.#hash = hashOf(text)
     this.#statKey = await statKey(this.#filePath)
   }
@@ -717,7 +776,8 @@ class JsonDocument extends EventEmitter {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-')
     let backupPath = path.join(dir, `${stamp}.${kind}`)
     for (let n = 1; await exists(backupPath); n++) backupPath = path.join(dir, `${stamp}-${n}.${kind}`)
-    await this.#native.replaceFile(backupPath, Buffer.from(text), this.#options.durability !== 'none').catch((error) => {
+    const bytes = typeof text === 'string' ? Buffer.from(text) : text
+    await this.#native.replaceFile(backupPath, bytes, this.#options.durability !== 'none').catch((error) => {
       throw fromNativeIo(error, backupPath)
     })
     const same = (await fsp.readdir(dir)).filter((name) => name.endsWith(`.${kind}`)).sort()
@@ -756,7 +816,7 @@ class JsonDocument extends EventEmitter {
       const text = await fsp.readFile(candidate, 'utf8').catch(() => null)
       let value
       try {
-        value = JSON.parse(text)
+        value = parseJson(text)
       } catch {
         continue
       }
@@ -803,13 +863,50 @@ function applyUpdate(fn, value, preview) {
     if (preview) return value
     throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
   }
-  return next === undefined ? copy : next
+  const result = next === undefined ? copy : next
+  if (!preview && (result === null || typeof result !== 'object')) {
+    throw typeError('the value returned by fn', 'an object or array (or undefined after changing the copy)')
+  }
+  return result
 }
 
 function rangeError(name, expected, value) {
   const error = new RangeError(`${name} must be ${expected}; got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
   error.code = 'ERR_OUT_OF_RANGE'
   return error
+}
+
+// Values handed out by get() are frozen: changing them would change the
+// document's state behind its back (and not be saved); use update()/edit().
+function deepFreeze(value) {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value
+  for (const key of Object.keys(value)) deepFreeze(value[key])
+  return Object.freeze(value)
+}
+
+// `value` through JSON, as it would be written; TypeError if it cannot be.
+function jsonCopy(value) {
+  let text
+  try {
+    text = JSON.stringify(value)
+  } catch (cause) {
+    const error = new TypeError(`the value cannot be saved as JSON: ${cause.message}`)
+    error.code = 'ERR_INVALID_ARG_VALUE'
+    throw error
+  }
+  const copy = text === undefined ? undefined : JSON.parse(text)
+  if (copy === null || typeof copy !== 'object') {
+    const error = new TypeError(`the value must be a JSON object or array; got ${value === null ? 'null' : typeof value}`)
+    error.code = 'ERR_INVALID_ARG_TYPE'
+    throw error
+  }
+  jsonClean.add(deepFreeze(copy))
+  return copy
+}
+
+// JSON.parse, past a leading byte order mark (Notepad writes one).
+function parseJson(text) {
+  return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
 }
 
 // Structural equality of JSON values.

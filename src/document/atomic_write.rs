@@ -53,6 +53,7 @@ fn write_then_rename(
     bytes: &[u8],
     durability: Durability,
 ) -> io::Result<()> {
+    refuse_read_only(target)?;
     let mut file = create_temp(temp, target)?;
     file.write_all(bytes)?;
     if durability == Durability::Fsync {
@@ -66,6 +67,33 @@ fn write_then_rename(
     rename_with_retries(temp, target)?;
     if durability == Durability::Fsync {
         sync_directory(target.parent().unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
+}
+
+/// A rename would replace a read-only file as easily as any other: honour the
+/// file's own permission instead (EACCES, as an in-place write would get).
+fn refuse_read_only(target: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(c_path) = std::ffi::CString::new(target.as_os_str().as_bytes()) else {
+            return Ok(());
+        };
+        if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } != 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::NotFound {
+                return Err(error);
+            }
+        }
+    }
+    #[cfg(windows)]
+    {
+        if let Ok(meta) = std::fs::metadata(target) {
+            if meta.permissions().readonly() {
+                return Err(io::Error::from_raw_os_error(5)); // ERROR_ACCESS_DENIED
+            }
+        }
     }
     Ok(())
 }
@@ -134,7 +162,9 @@ fn transient(error: &io::Error) -> bool {
 }
 
 /// Removes temp files of `target` left by writers that have died (on this
-/// host: their pid is gone or was reused). Returns how many were removed.
+/// host: their pid is gone), beside it and in its backups folder
+/// (`.<name>.backups/`, whose backups are written the same way). Returns how
+/// many were removed.
 pub fn remove_stale_temps(target: &Path) -> io::Result<usize> {
     let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Ok(0);
@@ -144,17 +174,29 @@ pub fn remove_stale_temps(target: &Path) -> io::Result<usize> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let prefix = format!(".{name}.");
+    let mut removed = remove_dead_temps(dir, |file_name| file_name.starts_with(&prefix))?;
+    let backups = dir.join(format!(".{name}.backups"));
+    if backups.is_dir() {
+        removed += remove_dead_temps(&backups, |_| true)?;
+    }
+    Ok(removed)
+}
+
+/// Removes `.<anything>.<pid>.<token>.tmp` files of `dir` accepted by `ours`
+/// whose writer is dead.
+fn remove_dead_temps(dir: &Path, ours: impl Fn(&str) -> bool) -> io::Result<usize> {
     let mut removed = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file_name
-            .strip_prefix(&prefix)
-            .and_then(|r| r.strip_suffix(".tmp"))
-        else {
+        if !file_name.starts_with('.') || !ours(&file_name) {
+            continue;
+        }
+        let Some(stem) = file_name.strip_suffix(".tmp") else {
             continue;
         };
-        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+        // The pid is the second field from the end (tokens hold no dots).
+        let Some(pid) = stem.rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
         if process::liveness(pid, None) == Liveness::Dead
