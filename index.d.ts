@@ -5,8 +5,11 @@
 
 import { EventEmitter } from 'node:events'
 import type { HolderInfo } from './native'
+import type { JsonChange, MergeConflict } from './merge'
 
 export type { HolderInfo } from './native'
+export { mergeJson, diffJson } from './merge'
+export type { JsonValue, JsonPath, JsonChange, JsonChangeKind, MergeConflict, MergeConflictKind, MergeOptions, MergeResult, DiffOptions } from './merge'
 
 /** Error codes of this package (see README "Error codes"). */
 export type FileLockErrorCode =
@@ -25,6 +28,8 @@ export type FileLockErrorCode =
   | 'ECORRUPT'
   | 'ECANCELED'
   | 'EUNSAVED'
+  | 'ECONFLICT'
+  | 'ENOSPC'
   | 'ENOLCK'
   | (string & {})
 
@@ -67,6 +72,105 @@ export interface OpenDocumentOptions<T> {
   recoverFromBackup?: boolean
   /** Per-attempt lock timeout for this document's writes (default: the manager's). */
   timeoutMs?: number
+  /** The member that identifies elements of arrays of objects when merging (`roles[id="admin"]`). Default `'id'`. */
+  arrayKey?: string
+  /**
+   * What happens when unsaved edits conflict with a change on disk. `'ask'` (default): a
+   * `conflict` event with `resolve()`; the edits wait (save() rejects with `ECONFLICT`).
+   * `'mine'` / `'theirs'`: that side wins each conflict, the rest merges; `'merged'`: the
+   * merge with base values at conflicts. The file is backed up first either way.
+   */
+  onConflict?: 'ask' | 'mine' | 'theirs' | 'merged'
+  /** Save `edit()`s by themselves this many ms after the last one. Default: only on `save()`/`close()`. */
+  saveDelayMs?: number
+  /** Watch the file and react to external changes as they happen (default true); false: seen at read/write only. */
+  watch?: boolean
+}
+
+/** The file changed on disk, by someone else. */
+export interface DocumentExternalChangeEvent<T> {
+  filePath: string
+  oldValue: T
+  /** `null` when the file was deleted (the document keeps its value; the next write re-creates it). */
+  newValue: T | null
+  /** What changed, by JSON path; computed only when someone listens to this event. */
+  changes: JsonChange[]
+  /** True when the document took the new value as is (it had no unsaved edits); otherwise a `merged` or `conflict` event follows. */
+  reloaded: boolean
+  /** Where it was noticed: the watch, a `read()`, or the re-read before a write. */
+  origin: 'watch' | 'read' | 'write'
+  deleted?: true
+}
+
+/** Unsaved edits and an external change merged cleanly. */
+export interface DocumentMergedEvent<T> {
+  filePath: string
+  base: T
+  mine: T
+  theirs: T
+  merged: T
+  /** What came from each side, by JSON path. */
+  fromMine: JsonChange[]
+  fromTheirs: JsonChange[]
+}
+
+/** Unsaved edits and an external change changed the same values differently. */
+export interface DocumentConflictEvent<T> {
+  filePath: string
+  base: T
+  mine: T
+  theirs: T
+  /** The merge so far: base values at the conflicts. */
+  merged: T
+  conflicts: MergeConflict[]
+  /** Set when the `onConflict` policy resolved it already. */
+  policy?: 'mine' | 'theirs' | 'merged'
+  /**
+   * Resolves the conflict: `'mine'` / `'theirs'` (that side wins each conflict, the rest
+   * merges), `'merged'`, or a value. Backs up the file first; resolves with the value once
+   * durable. Rejects with `ECONFLICT` if the conflict is no longer current.
+   */
+  resolve(choice: 'mine' | 'theirs' | 'merged' | T): Promise<T>
+}
+
+/** One settled change of a watched file. */
+export interface FileChange {
+  filePath: string
+  kind: 'modified' | 'created' | 'deleted'
+  /** False when the file holds content this process wrote (judged by content hash, not by timing). */
+  external: boolean
+  size: number | null
+  mtimeMs: number | null
+  /** The OS reported an overflow; the change was found by looking again. */
+  rescan: boolean
+}
+
+export interface WatchOptions {
+  /** A burst of events is over after this many ms without one. Default 15. */
+  debounceMs?: number
+  /** ... or this many ms after its first event. Default 150. */
+  maxDelayMs?: number
+  /** Poll (stat) instead of OS events; automatic on network shares. */
+  poll?: boolean
+  /** Poll interval in ms. Default 1000. */
+  pollIntervalMs?: number
+  /** Keep Node alive while watching, like fs.watch. Default true. */
+  persistent?: boolean
+}
+
+/** A watch of one file: its directory is watched, so replaces, deletes and re-creations are all seen. */
+export declare class Watcher extends EventEmitter {
+  private constructor()
+  readonly filePath: string
+  /** `'events'` (OS notifications, no CPU while idle) or `'polling'` (network shares). */
+  readonly mode: 'events' | 'polling'
+  /** The share's file system when the file is on a network drive, else null. */
+  readonly network: string | null
+  readonly closed: boolean
+  close(): Promise<void>
+  on(event: 'change', listener: (change: FileChange) => void): this
+  /** The file could not be read; without a listener it goes to the manager's 'error'. */
+  on(event: 'error', listener: (error: FileLockError) => void): this
 }
 
 export interface DocumentSavedEvent<T> {
@@ -95,7 +199,15 @@ export declare class JsonDocument<T extends object = any> extends EventEmitter {
   readonly filePath: string
   /** Set when `recoverFromBackup` restored a good backup at open. */
   readonly recovery: { backupPath: string; corruptPath: string | null } | null
-  /** The current value, accepted but unwritten edits included. */
+  /** Null, or why the document could only be opened for reading (EACCES/EPERM/EROFS); writes fail with it. */
+  readonly readOnly: FileLockError | null
+  /** Whether external changes are seen as they happen. */
+  readonly watching: boolean
+  /** Whether `edit()`s are waiting to be saved. */
+  readonly hasUnsavedChanges: boolean
+  /** The unresolved conflict, or null. */
+  readonly conflict: DocumentConflictEvent<T> | null
+  /** The current value (read-only: frozen), unsaved edits and accepted but unwritten calls included. */
   get(): T
   /** Re-reads the file when its content changed; the value with pending edits. */
   read(): Promise<T>
@@ -103,12 +215,21 @@ export declare class JsonDocument<T extends object = any> extends EventEmitter {
   update(fn: (value: T) => T | void): Promise<T>
   /** Replaces the value; rapid calls are coalesced. Resolves when durable. */
   set(value: T): Promise<T>
+  /** Changes the value locally without saving (fn gets a copy; return the next value or mutate it). */
+  edit(fn: (value: T) => T | void): T
+  /** Saves the edits, three-way merged with what changed on disk; rejects with `ECONFLICT` (edits kept) on a conflict. */
+  save(): Promise<T>
+  /** Drops the unsaved edits (and an unresolved conflict); returns the value without them. */
+  discard(): T
   /** Resolves when everything accepted so far is written. */
   flush(): Promise<void>
   /** Writes what is pending (up to 3 lock timeouts), then closes; rejects with `EUNSAVED` listing writes that could not be saved. */
   close(): Promise<void>
   on(event: 'saved', listener: (e: DocumentSavedEvent<T>) => void): this
   on(event: 'lock-timeout', listener: (e: DocumentLockTimeoutEvent) => void): this
+  on(event: 'external-change', listener: (e: DocumentExternalChangeEvent<T>) => void): this
+  on(event: 'merged', listener: (e: DocumentMergedEvent<T>) => void): this
+  on(event: 'conflict', listener: (e: DocumentConflictEvent<T>) => void): this
   /** A write failed (its caller's promise rejects with the same error); only emitted when listened to. */
   on(event: 'error', listener: (error: FileLockError) => void): this
 }
@@ -270,6 +391,12 @@ export interface FileLockManagerEvents {
   'lease-expired': [LeaseExpiredEvent]
   compromised: [CompromisedEvent]
   'stale-lock-removed': [StaleLockRemovedEvent]
+  /** Any open document's external changes, merges and conflicts. */
+  'external-change': [DocumentExternalChangeEvent<any>]
+  merged: [DocumentMergedEvent<any>]
+  conflict: [DocumentConflictEvent<any>]
+  /** Errors with no other listener (a watcher's read failure). */
+  error: [FileLockError]
 }
 
 type EventName = keyof FileLockManagerEvents
@@ -300,7 +427,12 @@ export declare class FileLockManager extends EventEmitter {
    * created from `defaultValue` (else `ENOENT`); one that does not parse rejects with `ECORRUPT`.
    */
   openDocument<T extends object = any>(filePath: string, options?: OpenDocumentOptions<T>): Promise<JsonDocument<T>>
-  /** Releases every lock, fails waiters with `ECLOSED` and removes unused lock files. */
+  /**
+   * Calls `listener` with each settled change of `filePath` (its directory is watched and
+   * events filtered by name). Throws `EINVAL` for a directory, `ENOENT` when the directory is missing.
+   */
+  watch(filePath: string, listener: (change: FileChange) => void, options?: WatchOptions): Watcher
+  /** Releases every lock, stops watchers, fails waiters with `ECLOSED` and removes unused lock files. */
   close(): Promise<void>
 
   on<E extends EventName>(event: E, listener: (...args: FileLockManagerEvents[E]) => void): this

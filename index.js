@@ -652,4 +652,6 @@ function failureError(failure) {
   })
 }
 
-module.exports = { FileLockManager, Lock, FileLockError, JsonDocument, Watcher, DEFAULTS }
+const { mergeJson, diffJson } = require('./merge.js')
+
+module.exports = { FileLockManager, Lock, FileLockError, JsonDocument, Watcher, DEFAULTS, mergeJson, diffJson }

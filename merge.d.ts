@@ -71,7 +71,7 @@ export interface MergeResult<T = JsonValue> {
   /**
    * The merged value; where there are conflicts, the merge so far with the
    * base value at each conflict (with `favor`, that side's value). Object keys
-   * come out sorted.
+   * keep their order in the documents (added ones after their predecessor).
    */
   merged: T
   /**

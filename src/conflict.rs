@@ -16,9 +16,9 @@
 //!   array, and every scalar, is one atomic value.
 //! - Paths name elements of id arrays by id (`[id="admin"]`), never by index, so
 //!   one path means the same element in base, mine, theirs and the result.
-//! - Object key order: serde_json's default maps keep keys sorted, so merged
-//!   objects come out with sorted keys; the key order computed here (same rules
-//!   as id arrays) only shows if serde_json's `preserve_order` is enabled.
+//! - Object key order: keys keep the order they have in the documents (the
+//!   crate enables serde_json's `preserve_order`); keys added on one side land
+//!   after their nearest preceding key, by the same rules as id arrays.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};

@@ -1,6 +1,6 @@
 // Compiled by `npm test` (tsc --noEmit --strict): the public types must accept
 // real usage and reject misuse. Not executed.
-import { FileLockManager, FileLockError, type HolderInfo, type Lock } from '../../index'
+import { FileLockManager, FileLockError, diffJson, mergeJson, type HolderInfo, type Lock } from '../../index'
 
 async function usage(): Promise<number> {
   const manager = new FileLockManager({ timeoutMs: 5000, retries: 3, leaseMs: 30_000, strategy: 'auto' })
@@ -49,3 +49,38 @@ async function documentUsage(): Promise<number> {
 }
 
 void documentUsage
+
+// Documents, watching and merging.
+interface Roles {
+  roles: { id: string; name: string }[]
+}
+
+async function documents(manager: FileLockManager): Promise<void> {
+  const doc = await manager.openDocument<Roles>('/data/roles.json', { defaultValue: { roles: [] }, arrayKey: 'id', onConflict: 'ask', saveDelayMs: 500 })
+  doc.edit((value) => {
+    value.roles.push({ id: 'a', name: 'Admin' })
+  })
+  const saved: Roles = await doc.save()
+  doc.on('external-change', (e) => console.log(e.changes.map((c) => `${c.kind} ${c.path}`), e.newValue?.roles.length))
+  doc.on('merged', (e) => console.log(e.fromMine.length, e.fromTheirs.length, e.merged.roles))
+  doc.on('conflict', async (e) => {
+    console.log(e.conflicts.map((c) => `${c.kind} at ${c.path}`))
+    const kept: Roles = await e.resolve('mine')
+    await e.resolve({ roles: [] })
+    console.log(kept)
+  })
+  if (doc.hasUnsavedChanges) doc.discard()
+  console.log(saved, doc.readOnly?.code, doc.conflict?.conflicts.length)
+  // @ts-expect-error onConflict takes a known policy
+  await manager.openDocument('/data/roles.json', { onConflict: 'sometimes' })
+
+  const watcher = manager.watch('/data/roles.json', (change) => console.log(change.kind, change.external), { debounceMs: 20 })
+  console.log(watcher.mode, watcher.network)
+  await watcher.close()
+  // @ts-expect-error kinds are a closed set
+  manager.watch('/data/roles.json', (change) => change.kind === 'renamed')
+
+  const { merged, conflicts } = mergeJson<Roles>({ roles: [] }, { roles: [{ id: 'a', name: 'A' }] }, { roles: [] }, { arrayKey: 'id', favor: 'mine' })
+  console.log(merged.roles, conflicts, diffJson({}, { a: 1 }))
+  manager.on('conflict', (e) => console.log(e.filePath))
+}
