@@ -233,6 +233,7 @@ class JsonDocument extends EventEmitter {
     const next = applyUpdate(fn, this.get(), false)
     if (next === null || typeof next !== 'object') throw typeError('the edited value', 'an object or array')
     this.#edits = { base: this.#edits?.base ?? this.#value, mine: deepFreeze(next) }
+    if (this.#conflict !== null) this.#reconsiderConflict()
     if (this.#options.saveDelayMs !== undefined) {
       clearTimeout(this.#saveTimer)
       this.#saveTimer = setTimeout(() => {
@@ -644,6 +645,23 @@ class JsonDocument extends EventEmitter {
     } else {
       this.#emit('conflict', payload)
     }
+  }
+
+  // The user edited again while a conflict waits: the conflict is about the
+  // newest edits now (and may be gone, e.g. they undid the clashing change).
+  #reconsiderConflict() {
+    const conflict = this.#conflict
+    const mine = this.#edits.mine
+    const result = mergeModule().mergeJson(conflict.base, mine, conflict.theirs, { arrayKey: this.#options.arrayKey })
+    if (result.conflicts.length > 0) {
+      Object.assign(conflict, { mine, merged: result.merged, conflicts: result.conflicts })
+      return
+    }
+    this.#conflict = null
+    this.#removePreserved(conflict)
+    this.#edits = { base: conflict.theirs, mine: result.merged }
+    this.#audit('conflict-resolved', 'merged', 'a later edit removed the clash')
+    this.#announceMerge(conflict.base, mine, conflict.theirs, result.merged)
   }
 
   #conflictPayload(conflict) {

@@ -207,3 +207,32 @@ describe('JsonDocument and external changes', () => {
     await doc.close()
   })
 })
+
+describe('JsonDocument edits during a conflict', () => {
+  it('the conflict follows later edits: resolving uses the newest, and undoing the clash ends it', async () => {
+    fs.writeFileSync(file, JSON.stringify(roles(['a', 'Admin'], ['b', 'Editor'])))
+    const doc = await manager().openDocument(file)
+    doc.edit((v) => {
+      v.roles[0].name = 'Mine'
+    })
+    const conflicted = nextEvent(doc, 'conflict')
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(roles(['a', 'Theirs'], ['b', 'Editor'])))
+    fs.renameSync(`${file}.tmp`, file)
+    await conflicted
+    doc.edit((v) => {
+      v.roles[1].name = 'Also mine'
+    })
+    expect(doc.conflict.mine).toEqual(roles(['a', 'Mine'], ['b', 'Also mine']))
+    // Undo the clashing edit: nothing conflicts any more, the rest is merged and unsaved.
+    const merged = nextEvent(doc, 'merged')
+    doc.edit((v) => {
+      v.roles[0].name = 'Admin'
+    })
+    await merged
+    expect(doc.conflict).toBeNull()
+    expect(doc.get()).toEqual(roles(['a', 'Theirs'], ['b', 'Also mine']))
+    await doc.save()
+    expect(onDisk()).toEqual(roles(['a', 'Theirs'], ['b', 'Also mine']))
+    await doc.close()
+  })
+})
