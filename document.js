@@ -39,6 +39,10 @@ const CORRUPT_RECHECK_MS = 250
 const CONFLICT_CHOICES = ['mine', 'theirs', 'merged']
 // Taking a lock fails this way where no lock file can be created (read-only folder or mount).
 const CANNOT_LOCK = new Set(['EACCES', 'EPERM', 'EROFS'])
+// A write failing on disk this way may succeed later (space freed, remounted
+// read-write, permission fixed): what it carried is kept as unsaved edits.
+const KEEPABLE = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EBUSY', 'EAGAIN', 'ENOLCK'])
+const SAVE_RETRY_MAX_MS = 30000
 // ignoreBOM keeps a byte order mark in the text, so the text is the file's
 // exact bytes (backups stay byte-exact); parseJson skips it.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -114,6 +118,8 @@ class JsonDocument extends EventEmitter {
   #watcher = null
   #saveTimer = null
   #refreshing = null
+  #saveRetryTimer = null
+  #saveRetryDelay = RETRY_FIRST_MS
   #refreshAgain = false
   #emit // emits outside the async context of any lock (see the invariants)
 
@@ -232,6 +238,7 @@ class JsonDocument extends EventEmitter {
     if (typeof fn !== 'function') throw typeError('fn', 'a function')
     const next = applyUpdate(fn, this.get(), false)
     if (next === null || typeof next !== 'object') throw typeError('the edited value', 'an object or array')
+    // (Edits on top of a kept failed write make it the user's own.)
     this.#edits = { base: this.#edits?.base ?? this.#value, mine: deepFreeze(next) }
     if (this.#conflict !== null) this.#reconsiderConflict()
     if (this.#options.saveDelayMs !== undefined) {
@@ -265,6 +272,8 @@ class JsonDocument extends EventEmitter {
   discard() {
     clearTimeout(this.#saveTimer)
     this.#saveTimer = null
+    clearTimeout(this.#saveRetryTimer)
+    this.#saveRetryTimer = null
     this.#edits = null
     if (this.#conflict !== null) {
       this.#audit('conflict-resolved', 'theirs', 'the unsaved edits were discarded')
@@ -350,6 +359,7 @@ class JsonDocument extends EventEmitter {
     this.#closed = true
     this.#watcher?.close()
     clearTimeout(this.#saveTimer)
+    clearTimeout(this.#saveRetryTimer)
     const unsaved = this.#unsavedAtClose.map((op) => (op.kind === 'set' ? { set: op.value } : op.kind === 'update' ? { update: op.fn } : { edits: this.#edits?.mine }))
     if (this.#edits !== null && !unsaved.some((u) => 'edits' in u)) unsaved.push({ edits: this.#edits.mine })
     if (unsaved.length > 0) {
@@ -383,6 +393,7 @@ class JsonDocument extends EventEmitter {
         const batch = this.#queue.slice()
         for (const op of batch) op.started = true
         let written
+        let attempted // the value this batch tried to write
         try {
           written = await this.#manager.withLock(this.#filePath, async () => {
             const text = await this.#readText()
@@ -400,6 +411,7 @@ class JsonDocument extends EventEmitter {
                 op.error = error
               }
             }
+            attempted = value
             await this.#write(value)
             return value
           }, { timeoutMs: this.#options.timeoutMs })
@@ -416,6 +428,7 @@ class JsonDocument extends EventEmitter {
             return
           }
           this.#queue.splice(0, batch.length)
+          this.#keepFailedWrite(error, batch, attempted)
           for (const op of batch) for (const w of op.waiters) w.reject(error)
           // Also tell whoever watches the document (a UI), not only the callers.
           if (this.listenerCount('error') > 0) this.#emit('error', error)
@@ -432,6 +445,39 @@ class JsonDocument extends EventEmitter {
     } finally {
       this.#draining = null
     }
+  }
+
+  // A write failed on disk (full, read-only, I/O error): its callers are told,
+  // but what it carried stays in the document as unsaved edits (`error.kept`)
+  // and is saved again with backoff until the fault clears (or discard()).
+  #keepFailedWrite(error, batch, attempted) {
+    if (!KEEPABLE.has(error.code) || attempted === undefined || this.#closed || this.#conflict !== null) return
+    const carriedEdits = batch.some((op) => op.savedEdits !== undefined)
+    if (this.#edits !== null && !carriedEdits) return // their own edits; this write's value would hide them
+    // `kept`: these edits are a write that failed, not the user's own; a later
+    // write that clashes with them wins (it is newer).
+    this.#edits = { base: this.#value, mine: deepFreeze(attempted), kept: true }
+    error.kept = true
+    this.#scheduleSaveRetry()
+  }
+
+  #scheduleSaveRetry() {
+    if (this.#saveRetryTimer !== null) return
+    const delay = this.#saveRetryDelay
+    this.#saveRetryDelay = Math.min(delay * 2, SAVE_RETRY_MAX_MS)
+    this.#saveRetryTimer = setTimeout(() => {
+      this.#saveRetryTimer = null
+      if (this.#closed || this.#edits === null) return
+      this.save().then(
+        () => (this.#saveRetryDelay = RETRY_FIRST_MS),
+        (error) => {
+          // A kept write scheduled the next try itself; a conflict has its own event.
+          if (!error.kept && error.code !== 'ECONFLICT') this.#emit('error', error)
+        },
+      )
+    }, delay)
+    // Pending retries do not keep Node alive: close() saves what is left (or reports it).
+    this.#saveRetryTimer.unref?.()
   }
 
   // The writes stay queued; say so, and try again later.
@@ -538,14 +584,19 @@ class JsonDocument extends EventEmitter {
 
   // Unsaved edits meet a new version of the file: merge them onto it.
   #rebaseEdits(theirs) {
-    const { base, mine } = this.#edits
+    const { base, mine, kept } = this.#edits
     const { mergeJson } = mergeModule()
-    const result = mergeJson(base, mine, theirs, { arrayKey: this.#options.arrayKey })
-    if (result.conflicts.length > 0) {
+    // A kept failed write is older than the change that just arrived: it yields.
+    const result = mergeJson(base, mine, theirs, { arrayKey: this.#options.arrayKey, favor: kept ? 'theirs' : undefined })
+    if (result.conflicts.length > 0 && !kept) {
       this.#raiseConflict(base, mine, theirs, result)
       return false
     }
-    this.#edits = { base: theirs, mine: result.merged }
+    if (kept && deepEqual(result.merged, theirs)) {
+      this.#edits = null
+      return true
+    }
+    this.#edits = { base: theirs, mine: result.merged, kept }
     this.#announceMerge(base, mine, theirs, result.merged)
     return true
   }
@@ -614,9 +665,13 @@ class JsonDocument extends EventEmitter {
     if (this.#edits === null || this.#conflict !== null || deepEqual(this.#edits.base, written)) return
     const base = saved === undefined ? this.#edits.base : saved.mine
     const { mergeJson } = mergeModule()
-    const result = mergeJson(base, this.#edits.mine, written, { arrayKey: this.#options.arrayKey })
-    if (result.conflicts.length === 0) this.#edits = { base: written, mine: result.merged }
-    else this.#raiseConflict(base, this.#edits.mine, written, result)
+    const kept = this.#edits.kept === true
+    const result = mergeJson(base, this.#edits.mine, written, { arrayKey: this.#options.arrayKey, favor: kept ? 'theirs' : undefined })
+    if (kept || result.conflicts.length === 0) {
+      this.#edits = deepEqual(result.merged, written) ? null : { base: written, mine: result.merged, kept }
+    } else {
+      this.#raiseConflict(base, this.#edits.mine, written, result)
+    }
   }
 
   #preserveBoth(mine, theirs) {

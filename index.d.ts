@@ -306,6 +306,8 @@ export declare class FileLockError extends Error {
   readonly attempts?: number
   /** `ELOCKTIMEOUT`: the holder, when known. */
   readonly holder?: HolderInfo
+  /** A document write that failed on disk: true when its value was kept as unsaved edits, to be saved again. */
+  readonly kept?: boolean
   /** `ELOCKTIMEOUT`: the share's file system (`nfs`, `smb`, `sshfs`…) when the file is on a network drive. */
   readonly network?: string
 }

@@ -234,7 +234,7 @@ describe('JsonDocument across processes', () => {
 })
 
 describe('JsonDocument on a full disk', () => {
-  it.skipIf(!isRoot)('ENOSPC: the write rejects with a coded error, the old file stays, no temp file, and writing works again', async (ctx) => {
+  it.skipIf(!isRoot)('ENOSPC: the write rejects with a coded error, the old file stays, no temp file; the value is kept and lands when space is freed', async (ctx) => {
     const small = path.join(dir, 'small')
     fs.mkdirSync(small)
     const failed = mountTmpfs(small, '256k')
@@ -255,17 +255,31 @@ describe('JsonDocument on a full disk', () => {
       expect(fs.readFileSync(target)).toEqual(before)
       expect(fs.statSync(target).ino).toBe(ino)
       expect(tempFiles(small)).toEqual([])
-      expect(doc.get()).toEqual({ roles: ['admin'] }) // a failed write is not kept
+      // Kept as unsaved edits (never lost), retried in the background; discard() gives it up.
+      expect(error.kept).toBe(true)
+      expect(doc.hasUnsavedChanges).toBe(true)
+      expect(doc.get()).toEqual(big)
+      expect(doc.discard()).toEqual({ roles: ['admin'] })
 
       // Calls sharing the failing write fail with it: none is half applied.
       const together = [doc.update((v) => void v.roles.push('editor')), doc.set(big)]
       for (const call of together) expect((await rejectionOf(call, 10000, 'a call in the failed write')).code).toBe('ENOSPC')
       expect(fs.readFileSync(target)).toEqual(before)
       expect(tempFiles(small)).toEqual([])
+      doc.discard()
 
       // The space the failed temp files took was given back.
       expect(await doc.update((v) => void v.roles.push('editor'))).toEqual({ roles: ['admin', 'editor'] })
       expect(JSON.parse(fs.readFileSync(target, 'utf8'))).toEqual({ roles: ['admin', 'editor'] })
+
+      // The fault clears (the disk grows): the kept write lands by itself.
+      const huge = { roles: ['admin', 'editor'], blob: big.blob }
+      expect((await rejectionOf(doc.set(huge), 10000, 'the second oversized set')).kept).toBe(true)
+      const saved = new Promise((resolve) => doc.once('saved', resolve))
+      execFileSync('mount', ['-o', 'remount,size=4m', small], { stdio: 'pipe' })
+      await within(saved, 15000, 'the kept write landing after the disk grew')
+      expect(JSON.parse(fs.readFileSync(target, 'utf8'))).toEqual(huge)
+      expect(doc.hasUnsavedChanges).toBe(false)
       await doc.close()
     } finally {
       await m.close()
@@ -413,18 +427,18 @@ describe.skipIf(!isRoot)('JsonDocument and permissions (an unprivileged child: r
   // A rename replaces a read-only file as easily as any other, since it needs
   // only the directory's write permission (a regression: the 0444 file was
   // silently replaced, and the new one made 0444 again).
-  it('a read-only file (0444): opened and read by its owner; a write rejects with EACCES, is not kept, the file stays', async () => {
+  it('a read-only file (0444): opened and read by its owner; a write rejects with EACCES (kept as unsaved), the file stays', async () => {
     handOver('{"v":1}', 0o444)
     const child = await startUnprivileged()
     expect(await child.ask({ cmd: 'open', file })).toMatchObject({ ok: true, value: { v: 1 } })
     expect(await child.ask({ cmd: 'read' })).toMatchObject({ ok: true, value: { v: 1 } })
     const failed = await child.ask({ cmd: 'set', value: { v: 2 } })
     expect(fs.readFileSync(file, 'utf8')).toBe('{"v":1}')
-    expect(failed).toMatchObject({ ok: false, code: 'EACCES', during: { v: 2 }, after: { v: 1 } })
+    expect(failed).toMatchObject({ ok: false, code: 'EACCES', kept: true, during: { v: 2 }, after: { v: 2 } })
     expect(tempFiles(dir)).toEqual([])
   })
 
-  it('a read-only directory: reads work, a write rejects with EACCES and is not kept, the file stays; writable again, writes land', async () => {
+  it('a read-only directory: reads work, a write rejects with EACCES (kept), the file stays; writable again, the kept write lands', async () => {
     handOver('{"v":1}')
     const child = await startUnprivileged()
     // Opened while writable: the lock sidecar exists when the directory turns read-only.
@@ -433,12 +447,19 @@ describe.skipIf(!isRoot)('JsonDocument and permissions (an unprivileged child: r
     expect(await child.ask({ cmd: 'read' })).toMatchObject({ ok: true, value: { v: 1 } })
 
     const failed = await child.ask({ cmd: 'set', value: { v: 2 } })
-    expect(failed).toMatchObject({ ok: false, code: 'EACCES', during: { v: 2 }, after: { v: 1 } })
+    expect(failed).toMatchObject({ ok: false, code: 'EACCES', kept: true, during: { v: 2 }, after: { v: 2 } })
     expect(fs.readFileSync(file, 'utf8')).toBe('{"v":1}')
     expect(tempFiles(dir)).toEqual([])
-    expect(await child.ask({ cmd: 'get' })).toMatchObject({ ok: true, value: { v: 1 } })
+    expect(await child.ask({ cmd: 'get' })).toMatchObject({ ok: true, value: { v: 2 } })
 
+    // Writable again: the kept write lands by itself (retried with backoff).
     fs.chmodSync(dir, 0o755)
+    const deadline = Date.now() + 10000
+    while (fs.readFileSync(file, 'utf8').includes('"v": 1') || fs.readFileSync(file, 'utf8') === '{"v":1}') {
+      if (Date.now() > deadline) throw new Error('the kept write never landed')
+      await sleep(50)
+    }
+    expect(onDisk()).toEqual({ v: 2 })
     expect(await child.ask({ cmd: 'set', value: { v: 3 } })).toMatchObject({ ok: true, value: { v: 3 } })
     expect(onDisk()).toEqual({ v: 3 })
     expect((await child.ask({ cmd: 'close' })).ok).toBe(true)
