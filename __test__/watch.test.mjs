@@ -86,6 +86,23 @@ describe('manager.watch', () => {
     await doc.close()
   }, 60000)
 
+  // A regression: the first watcher to see a write used it up, so a second
+  // watcher of the same file (a document's and the app's) called it external.
+  it('every watcher of the process knows its own writes, not only the first to look', async () => {
+    fs.writeFileSync(file, '{}')
+    const m = manager()
+    const doc = await m.openDocument(file) // watches the file too
+    const first = collect(m)
+    const second = collect(m)
+    for (let i = 0; i < 30; i++) {
+      await doc.set({ i })
+      await waitUntil(() => first.changes.length === i + 1 && second.changes.length === i + 1, 5000, `write ${i} seen by both`)
+    }
+    expect(first.changes.filter((c) => c.external)).toEqual([])
+    expect(second.changes.filter((c) => c.external)).toEqual([])
+    await doc.close()
+  })
+
   it('survives delete and re-create', async () => {
     fs.writeFileSync(file, '{"a":1}')
     const { changes } = collect(manager())

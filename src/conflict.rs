@@ -20,7 +20,9 @@
 //!   crate enables serde_json's `preserve_order`); keys added on one side land
 //!   after their nearest preceding key, by the same rules as id arrays.
 
-use std::collections::{HashMap, HashSet};
+// Fx hashing: ids and keys come from the documents being merged, not from an
+// attacker, and SipHash was a third of the merge time on 5000 roles.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt::{self, Write as _};
 use std::hash::Hash;
 
@@ -389,7 +391,7 @@ fn members(map: &Map<String, Value>) -> Keyed<'_, &str> {
 /// `array_key` and no id repeats: only then can elements be matched by id.
 fn elements<'v>(items: &'v [Value], array_key: &str) -> Option<Keyed<'v, Id>> {
     let mut order = Vec::with_capacity(items.len());
-    let mut values = HashMap::with_capacity(items.len());
+    let mut values = HashMap::with_capacity_and_hasher(items.len(), Default::default());
     for item in items {
         let id = Id::of(item.as_object()?.get(array_key)?)?;
         if values.insert(id.clone(), item).is_some() {
@@ -516,9 +518,12 @@ impl Merger<'_> {
         let start = self.conflicts.len();
         // How many conflicts each member added, to put them in result order below.
         let mut spans: Vec<(K, usize)> = Vec::new();
-        let mut merged: HashMap<K, Value> =
-            HashMap::with_capacity(mine.order.len().max(theirs.order.len()));
-        let mut seen: HashSet<&K> = HashSet::with_capacity(base.order.len());
+        let mut merged: HashMap<K, Value> = HashMap::with_capacity_and_hasher(
+            mine.order.len().max(theirs.order.len()),
+            Default::default(),
+        );
+        let mut seen: HashSet<&K> =
+            HashSet::with_capacity_and_hasher(base.order.len(), Default::default());
         for key in base.order.iter().chain(&mine.order).chain(&theirs.order) {
             if !seen.insert(key) {
                 continue;
@@ -680,7 +685,7 @@ impl<K> Default for Splice<'_, K> {
             next: Vec::new(),
             head: None,
             last: None,
-            index: HashMap::new(),
+            index: HashMap::default(),
         }
     }
 }
@@ -1664,7 +1669,7 @@ mod tests {
     fn property_random_documents_and_edits() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let (mut clean, mut conflicted) = (0, 0);
-        let mut kinds: HashMap<String, usize> = HashMap::new();
+        let mut kinds: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for case in 0..4000 {
             let mut base = random_object(&mut rng, 3);
             base["roles"] = id_array(&mut rng, 2);

@@ -159,12 +159,13 @@ impl FileWatch {
         // What the file looked like when the watch began: changes are relative
         // to this (a stat now; the content is hashed on the watch's thread).
         let at_start = stat_key(path);
+        let cursor = own_writes::Cursor::now();
         let target = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("flm-watch".into())
             .spawn(move || {
                 run(
-                    target, at_start, options, mode, receiver, on_change, on_error,
+                    target, at_start, cursor, options, mode, receiver, on_change, on_error,
                 )
             })?;
         Ok(FileWatch {
@@ -291,6 +292,7 @@ fn look(path: &Path) -> io::Result<Snapshot> {
 /// The change between two looks, if any. Content we wrote is consumed from
 /// `own_writes` whether or not it is reported.
 fn change_between(
+    cursor: &mut own_writes::Cursor,
     path: &Path,
     before: &Snapshot,
     now: &Snapshot,
@@ -310,7 +312,7 @@ fn change_between(
         (None, Some(seen)) => (ChangeKind::Created, seen),
         (Some(old), Some(seen)) => {
             if old.hash == seen.hash {
-                own_writes::take_if_own(path, seen.hash);
+                own_writes::take_if_own(path, seen.hash, cursor);
                 return None;
             }
             (ChangeKind::Modified, seen)
@@ -318,16 +320,18 @@ fn change_between(
     };
     Some(FileChange {
         kind,
-        external: !own_writes::take_if_own(path, seen.hash),
+        external: !own_writes::take_if_own(path, seen.hash, cursor),
         size: Some(seen.size),
         mtime_ms: Some(seen.mtime_ms),
         rescan,
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     path: PathBuf,
     at_start: StatKey,
+    mut cursor: own_writes::Cursor,
     options: WatchOptions,
     mode: WatchMode,
     signals: mpsc::Receiver<Signal>,
@@ -358,7 +362,7 @@ fn run(
                 mtime_ms: 0.0,
             }),
         };
-        if let Some(change) = change_between(&path, &before, &last, false) {
+        if let Some(change) = change_between(&mut cursor, &path, &before, &last, false) {
             on_change(change);
         }
     }
@@ -395,7 +399,7 @@ fn run(
         }
         match look(&path) {
             Ok(now) => {
-                if let Some(change) = change_between(&path, &last, &now, rescan) {
+                if let Some(change) = change_between(&mut cursor, &path, &last, &now, rescan) {
                     on_change(change);
                 }
                 last = now;
