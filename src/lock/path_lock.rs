@@ -419,6 +419,16 @@ impl PathLock {
                 Err(e) if os_lock::means_unsupported(&e) && self.backend == Backend::Flock => {
                     // This file system has no OS locks: the lock file from now on.
                     self.lock_file_in_use.store(true, Ordering::Relaxed);
+                    // The empty sidecar we just created would pass for a lock file
+                    // whose holder has not written its record yet: we would wait
+                    // `staleMs` for ourselves. Nobody else can have a claim on it.
+                    let empty = sidecar.file().metadata().is_ok_and(|m| m.len() == 0);
+                    if sidecar.created()
+                        && empty
+                        && matches!(sidecar.still_linked(&self.sidecar_path), Ok(true))
+                    {
+                        let _ = std::fs::remove_file(&self.sidecar_path);
+                    }
                     st.sidecar = None;
                     return self.try_lock_file(st, self.stale_after);
                 }

@@ -48,6 +48,8 @@ impl std::error::Error for ForeignOwner {}
 #[derive(Debug)]
 pub struct Sidecar {
     file: File,
+    /// This handle's open created the file (it did not exist before).
+    created: bool,
     #[cfg(unix)]
     identity: (u64, u64),
 }
@@ -56,8 +58,20 @@ impl Sidecar {
     /// Opens (creating if needed) the sidecar for locking and record writes.
     pub fn open(path: &Path) -> io::Result<Sidecar> {
         let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true);
-        Self::open_with(path, &mut options)
+        options.read(true).write(true).create_new(true);
+        match Self::open_with(path, &mut options) {
+            Ok(mut sidecar) => {
+                sidecar.created = true;
+                Ok(sidecar)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::open_existing(path),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether opening this handle created the file.
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     /// Opens an existing sidecar without creating it (for inspection).
@@ -91,6 +105,7 @@ impl Sidecar {
         Ok(Sidecar {
             identity: (meta.dev(), meta.ino()),
             file,
+            created: false,
         })
     }
 
@@ -113,7 +128,10 @@ impl Sidecar {
                 "the lock sidecar is not a regular file",
             ));
         }
-        Ok(Sidecar { file })
+        Ok(Sidecar {
+            file,
+            created: false,
+        })
     }
 
     pub fn file(&self) -> &File {
