@@ -451,9 +451,22 @@ class JsonDocument extends EventEmitter {
   // but what it carried stays in the document as unsaved edits (`error.kept`)
   // and is saved again with backoff until the fault clears (or discard()).
   #keepFailedWrite(error, batch, attempted) {
-    if (!KEEPABLE.has(error.code) || attempted === undefined || this.#closed || this.#conflict !== null) return
-    const carriedEdits = batch.some((op) => op.savedEdits !== undefined)
+    if (!KEEPABLE.has(error.code) || this.#closed || this.#conflict !== null || this.#readOnly !== null) return
+    const carriedEdits = batch.some((op) => op.kind === 'edits')
     if (this.#edits !== null && !carriedEdits) return // their own edits; this write's value would hide them
+    if (attempted === undefined) {
+      // It failed before the batch was applied (taking the lock wrote to the
+      // same failing disk): keep what the caller sees, the batch applied to it.
+      try {
+        attempted = this.#edits === null ? this.#value : this.#edits.mine
+        for (const op of batch) {
+          if (op.kind === 'set') attempted = op.value
+          else if (op.kind === 'update') attempted = applyUpdate(op.fn, attempted, false)
+        }
+      } catch {
+        return
+      }
+    }
     // `kept`: these edits are a write that failed, not the user's own; a later
     // write that clashes with them wins (it is newer).
     this.#edits = { base: this.#value, mine: deepFreeze(attempted), kept: true }
