@@ -89,6 +89,50 @@ export interface AcquireOutcome {
   failure?: LockFailure
 }
 
+export interface BreakLockOutcome {
+  result?: BreakResult
+  failure?: LockFailure
+}
+
+/** What `breakStaleLock` did. */
+export interface BreakResult {
+  broken: boolean
+  outcome: 'broken' | 'refused' | 'nothing'
+  /** Why it was stale, why it was refused, or why there was nothing to do. */
+  reason: string
+  /** Refused, but watching longer (`wait`) could prove it stale. */
+  staleByTime: boolean
+  /** How long the lock file was watched. */
+  waitedMs: number
+  /** The lock as found before anything was done. */
+  before: LockFileStatus
+}
+
+/**
+ * Removes the lock file of `path` only when it is provably stale (the
+ * library's judgement and guarded break); resolves with what was done.
+ * With `wait`, a lock file only time can judge is watched for the stale time.
+ */
+export declare function breakStaleLock(path: string, options: DiagnoseOptions): Promise<BreakLockOutcome>
+
+/**
+ * Checks that locks and atomic saves work in `dir` (writable, O_EXCL create,
+ * OS locks, network detection, rename, fsync), removing its probe files.
+ */
+export declare function diagnoseDirectory(dir: string): Promise<DoctorOutcome>
+
+/** The rules a diagnosis applies (the package's defaults: `DEFAULTS`). */
+export interface DiagnoseOptions {
+  /** `staleMs`: another host's lock file unchanged this long (by our clock) is stale. */
+  staleMs: number
+  /** `networkTimeoutFactor`: on a network share `staleMs` is stretched by it. */
+  networkTimeoutFactor: number
+  /** Describe holders with their pid. */
+  exposePids?: boolean
+  /** `breakStaleLock`: watch a lock file only time can judge for the stale time. */
+  wait?: boolean
+}
+
 /**
  * What changed from `before` to `after` (JSON texts), as the JSON text of
  * `[{ path, kind: 'added' | 'removed' | 'changed' | 'reordered', before?, after? }]`,
@@ -96,6 +140,46 @@ export interface AcquireOutcome {
  * Use `diffJson` of `merge.js` instead.
  */
 export declare function diffJsonText(before: string, after: string, arrayKey: string): string
+
+export interface DoctorCheck {
+  id: string
+  title: string
+  status: 'ok' | 'warn' | 'fail' | 'skip'
+  detail: string
+  ms?: number
+}
+
+export interface DoctorOutcome {
+  result?: DoctorResult
+  failure?: LockFailure
+}
+
+/** Whether locks and atomic saves work in a directory. */
+export interface DoctorResult {
+  directory: string
+  fileSystem: FileSystemInfo
+  osLocks: OsLockSupport
+  /** What `strategy: 'auto'` picks here. */
+  verdict: 'os' | 'lockfile'
+  verdictReason: string
+  /** No check failed. */
+  healthy: boolean
+  checks: Array<DoctorCheck>
+  advice: Array<string>
+}
+
+/** The file system a path is on. */
+export interface FileSystemInfo {
+  /** A network share (NFS, SMB, sshfs…), as detected for locks. */
+  network: boolean
+  /** `local`, or the share's name (`nfs`, `smb`, `sshfs`…). */
+  name: string
+  /** The file system's own type name when it can be told (`ext4`, `tmpfs`…). */
+  fsType?: string
+}
+
+/** The file system `dir` is on, as the lock detects it (network share or local disk). */
+export declare function fsKindOf(dir: string): FileSystemInfo
 
 /** Who holds a lock, as far as can be told from outside. */
 export interface HolderInfo {
@@ -133,6 +217,49 @@ export interface LockFailure {
   network?: string
 }
 
+/**
+ * The lock of the data file `path` as seen from outside: holder, strategy in
+ * use, OS lock, staleness by the library's rules. Creates nothing.
+ */
+export declare function lockFileStatus(path: string, options: DiagnoseOptions): LockFileStatus
+
+/** The lock of one file as seen from outside. */
+export interface LockFileStatus {
+  /** Canonical path of the data file. */
+  filePath: string
+  /** Its sidecar / lock file (`.<name>.lock`). */
+  lockPath: string
+  lockFileExists: boolean
+  lockFileSize?: number
+  /**
+   * The protocol the lock file's record shows: `os` (an OS lock on the
+   * sidecar) or `lockfile` (the file's existence); absent when it cannot be told.
+   */
+  strategy?: 'os' | 'lockfile'
+  /** How `strategy` was told. */
+  strategyEvidence: string
+  osLock: 'free' | 'shared' | 'exclusive' | 'unsupported' | 'not-probed' | 'error'
+  osLockDetail?: string
+  /** Someone holds the lock, or a lock file claims it (a stale one included). */
+  locked: boolean
+  /** Who, as `inspect()` describes holders (pid only with `exposePids`). */
+  holder?: HolderInfo
+  record?: LockRecordInfo
+  /** Absent when the question does not apply (no lock file, an OS-lock sidecar). */
+  stale?: boolean
+  /** Why it is stale, or why not. */
+  staleReason: string
+  /** Only watching it stay unchanged for `staleAfterMs` can prove it stale. */
+  staleByTime: boolean
+  /** `staleMs` as applied to this file (stretched on a network share). */
+  staleAfterMs: number
+  fileSystem: FileSystemInfo
+  autoStrategy: 'os' | 'lockfile'
+  autoStrategyReason: string
+  /** One sentence for a terminal. */
+  summary: string
+}
+
 /** A lock that was granted. */
 export interface LockGrant {
   id: number
@@ -143,6 +270,21 @@ export interface LockGrant {
   /** Why that strategy: configured, local disk, network share, or OS locks refused. */
   strategyReason: string
   /** Grows with every acquisition of this file, across processes. */
+  fencingToken: number
+}
+
+/** The record in a lock file or sidecar (its token is never exposed). */
+export interface LockRecordInfo {
+  strategy: 'os' | 'lockfile'
+  hostname: string
+  /** Only with `exposePids`. */
+  pid?: number
+  sameHost: boolean
+  exclusive: boolean
+  /** When it was taken, in ms since the epoch (by the holder's clock). */
+  acquiredAt: number
+  /** Lock-file strategy: the last heartbeat, in ms since the epoch (by the holder's clock). */
+  heartbeat?: number
   fencingToken: number
 }
 
@@ -227,3 +369,16 @@ export interface NativeWatchOptions {
   pollIntervalMs?: number
   forcePoll?: boolean
 }
+
+/** What `strategy: 'auto'`'s probe of OS locks found in a directory. */
+export interface OsLockSupport {
+  supported: boolean
+  /** False when support could not be told (then it counts as supported). */
+  tested: boolean
+  /** The errno when refused (`ENOLCK`, `EOPNOTSUPP`…). */
+  code?: string
+  reason: string
+}
+
+/** Whether OS locks work in `dir`, by the probe `strategy: 'auto'` uses. */
+export declare function probeOsLocks(dir: string): OsLockSupport

@@ -34,6 +34,12 @@ pub fn detect(dir: &Path) -> FsKind {
     platform::detect(dir).unwrap_or(FsKind::Local)
 }
 
+/// The file system's own type name, for display (`ext4`, `tmpfs`, `nfs4`,
+/// `sshfs`…), when it can be told. Never used to decide anything.
+pub fn type_name(dir: &Path) -> Option<String> {
+    platform::type_name(dir)
+}
+
 #[cfg(target_os = "linux")]
 mod platform {
     use super::FsKind;
@@ -84,6 +90,10 @@ mod platform {
                 .or(Some(FsKind::Local)),
             _ => Some(FsKind::Local),
         }
+    }
+
+    pub fn type_name(dir: &Path) -> Option<String> {
+        fuse_subtype(&std::fs::canonicalize(dir).ok()?)
     }
 
     /// `sshfs` for a `fuse.sshfs` mount: the mount of the longest mount point
@@ -140,6 +150,16 @@ mod platform {
         let name = unsafe { CStr::from_ptr(stats.f_fstypename.as_ptr()) };
         Some(FsKind::Network(name.to_string_lossy().into_owned()))
     }
+
+    pub fn type_name(dir: &Path) -> Option<String> {
+        let c_path = CString::new(dir.as_os_str().as_bytes()).ok()?;
+        let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statfs(c_path.as_ptr(), &mut stats) } != 0 {
+            return None;
+        }
+        let name = unsafe { CStr::from_ptr(stats.f_fstypename.as_ptr()) };
+        Some(name.to_string_lossy().into_owned())
+    }
 }
 
 #[cfg(windows)]
@@ -165,11 +185,19 @@ mod platform {
             FsKind::Local
         })
     }
+
+    pub fn type_name(_dir: &Path) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 mod platform {
     pub fn detect(_dir: &std::path::Path) -> Option<super::FsKind> {
+        None
+    }
+
+    pub fn type_name(_dir: &std::path::Path) -> Option<String> {
         None
     }
 }

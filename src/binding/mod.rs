@@ -7,5 +7,6 @@
 
 mod conflict;
 mod convert;
+mod diagnose;
 mod manager;
 mod watch;

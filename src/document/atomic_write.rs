@@ -114,7 +114,7 @@ fn create_temp(temp: &Path, target: &Path) -> io::Result<File> {
 }
 
 /// fsync; on macOS F_FULLFSYNC, since its fsync does not reach the platter.
-fn full_sync(file: &File) -> io::Result<()> {
+pub(crate) fn full_sync(file: &File) -> io::Result<()> {
     #[cfg(target_os = "macos")]
     {
         use std::os::unix::io::AsRawFd;
@@ -126,12 +126,12 @@ fn full_sync(file: &File) -> io::Result<()> {
 }
 
 #[cfg(unix)]
-fn sync_directory(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_directory(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 #[cfg(not(unix))]
-fn sync_directory(_dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_directory(_dir: &Path) -> io::Result<()> {
     Ok(()) // Windows has no directory handle to flush; MoveFileEx is journaled by NTFS.
 }
 

@@ -37,7 +37,7 @@ const BREAKER_STALE: Duration = Duration::from_secs(10);
 /// An empty lock file this old is abandoned: a creator writes its record in the
 /// same breath as it creates the file (or it is an OS-lock sidecar left where
 /// OS locks turned out not to work).
-const EMPTY_GRACE: Duration = Duration::from_secs(2);
+pub const EMPTY_GRACE: Duration = Duration::from_secs(2);
 
 /// What identifies one lock file: its inode where there is one, and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,15 @@ impl Snapshot {
     pub fn record(&self) -> Option<HolderRecord> {
         let end = self.bytes.iter().position(|b| *b == b'\n')?;
         serde_json::from_slice(&self.bytes[..end]).ok()
+    }
+
+    /// How many bytes the file held when read (an empty one is judged sooner).
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
     }
 }
 
@@ -185,7 +194,13 @@ pub fn take_over_idle(path: &Path, seen: &Snapshot, mode: Mode) -> io::Result<Ta
 
 /// Reads the lock file: `None` when there is none.
 pub fn observe(path: &Path) -> io::Result<Option<Snapshot>> {
-    let file = match open_existing(path, false) {
+    Ok(observe_open(path, false)?.map(|(snapshot, _)| snapshot))
+}
+
+/// `observe`, also handing back the handle it read through (opened for
+/// writing too when `write`), so the caller can probe that very file's OS lock.
+pub fn observe_open(path: &Path, write: bool) -> io::Result<Option<(Snapshot, File)>> {
+    let file = match open_existing(path, write) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -193,11 +208,12 @@ pub fn observe(path: &Path) -> io::Result<Option<Snapshot>> {
     refuse_foreign(&file)?;
     let mut bytes = Vec::with_capacity(512);
     (&file).take(64 * 1024).read_to_end(&mut bytes)?;
-    Ok(Some(Snapshot {
+    let snapshot = Snapshot {
         #[cfg(unix)]
         inode: inode_of(&file)?,
         bytes,
-    }))
+    };
+    Ok(Some((snapshot, file)))
 }
 
 /// Rewrites our record with a fresh heartbeat. `Ok(false)`: the file is no

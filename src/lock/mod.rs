@@ -1,6 +1,7 @@
 //! The lock engine: a fair in-process queue per file in front of an OS lock on
 //! a stable sidecar file, with leases, fencing tokens and events.
 
+pub mod diagnose;
 mod dir_watch;
 mod error;
 mod events;

@@ -25,23 +25,45 @@ pub fn means_unsupported(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::Unsupported
 }
 
+/// What probing a directory for OS locks found.
+#[derive(Debug)]
+pub enum Support {
+    /// A shared lock on the directory handle was taken (or was contended).
+    Works,
+    /// The file system refused: ENOTSUP, EOPNOTSUPP, ENOSYS or ENOLCK.
+    Refused(io::Error),
+    /// Could not be told (Windows, no access to the directory, another error):
+    /// counted as supported, so the OS lock is tried and its errors still count.
+    Untested(String),
+}
+
 /// Whether OS locks work in `dir`, probed on the directory itself so that no
 /// sidecar is created where it would be useless. Unknown (Windows, no access): yes.
 pub fn supported_in(dir: &std::path::Path) -> bool {
+    !matches!(probe(dir), Support::Refused(_))
+}
+
+/// The probe behind `supported_in`, with what it found (for diagnostics).
+pub fn probe(dir: &std::path::Path) -> Support {
     #[cfg(unix)]
-    if let Ok(handle) = File::open(dir) {
-        return match try_lock(&handle, Mode::Shared) {
+    return match File::open(dir) {
+        Ok(handle) => match try_lock(&handle, Mode::Shared) {
             Ok(locked) => {
                 if locked {
                     let _ = unlock(&handle);
                 }
-                true
+                Support::Works
             }
-            Err(e) => !means_unsupported(&e),
-        };
+            Err(e) if means_unsupported(&e) => Support::Refused(e),
+            Err(e) => Support::Untested(format!("locking the directory failed: {e}")),
+        },
+        Err(e) => Support::Untested(format!("the directory could not be opened: {e}")),
+    };
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Support::Untested("directories cannot be locked on this platform".into())
     }
-    let _ = dir;
-    true
 }
 
 /// Fault injection for tests (`FILE_LOCK_MANAGER_FAULT_FLOCK=ENOLCK`, or

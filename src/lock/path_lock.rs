@@ -109,6 +109,41 @@ impl State {
     }
 }
 
+/// What `strategy: 'auto'` picks for a file in `dir` (on `file_system`), and why.
+pub fn auto_strategy(dir: &std::path::Path, file_system: &FsKind) -> (Strategy, String) {
+    if file_system.is_network() {
+        (
+            Strategy::Lockfile,
+            format!(
+                "the file is on a network drive ({}), where OS locks are unreliable",
+                file_system.name()
+            ),
+        )
+    } else if !os_lock::supported_in(dir) {
+        (
+            Strategy::Lockfile,
+            "the file system refused OS locks (ENOTSUP, EOPNOTSUPP, ENOSYS or ENOLCK)".to_string(),
+        )
+    } else {
+        (Strategy::Os, "OS locks work on this local disk".to_string())
+    }
+}
+
+/// `staleMs` as applied on `file_system`: a share's round trips (and its
+/// holders' heartbeats) are slower, so it is stretched by the network factor.
+pub fn stale_after_on(
+    file_system: &FsKind,
+    stale_after: Duration,
+    network_factor: f64,
+) -> Duration {
+    if file_system.is_network() {
+        Duration::try_from_secs_f64(stale_after.as_secs_f64() * network_factor.max(1.0))
+            .unwrap_or(Duration::MAX)
+    } else {
+        stale_after
+    }
+}
+
 pub struct PathLock {
     pub target: PathBuf,
     pub sidecar_path: PathBuf,
@@ -136,33 +171,17 @@ impl PathLock {
         on_stale_removed: Option<StaleRemoved>,
     ) -> Self {
         let file_system = fs_kind::detect(target.parent().unwrap_or(&target));
-        // A share's round trips (and its holders' heartbeats) are slower too.
-        let stale_after = if file_system.is_network() {
-            Duration::try_from_secs_f64(stale_after.as_secs_f64() * network_factor.max(1.0))
-                .unwrap_or(Duration::MAX)
-        } else {
-            stale_after
-        };
+        let stale_after = stale_after_on(&file_system, stale_after, network_factor);
         let lock_file = Backend::LockFile { stale_after };
         let (backend, why) = match choice {
             StrategyChoice::Os => (Backend::Flock, "chosen by the strategy option".to_string()),
             StrategyChoice::Lockfile => (lock_file, "chosen by the strategy option".to_string()),
-            StrategyChoice::Auto if file_system.is_network() => (
-                lock_file,
-                format!(
-                    "the file is on a network drive ({}), where OS locks are unreliable",
-                    file_system.name()
-                ),
-            ),
-            StrategyChoice::Auto if !os_lock::supported_in(target.parent().unwrap_or(&target)) => (
-                lock_file,
-                "the file system refused OS locks (ENOTSUP, EOPNOTSUPP, ENOSYS or ENOLCK)"
-                    .to_string(),
-            ),
-            StrategyChoice::Auto => (
-                Backend::Flock,
-                "OS locks work on this local disk".to_string(),
-            ),
+            StrategyChoice::Auto => {
+                match auto_strategy(target.parent().unwrap_or(&target), &file_system) {
+                    (Strategy::Os, why) => (Backend::Flock, why),
+                    (Strategy::Lockfile, why) => (lock_file, why),
+                }
+            }
         };
         PathLock {
             backend,
