@@ -36,6 +36,21 @@ describe("strategy 'lockfile'", () => {
     expect(fs.existsSync(lockFile())).toBe(false)
   })
 
+  // A regression: with the default 'auto' strategy inspect() only probed the
+  // OS lock, so a lock-file holder (live or dead) looked free.
+  it("inspect() with the default 'auto' strategy sees lock-file holders, live and dead", async () => {
+    const child = await startLockChild({ strategy: 'lockfile' })
+    await child.request({ cmd: 'acquire', file }, 'held')
+    const m = manager()
+    expect(await m.inspect(file)).toMatchObject({ exclusive: true, strategy: 'lockfile', sameProcess: false, sameHost: true })
+    child.proc.kill('SIGKILL')
+    await child.exited
+    expect(await m.inspect(file)).toMatchObject({ strategy: 'lockfile' }) // there until someone reclaims it
+    const lock = await m.acquireLock(file)
+    await lock.release()
+    expect(await m.inspect(file)).toBeNull()
+  })
+
   it('the lock file of a SIGKILLed holder is reclaimed on the next request, well within a second', async () => {
     const child = await startLockChild({ strategy: 'lockfile' })
     await child.request({ cmd: 'acquire', file }, 'held')

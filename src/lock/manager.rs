@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 
 use super::error::LockError;
 use super::events::{EventSink, LockEvent, ReleaseReason};
-use super::metadata::{self, Holder};
+use super::metadata::{self, Holder, Strategy};
 use super::os_lock;
 use super::path_lock::{Backend, Enqueued, Grant, GrantResult, PathLock, StaleRemoved, Waiter};
 use super::sidecar::{sidecar_path, Sidecar};
@@ -708,13 +708,28 @@ impl LockManager {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(LockError::io(sidecar_path, "open", e)),
         };
-        let probe = |mode| {
-            os_lock::try_lock(sidecar.file(), mode)
-                .map_err(|e| LockError::io(&sidecar_path, "lock", e))
+        // A lock-file holder (the `auto` strategy falls back to lock files on
+        // shares and where OS locks are refused) holds the file, not its OS lock:
+        // its record says so. Dead holders' lock files count as held, as above.
+        let lock_file_holder = || {
+            metadata::read_record(sidecar.file())
+                .ok()
+                .and_then(|r| r.0)
+                .filter(|record| record.strategy == Strategy::Lockfile)
+                .map(|record| {
+                    Holder::from_record(Some(&record), record.mode, self.inner.options.expose_pids)
+                })
         };
-        let mode = if probe(Mode::Exclusive)? {
+        let probe = |mode| os_lock::try_lock(sidecar.file(), mode);
+        let free = match probe(Mode::Exclusive) {
+            Ok(free) => free,
+            Err(e) if os_lock::means_unsupported(&e) => return Ok(lock_file_holder()),
+            Err(e) => return Err(LockError::io(&sidecar_path, "lock", e)),
+        };
+        let probe = |mode| probe(mode).map_err(|e| LockError::io(&sidecar_path, "lock", e));
+        let mode = if free {
             let _ = os_lock::unlock(sidecar.file());
-            return Ok(None);
+            return Ok(lock_file_holder());
         } else if probe(Mode::Shared)? {
             let _ = os_lock::unlock(sidecar.file());
             Mode::Shared
@@ -827,7 +842,7 @@ impl LockManager {
 
 /// The canonical path of the file to lock. The file itself need not exist, but
 /// its directory must; a directory cannot be locked.
-fn resolve_target(raw: &str) -> Result<PathBuf, LockError> {
+pub(crate) fn resolve_target(raw: &str) -> Result<PathBuf, LockError> {
     let invalid = |reason: &str| LockError::InvalidPath {
         path: PathBuf::from(raw),
         reason: reason.into(),
