@@ -43,6 +43,7 @@ const CANNOT_LOCK = new Set(['EACCES', 'EPERM', 'EROFS'])
 // read-write, permission fixed): what it carried is kept as unsaved edits.
 const KEEPABLE = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EBUSY', 'EAGAIN', 'ENOLCK'])
 const SAVE_RETRY_MAX_MS = 30000
+const READ_LOCK_WAIT_MS = 250
 // ignoreBOM keeps a byte order mark in the text, so the text is the file's
 // exact bytes (backups stay byte-exact); parseJson skips it.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -119,6 +120,8 @@ class JsonDocument extends EventEmitter {
   #saveTimer = null
   #refreshing = null
   #saveRetryTimer = null
+  #drainAbort = null // aborts the lock wait of the write in flight (lock-timeout's cancel())
+  #cancelled = null // the ECANCELED error while a cancel() is being applied
   #saveRetryDelay = RETRY_FIRST_MS
   #refreshAgain = false
   #emit // emits outside the async context of any lock (see the invariants)
@@ -138,17 +141,22 @@ class JsonDocument extends EventEmitter {
 
   /** Opens (creating from `defaultValue` when missing) and reads the file once. */
   async _open() {
+    const seen = await statKey(this.#filePath)
     try {
       await this.#openLocked()
     } catch (error) {
-      if (!CANNOT_LOCK.has(error.code)) throw error
+      if (!CANNOT_LOCK.has(error.code) && error.code !== 'ELOCKTIMEOUT') throw error
       // A read-only folder or mount: no lock file can be made there, and no
       // writer of ours can replace the file either. Open it for reading.
+      // Or another instance holds the lock for long: our writers replace the
+      // file by rename, so reading it now gives a whole version; open with it
+      // (writes will wait for the lock as usual).
       const text = await this.#readText()
       if (text === null) throw error
       await this.#accept(text)
-      this.#readOnly = error
+      if (error.code !== 'ELOCKTIMEOUT') this.#readOnly = error
     }
+    this.#statKey = this.#statKey ?? seen
     this.#opened = true
     if (this.#options.watch) this.#startWatching()
   }
@@ -213,7 +221,13 @@ class JsonDocument extends EventEmitter {
     let value = this.#edits === null ? this.#value : this.#edits.mine
     for (const op of this.#queue) {
       if (op.kind === 'set') value = op.value
-      else if (op.kind === 'update') value = applyUpdate(op.fn, value, true)
+      else if (op.kind === 'update') {
+        try {
+          value = applyUpdate(op.fn, value, true)
+        } catch {
+          // It will fail when applied (its caller gets the error); no preview of it.
+        }
+      }
     }
     return value
   }
@@ -394,6 +408,7 @@ class JsonDocument extends EventEmitter {
         for (const op of batch) op.started = true
         let written
         let attempted // the value this batch tried to write
+        this.#drainAbort = new AbortController()
         try {
           written = await this.#manager.withLock(this.#filePath, async () => {
             const text = await this.#readText()
@@ -414,9 +429,15 @@ class JsonDocument extends EventEmitter {
             attempted = value
             await this.#write(value)
             return value
-          }, { timeoutMs: this.#options.timeoutMs })
+          }, { timeoutMs: this.#options.timeoutMs, signal: this.#drainAbort.signal })
         } catch (error) {
           for (const op of batch) op.started = false
+          if (error.code === 'ABORT_ERR' && this.#cancelled !== null) {
+            // cancel() while this retry waited for the lock: nothing was written.
+            this.#removeFromQueue(batch)
+            for (const op of batch) for (const w of op.waiters) w.reject(this.#cancelled)
+            continue
+          }
           if (error.code === 'ELOCKTIMEOUT' && !this.#closing) return this.#waitForLock(error)
           if (error.code === 'ELOCKTIMEOUT' && ++this.#closeTimeouts < CLOSE_ATTEMPTS) continue
           if (error.code === 'ELOCKTIMEOUT') {
@@ -427,14 +448,14 @@ class JsonDocument extends EventEmitter {
             this.#unsavedAtClose = unsaved
             return
           }
-          this.#queue.splice(0, batch.length)
+          this.#removeFromQueue(batch)
           this.#keepFailedWrite(error, batch, attempted)
           for (const op of batch) for (const w of op.waiters) w.reject(error)
           // Also tell whoever watches the document (a UI), not only the callers.
           if (this.listenerCount('error') > 0) this.#emit('error', error)
           continue
         }
-        this.#queue.splice(0, batch.length)
+        this.#removeFromQueue(batch)
         this.#retryDelay = RETRY_FIRST_MS
         this.#afterWrite(batch, written)
         for (const op of batch) {
@@ -444,7 +465,14 @@ class JsonDocument extends EventEmitter {
       }
     } finally {
       this.#draining = null
+      this.#drainAbort = null
+      this.#cancelled = null
     }
+  }
+
+  // By identity: cancel() may have emptied the queue while the batch was in flight.
+  #removeFromQueue(batch) {
+    this.#queue = this.#queue.filter((op) => !batch.includes(op))
   }
 
   // A write failed on disk (full, read-only, I/O error): its callers are told,
@@ -502,12 +530,19 @@ class JsonDocument extends EventEmitter {
       this.#retryTimer = null
       this.#schedule()
     }
+    // Drops the writes queued now. A retry already waiting for the lock is
+    // aborted (its writes rejected too); one already writing lands and resolves.
     const cancel = () => {
       clearTimeout(this.#retryTimer)
       this.#retryTimer = null
-      const dropped = this.#queue.splice(0)
       const cancelled = coded('ECANCELED', `the pending write of ${this.#filePath} was cancelled`, { filePath: this.#filePath })
+      const dropped = this.#queue.filter((op) => !op.started)
+      this.#removeFromQueue(dropped)
       for (const op of dropped) for (const w of op.waiters) w.reject(cancelled)
+      if (this.#drainAbort !== null && this.#queue.some((op) => op.started)) {
+        this.#cancelled = cancelled
+        this.#drainAbort.abort(cancelled)
+      }
     }
     this.#retryTimer = setTimeout(retry, delay)
     this.#emit('lock-timeout', {
@@ -522,9 +557,17 @@ class JsonDocument extends EventEmitter {
   }
 
   // Under the shared lock; without it where no lock can be made (read-only).
+  // A writer holding the lock longer than READ_LOCK_WAIT_MS does not hold up
+  // reads: our writers replace the file by rename, so reading without the lock
+  // gives a whole version (the one before that writer's).
   async #withReadLock(fn) {
     if (this.#readOnly !== null) return fn()
-    return this.#manager.withLock(this.#filePath, fn, { exclusive: false })
+    try {
+      return await this.#manager.withLock(this.#filePath, fn, { exclusive: false, timeoutMs: READ_LOCK_WAIT_MS, retries: 1 })
+    } catch (error) {
+      if (error.code !== 'ELOCKTIMEOUT') throw error
+      return fn()
+    }
   }
 
   async #readText() {

@@ -226,3 +226,50 @@ describe('JsonDocument read() cache and errors', () => {
     await doc.close()
   })
 })
+
+describe('JsonDocument while another process holds the lock', () => {
+  // Regressions found by the desktop example.
+  it('cancel() during a retry that waits for the lock drops the write, and later writes still land', async () => {
+    fs.writeFileSync(file, JSON.stringify({ roles: [] }))
+    const doc = await manager().openDocument(file, { timeoutMs: 100 })
+    const child = await startLockChild()
+    await child.request({ cmd: 'acquire', file }, 'held')
+    const timedOut = new Promise((resolve) => doc.once('lock-timeout', resolve))
+    const first = doc.set({ roles: ['cancelled'] })
+    const event = await timedOut
+    await sleep(event.retryInMs + 30) // the automatic retry is now waiting for the lock
+    event.cancel()
+    expect((await within(first.catch((e) => e), 5000, 'the cancelled write')).code).toBe('ECANCELED')
+    const second = doc.set({ roles: ['second'] })
+    await child.request({ cmd: 'release' }, 'released')
+    expect(await within(second, 10000, 'the write after the cancel')).toEqual({ roles: ['second'] })
+    expect(onDisk()).toEqual({ roles: ['second'] })
+    await doc.close()
+  })
+
+  it('get() previews queued updates without throwing for one whose fn throws', async () => {
+    const doc = await manager().openDocument(file, { defaultValue: { n: 1 } })
+    const failing = doc.update(() => {
+      throw new Error('duplicate id')
+    })
+    const fine = doc.update((v) => ({ n: v.n + 1 }))
+    expect(doc.get()).toEqual({ n: 2 })
+    await expect(failing).rejects.toThrow('duplicate id')
+    expect(await fine).toEqual({ n: 2 })
+    await doc.close()
+  })
+
+  it('open and read() do not wait out a long-held lock: they read the last whole version', async () => {
+    fs.writeFileSync(file, JSON.stringify({ v: 1 }))
+    const child = await startLockChild()
+    await child.request({ cmd: 'acquire', file }, 'held')
+    const m = manager({ timeoutMs: 300, retries: 1 })
+    const doc = await within(m.openDocument(file), 3000, 'openDocument while the lock is held')
+    expect(doc.get()).toEqual({ v: 1 })
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ v: 2 }))
+    fs.renameSync(`${file}.tmp`, file)
+    expect(await within(doc.read(), 3000, 'read() while the lock is held')).toEqual({ v: 2 })
+    await child.request({ cmd: 'release' }, 'released')
+    await doc.close()
+  })
+})
