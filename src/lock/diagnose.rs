@@ -1162,27 +1162,7 @@ mod tests {
 
     /// A lock file as another process (or host) would have left it.
     fn plant(path: &Path, pid: u32, hostname: &str, heartbeat: u64) {
-        let record = HolderRecord {
-            pid,
-            hostname: hostname.into(),
-            start_time: None,
-            acquired_at: heartbeat,
-            mode: Mode::Exclusive,
-            token: format!("planted-{pid}-{heartbeat}"),
-            fencing_token: 1,
-            strategy: Strategy::Lockfile,
-            heartbeat: Some(heartbeat),
-        };
-        let mut bytes = serde_json::to_vec(&record).unwrap();
-        bytes.push(b'\n');
-        std::fs::write(path, bytes).unwrap();
-    }
-
-    fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
+        crate::lock::lockfile::testing::plant(path, pid, hostname, None, heartbeat);
     }
 
     #[test]
@@ -1242,7 +1222,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (file, lock) = data_file(&dir);
         let me = process::current();
-        plant(&lock, dead_pid(), &me.hostname, now_ms());
+        plant(
+            &lock,
+            crate::lock::lockfile::testing::dead_pid(),
+            &me.hostname,
+            now_ms(),
+        );
         let status = status(&file, &RULES).unwrap();
         assert!(status.locked);
         assert_eq!(status.strategy, Some(Strategy::Lockfile));
@@ -1380,15 +1365,17 @@ mod tests {
     fn doctor_removes_what_a_killed_run_left_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let old = std::time::SystemTime::now() - Duration::from_secs(600);
-        let left = dir
-            .path()
-            .join(format!(".flm-doctor.{}.abc-1.probe", dead_pid()));
+        let left = dir.path().join(format!(
+            ".flm-doctor.{}.abc-1.probe",
+            crate::lock::lockfile::testing::dead_pid()
+        ));
         let live = dir
             .path()
             .join(format!(".flm-doctor.{}.abc-2.probe", std::process::id()));
-        let young = dir
-            .path()
-            .join(format!(".flm-doctor.{}.abc-3.probe", dead_pid()));
+        let young = dir.path().join(format!(
+            ".flm-doctor.{}.abc-3.probe",
+            crate::lock::lockfile::testing::dead_pid()
+        ));
         for path in [&left, &live, &young] {
             std::fs::write(path, b"x").unwrap();
         }

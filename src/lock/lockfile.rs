@@ -521,17 +521,20 @@ fn write_at_start(file: &File, bytes: &[u8], previous_len: usize) -> io::Result<
     Ok(())
 }
 
+/// Lock files as other processes leave them, for the tests of this module and
+/// of `diagnose`.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use std::sync::{Arc, Barrier};
-
-    fn lock_path(dir: &tempfile::TempDir) -> PathBuf {
-        dir.path().join(".roles.json.lock")
-    }
 
     /// A lock file as another process (or host) would have left it.
-    fn plant(path: &Path, pid: u32, hostname: &str, start_time: Option<u64>, heartbeat: u64) {
+    pub(crate) fn plant(
+        path: &Path,
+        pid: u32,
+        hostname: &str,
+        start_time: Option<u64>,
+        heartbeat: u64,
+    ) {
         let record = HolderRecord {
             pid,
             hostname: hostname.into(),
@@ -548,11 +551,23 @@ mod tests {
         std::fs::write(path, bytes).unwrap();
     }
 
-    fn dead_pid() -> u32 {
+    /// The pid of a process that has exited.
+    pub(crate) fn dead_pid() -> u32 {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
         pid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{dead_pid, plant};
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    fn lock_path(dir: &tempfile::TempDir) -> PathBuf {
+        dir.path().join(".roles.json.lock")
     }
 
     #[test]
