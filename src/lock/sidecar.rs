@@ -57,15 +57,27 @@ pub struct Sidecar {
 impl Sidecar {
     /// Opens (creating if needed) the sidecar for locking and record writes.
     pub fn open(path: &Path) -> io::Result<Sidecar> {
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create_new(true);
-        match Self::open_with(path, &mut options) {
-            Ok(mut sidecar) => {
-                sidecar.created = true;
-                Ok(sidecar)
+        // Create it, or open the one there; one removed in between (a lock-file
+        // holder releasing) is created again.
+        let mut attempts = 0;
+        loop {
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create_new(true);
+            match Self::open_with(path, &mut options) {
+                Ok(mut sidecar) => {
+                    sidecar.created = true;
+                    return Ok(sidecar);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    match Self::open_existing(path) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 100 => {
+                            attempts += 1
+                        }
+                        opened => return opened,
+                    }
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::open_existing(path),
-            Err(e) => Err(e),
         }
     }
 
