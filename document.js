@@ -28,6 +28,7 @@ const { AsyncResource } = require('node:async_hooks')
 const { createHash } = require('node:crypto')
 const fsp = require('node:fs/promises')
 const path = require('node:path')
+const { FileLockError, fromNativeMessage } = require('./errors.js')
 
 const RETRY_FIRST_MS = 200
 // close() waits this many lock timeouts for pending writes before giving up (EUNSAVED).
@@ -80,18 +81,14 @@ function hashOf(text) {
   return createHash('sha256').update(text).digest('hex')
 }
 
+// A FileLockError whose details are kept as given (a null `backupPath` says no copy was made).
 function coded(code, message, details) {
-  const error = new Error(message)
-  error.name = 'FileLockError'
-  error.code = code
-  Object.assign(error, details)
-  return error
+  return Object.assign(new FileLockError(code, message), details)
 }
 
 // replaceFile rejects with "CODE: message".
 function fromNativeIo(error, filePath) {
-  const match = /^([A-Z][A-Z0-9_]+): /.exec(error?.message ?? '')
-  return match ? coded(match[1], error.message.slice(match[0].length), { filePath }) : error
+  return fromNativeMessage(error?.message, { filePath }) ?? error
 }
 
 class JsonDocument extends EventEmitter {
@@ -624,11 +621,9 @@ class JsonDocument extends EventEmitter {
   // re-read before a 'write'): take the new version, say what changed, and
   // rebase unsaved edits onto it. Called with the file locked (shared or exclusive).
   async #takeFromDisk(text, origin) {
-    const value = deepFreeze(await this.#parse(text))
-    jsonClean.add(value)
     const old = this.#value
-    this.#value = value
-    this.#hash = hashOf(text)
+    await this.#accept(text)
+    const value = this.#value
     if (!this.#opened) return
     const heard = this.listenerCount('external-change') > 0 || this.#manager.listenerCount('external-change') > 0
     const changes = heard ? this.#diff(old, value) : []

@@ -15,6 +15,7 @@ const path = require('node:path')
 const { NativeLockManager } = require('./native.js')
 const { JsonDocument } = require('./document.js')
 const { Watcher } = require('./watcher.js')
+const { FileLockError } = require('./errors.js')
 
 const DEFAULTS = Object.freeze({
   timeoutMs: 5000,
@@ -70,18 +71,6 @@ function installExitHooks() {
   for (const signal of FATAL_SIGNALS) process.on(signal, onFatalSignal)
 }
 
-class FileLockError extends Error {
-  constructor(code, message, details) {
-    super(message, details?.cause === undefined ? undefined : { cause: details.cause })
-    this.name = 'FileLockError'
-    this.code = code
-    if (details) {
-      for (const [key, value] of Object.entries(details)) {
-        if (key !== 'cause' && value !== undefined && value !== null) this[key] = value
-      }
-    }
-  }
-}
 
 function abortError(filePath, signal) {
   const error = new Error(`the wait for the lock on ${filePath} was aborted`, { cause: signal?.reason })

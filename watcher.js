@@ -8,6 +8,7 @@
 // - A listener that throws is reported on its own tick and never stops the watch.
 
 const { EventEmitter } = require('node:events')
+const { FileLockError, fromNativeMessage } = require('./errors.js')
 
 let keepAlive = null
 let persistentCount = 0
@@ -69,12 +70,8 @@ class Watcher extends EventEmitter {
   #deliver(native) {
     if (this.#closed) return
     if (native.error !== undefined && native.error !== null) {
-      const match = /^([A-Z][A-Z0-9_]+): /.exec(native.error)
-      const error = new Error(match ? native.error.slice(match[0].length) : native.error)
-      error.name = 'FileLockError'
-      error.code = match ? match[1] : 'EIO'
-      error.filePath = this.filePath
-      this.#emitSafely('error', error)
+      const details = { filePath: this.filePath }
+      this.#emitSafely('error', fromNativeMessage(native.error, details) ?? new FileLockError('EIO', native.error, details))
       return
     }
     this.#emitSafely('change', {
