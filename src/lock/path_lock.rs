@@ -518,7 +518,7 @@ impl PathLock {
             return Ok(Arc::clone(sidecar));
         }
         let sidecar = Arc::new(
-            Sidecar::open(&self.sidecar_path)
+            Sidecar::open_noting_creation(&self.sidecar_path)
                 .map_err(|e| LockError::io(&self.sidecar_path, "open", e))?,
         );
         st.sidecar = Some(Arc::clone(&sidecar));

@@ -55,8 +55,17 @@ pub struct Sidecar {
 }
 
 impl Sidecar {
-    /// Opens (creating if needed) the sidecar for locking and record writes.
+    /// Opens (creating if needed) the sidecar for locking and record writes:
+    /// one `open`, as waiter threads do on every contended wait.
     pub fn open(path: &Path) -> io::Result<Sidecar> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true);
+        Self::open_with(path, &mut options)
+    }
+
+    /// `open`, also telling whether this open created the file (`created()`),
+    /// for the handle a file keeps between acquisitions (opened once).
+    pub fn open_noting_creation(path: &Path) -> io::Result<Sidecar> {
         // Create it, or open the one there; one removed in between (a lock-file
         // holder releasing) is created again.
         let mut attempts = 0;
