@@ -267,11 +267,8 @@ fn look(path: &Path) -> io::Result<Snapshot> {
     let stat = stat_key(path);
     match std::fs::read(path) {
         Ok(bytes) => {
-            let mtime_ms = std::fs::metadata(path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+            // From the stat just taken (its mtime is in ns): no second stat.
+            let mtime_ms = stat.map_or(0.0, |(_, _, mtime_ns, _)| mtime_ns as f64 / 1e6);
             Ok(Snapshot {
                 stat,
                 content: Some(Seen {
