@@ -18,6 +18,7 @@
 //
 // Output: a markdown table on stdout, bench/results/locks.{md,json,svg}.
 
+import { toJson } from './json.mjs'
 import { fork } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -489,28 +490,10 @@ const svg = renderChart({
 fs.mkdirSync(resultsDir, { recursive: true })
 fs.writeFileSync(path.join(resultsDir, 'locks.md'), md)
 fs.writeFileSync(path.join(resultsDir, 'locks.svg'), svg)
-// Arrays of numbers on one line, everything else indented; latencies rounded to 0.01 µs.
-function toJson(value, indent = '') {
-  if (Array.isArray(value) && value.every((v) => typeof v === 'number' || v === null)) {
-    return `[${value.map((v) => (v === null ? 'null' : JSON.stringify(Math.round(v * 100) / 100))).join(',')}]`
-  }
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    const inner = indent + '  '
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined)
-    if (entries.length === 0) return '{}'
-    return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${toJson(v, inner)}`).join(',\n')}\n${indent}}`
-  }
-  if (Array.isArray(value)) {
-    if (value.length === 0) return '[]'
-    const inner = indent + '  '
-    return `[\n${value.map((v) => inner + toJson(v, inner)).join(',\n')}\n${indent}]`
-  }
-  return JSON.stringify(value ?? null)
-}
 // The per-operation uncontended latencies (tens of thousands of numbers) go to a
 // git-ignored raw file; locks.json keeps their percentiles, and everything else raw.
 const rawUncontendedFile = `raw-uncontended-${quick ? 'quick' : 'full'}.json`
-fs.writeFileSync(path.join(resultsDir, rawUncontendedFile), toJson({ machine, unit: 'µs per acquire+release', samplesPerRound: raw.uncontended }) + '\n')
+fs.writeFileSync(path.join(resultsDir, rawUncontendedFile), toJson({ machine, unit: 'µs per acquire+release', samplesPerRound: raw.uncontended }, 2) + '\n')
 const json = {
   machine,
   quick,
@@ -524,7 +507,7 @@ const json = {
     increment: raw.increment,
   },
 }
-fs.writeFileSync(path.join(resultsDir, 'locks.json'), toJson(json) + '\n')
+fs.writeFileSync(path.join(resultsDir, 'locks.json'), toJson(json, 2) + '\n')
 
 console.log(`\n${table}\n`)
 console.log(`(${quick ? 'quick' : 'full'} run, ${elapsedS.toFixed(1)} s; ${machine.cpu} × ${machine.cores}, Node ${machine.node})`)

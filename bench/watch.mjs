@@ -28,6 +28,7 @@
 //
 // Output: markdown tables on stdout, bench/results/watch.{md,json}.
 
+import { toJson } from './json.mjs'
 import { fork, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -831,7 +832,7 @@ Raw samples in watch.json. Command: \`${machine.command}\`.
   fs.mkdirSync(resultsDir, { recursive: true })
   fs.writeFileSync(path.join(resultsDir, 'watch.md'), md)
   const json = { machine, quick, config: CFG, peers: Object.fromEntries(peers.map((p) => [p, LABELS[p]])), results, problems, notes }
-  fs.writeFileSync(path.join(resultsDir, 'watch.json'), toJson(json) + '\n')
+  fs.writeFileSync(path.join(resultsDir, 'watch.json'), toJson(json, 3) + '\n')
 
   console.log(`\n${tables}\n`)
   if (notes.length) console.log(notes.map((n) => `note: ${n}`).join('\n'))
@@ -902,26 +903,6 @@ function machineInfo(argv) {
   }
 }
 
-// Arrays of numbers on one line (rounded to 0.001), everything else indented.
-function toJson(value, indent = '') {
-  if (typeof value === 'bigint') return JSON.stringify(String(value))
-  if (Array.isArray(value) && value.every((v) => typeof v === 'number' || v === null)) {
-    return `[${value.map((v) => (v === null ? 'null' : JSON.stringify(Math.round(v * 1000) / 1000))).join(',')}]`
-  }
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    const inner = indent + '  '
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined)
-    if (entries.length === 0) return '{}'
-    return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${toJson(v, inner)}`).join(',\n')}\n${indent}}`
-  }
-  if (Array.isArray(value)) {
-    if (value.length === 0) return '[]'
-    const inner = indent + '  '
-    return `[\n${value.map((v) => inner + toJson(v, inner)).join(',\n')}\n${indent}]`
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) return 'null'
-  return JSON.stringify(value ?? null)
-}
 
 // ---------------------------------------------------------------- entry (last: everything above is initialised)
 
