@@ -39,7 +39,12 @@ export interface FileLockManagerOptions {
   timeoutMs?: number
   /** Attempts per acquisition, with jittered exponential backoff between them. Default 3. */
   retries?: number
-  /** A lock held longer than this (ms) is released by the manager and its holder told. Default 30000; `Infinity`: no lease. */
+  /**
+   * A lock held longer than this (ms) is released by the manager and its holder told. Default 30000.
+   * At least 1: `0`, negatives and `NaN` throw a `RangeError` (`ERR_OUT_OF_RANGE`). `Infinity`: no lease
+   * (a finite value too large for the clock acts the same). A lease that runs out before `acquireLock`
+   * could resolve makes it reject with `ECOMPROMISED` instead of handing out a lost `Lock`.
+   */
   leaseMs?: number
   /** Lock-file strategy: another host's lock file unrefreshed this long (by our clock) is stale (ms). Default 30000. */
   staleMs?: number

@@ -100,6 +100,18 @@ function checkMs(name, value) {
   return value
 }
 
+// A lease must be able to cover the hand-over of the lock: 0 (or less) would
+// expire every lock before its holder gets it. Huge finite values are fine:
+// the native side treats a deadline past what its clock can represent as no
+// lease at all (src/binding/convert.rs, `duration_from_ms`; `checked_add`).
+function checkLeaseMs(name, value) {
+  if (typeof value !== 'number') throw invalidType(name, 'a number of milliseconds', value)
+  if (Number.isNaN(value) || value < 1) {
+    throw outOfRange(name, 'a number of milliseconds of at least 1 (or Infinity for no lease)', value)
+  }
+  return value
+}
+
 function checkRetries(name, value) {
   if (typeof value !== 'number') throw invalidType(name, 'a number', value)
   if (!Number.isInteger(value) || value < 1 || value > 1000) {
@@ -147,7 +159,7 @@ function normalizeManagerOptions(options) {
   return {
     timeoutMs: checkMs('options.timeoutMs', o.timeoutMs ?? DEFAULTS.timeoutMs),
     retries: checkRetries('options.retries', o.retries ?? DEFAULTS.retries),
-    leaseMs: checkMs('options.leaseMs', o.leaseMs ?? DEFAULTS.leaseMs),
+    leaseMs: checkLeaseMs('options.leaseMs', o.leaseMs ?? DEFAULTS.leaseMs),
     staleMs: checkMs('options.staleMs', o.staleMs ?? DEFAULTS.staleMs),
     strategy,
     exposePids: o.exposePids ?? DEFAULTS.exposePids,
@@ -295,7 +307,7 @@ class FileLockManager extends EventEmitter {
       throw fromNative(error, filePath)
     }
     if (grant === null) grant = await this.#wait(filePath, request)
-    return this.#adopt(grant)
+    return this.#handOver(grant)
   }
 
   async withLock(filePath, fn, options) {
@@ -440,6 +452,32 @@ class FileLockManager extends EventEmitter {
     return wasHeld
   }
 
+  // Turns a grant (from either path of acquireLock) into the Lock its caller
+  // gets, but only if the native side still holds it: a short lease can run
+  // out between the grant and here (a blocked event loop, a slow `acquired`
+  // listener, the microtask gap after a waiting acquisition). A grant the
+  // native side no longer holds has already been removed from its held set,
+  // so refusing it leaks nothing; its 'lease-expired' event still follows.
+  #handOver(grant) {
+    if (this.#closed) {
+      // close() ran between the grant and here (it released every lock already).
+      this.#native.release(grant.id)
+      throw closedError()
+    }
+    if (!this.#native.isHeld(grant.id)) throw lostBeforeHandOver(grant)
+    const lock = this.#adopt(grant)
+    // Checked again last: `acquired` listeners ran in between, and the Lock is
+    // resolved right after this check, with nothing else running in between.
+    if (!this.#native.isHeld(grant.id)) {
+      this.#live.delete(grant.id)
+      droppedLocks.unregister(lock)
+      const error = lostBeforeHandOver(grant)
+      lock._lose(error)
+      throw error
+    }
+    return lock
+  }
+
   #adopt(grant) {
     const lock = new Lock(this, grant)
     droppedLocks.register(lock, { native: this.#native, id: grant.id }, lock)
@@ -481,9 +519,8 @@ class FileLockManager extends EventEmitter {
         this.#native.release(grant.id)
         return waiter.reject(closedError())
       }
-      if (!this.#native.isHeld(grant.id)) {
-        return waiter.reject(new FileLockError('ECOMPROMISED', `the lock on ${grant.filePath} was granted but its lease expired before it could be handed over (the event loop was blocked)`, { filePath: grant.filePath, reason: 'lease-expired' }))
-      }
+      if (!this.#native.isHeld(grant.id)) return waiter.reject(lostBeforeHandOver(grant))
+      // Checked again by #handOver, after the microtask gap before acquireLock resumes.
       return waiter.resolve(grant)
     }
     if (failure.code === 'ABORT_ERR') return waiter.reject(abortError(failure.filePath, waiter.signal))
@@ -617,6 +654,11 @@ function auditToLogger(logger) {
       })
     }
   }
+}
+
+// A grant whose lease ran out before the Lock could be handed to its caller.
+function lostBeforeHandOver(grant) {
+  return new FileLockError('ECOMPROMISED', `the lock on ${grant.filePath} was granted but its lease expired before it could be handed over (the event loop was blocked, or leaseMs is too short)`, { filePath: grant.filePath, reason: 'lease-expired' })
 }
 
 function closedError() {
