@@ -279,6 +279,11 @@ export interface LockRecordInfo {
   hostname: string
   /** Only with `exposePids`. */
   pid?: number
+  /**
+   * Written on this machine: same host name, boot and PID namespace (a
+   * holder in a container or sandbox here, or on another machine of the
+   * same name, is not).
+   */
   sameHost: boolean
   exclusive: boolean
   /** When it was taken, in ms since the epoch (by the holder's clock). */

@@ -5,6 +5,14 @@
 //! (`is_current`), and a pid reused by another program can be told apart by its
 //! start time (`liveness`). A process is only ever reported dead when the OS
 //! says no such process exists (ESRCH); a permission error means it is alive.
+//!
+//! A pid means something only where it was handed out: on one host name, in
+//! one boot, in one PID namespace. A record therefore also carries the boot
+//! (Linux: `boot_id`; macOS and Windows: the boot time) and the PID namespace
+//! (Linux), and `whereabouts` asks the OS about a recorded pid only when all
+//! of them match ours (or the record predates them). A record from anywhere
+//! else (another machine that shares our host name, a container, a Flatpak or
+//! Snap sandbox, a previous boot) can only be judged by time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -16,8 +24,15 @@ pub struct ProcessIdentity {
     pub hostname: String,
     /// Platform start time of the process (opaque; compared for equality only).
     pub start_time: Option<u64>,
+    /// Which boot of the machine: Linux `/proc/sys/kernel/random/boot_id`;
+    /// macOS and Windows `boottime:<seconds since the epoch>` (compare with `same_boot`).
+    pub boot_id: Option<String>,
+    /// Linux: the PID namespace, as `/proc/self/ns/pid` names it (`pid:[4026531836]`).
+    pub pid_namespace: Option<String>,
     /// Random per-process prefix of every token this process hands out.
     nonce: String,
+    /// A short hash of host name, boot and PID namespace, for file names (`file_token`).
+    place: String,
 }
 
 static CURRENT: OnceLock<ProcessIdentity> = OnceLock::new();
@@ -30,13 +45,80 @@ pub fn current() -> &'static ProcessIdentity {
         let mut nonce = [0u8; 8];
         // A zero nonce only makes tokens guessable, never wrong: they stay unique per process.
         let _ = getrandom::fill(&mut nonce);
+        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+        let boot_id = boot_id();
+        let pid_namespace = pid_namespace();
         ProcessIdentity {
             pid,
-            hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+            place: place_tag(&hostname, boot_id.as_deref(), pid_namespace.as_deref()),
+            hostname,
             start_time: start_time_of(pid),
+            boot_id,
+            pid_namespace,
             nonce: nonce.iter().map(|b| format!("{b:02x}")).collect(),
         }
     })
+}
+
+/// Where the writer of a record (or of a file named with its pid) lives, seen from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whereabouts {
+    /// This very process.
+    ThisProcess,
+    /// Same host, boot and PID namespace: the pid means something here, and was
+    /// checked (kill(pid, 0) / OpenProcess, and the start time).
+    ThisMachine(Liveness),
+    /// Another host, another boot, or another PID namespace: the pid means
+    /// nothing here, so only time tells whether its holder is gone.
+    Elsewhere,
+}
+
+/// Where the writer of a record with these fields lives (`ProcessIdentity::whereabouts`
+/// of this process).
+pub fn whereabouts(
+    pid: u32,
+    hostname: &str,
+    start_time: Option<u64>,
+    boot_id: Option<&str>,
+    pid_namespace: Option<&str>,
+) -> Whereabouts {
+    current().whereabouts(pid, hostname, start_time, boot_id, pid_namespace)
+}
+
+/// Whether two boot ids name the same boot. Linux boot ids are equal or not;
+/// boot times (`boottime:<s>`, macOS and Windows) are derived from the wall
+/// clock and may differ by a little for one boot: within 2 s they are the same.
+pub fn same_boot(a: &str, b: &str) -> bool {
+    match (boot_time_of(a), boot_time_of(b)) {
+        (Some(a), Some(b)) => a.abs_diff(b) <= BOOT_TIME_TOLERANCE_S,
+        _ => a == b,
+    }
+}
+
+/// Two boot times this close (in seconds) are one boot.
+const BOOT_TIME_TOLERANCE_S: u64 = 2;
+
+const BOOT_TIME_PREFIX: &str = "boottime:";
+
+fn boot_time_of(id: &str) -> Option<u64> {
+    id.strip_prefix(BOOT_TIME_PREFIX)?.parse().ok()
+}
+
+#[cfg(any(target_os = "macos", windows, test))]
+fn boot_time_text(seconds_since_epoch: u64) -> String {
+    format!("{BOOT_TIME_PREFIX}{seconds_since_epoch}")
+}
+
+/// Whether a file name's token field (`<token>`, or `<token>~<place>` as
+/// `ProcessIdentity::file_token` makes it) lets the pid beside it be checked
+/// here: its place is ours, or it has none (a name of a previous version,
+/// judged as before). A pid from another host, boot or PID namespace must not
+/// be checked here: a pid that looks dead here may belong to a live writer.
+pub fn file_pid_is_checkable(token_field: &str) -> bool {
+    match token_field.rsplit_once('~') {
+        Some((_, place)) => place == current().place,
+        None => true,
+    }
 }
 
 impl ProcessIdentity {
@@ -46,10 +128,144 @@ impl ProcessIdentity {
         format!("{}-{n:x}", self.nonce)
     }
 
-    /// Whether a record with these fields was written by this very process.
-    pub fn is_current(&self, pid: u32, hostname: &str, start_time: Option<u64>) -> bool {
-        pid == self.pid && hostname == self.hostname && start_time == self.start_time
+    /// A token for a file name that also tells where the pid beside it means
+    /// something: `<token>~<place>` (see `file_pid_is_checkable`). It holds no dots.
+    pub fn file_token(&self) -> String {
+        format!("{}~{}", self.next_token(), self.place)
     }
+
+    /// Whether a record with these fields was written by this very process
+    /// (`whereabouts` says `ThisProcess`).
+    pub fn is_current(
+        &self,
+        pid: u32,
+        hostname: &str,
+        start_time: Option<u64>,
+        boot_id: Option<&str>,
+        pid_namespace: Option<&str>,
+    ) -> bool {
+        pid == self.pid
+            && start_time == self.start_time
+            && self.pids_mean_the_same(hostname, boot_id, pid_namespace)
+    }
+
+    /// Where the writer of a record with these fields lives, seen from this
+    /// process. Another host name, or a boot or PID namespace that is known on
+    /// both sides and differs: `Elsewhere`. A boot or namespace in the record
+    /// that we cannot tell for ourselves: `Elsewhere` too (we cannot show the
+    /// pid means something here). A record without them (written by a
+    /// previous version) on our host name: judged by its pid, as before.
+    pub fn whereabouts(
+        &self,
+        pid: u32,
+        hostname: &str,
+        start_time: Option<u64>,
+        boot_id: Option<&str>,
+        pid_namespace: Option<&str>,
+    ) -> Whereabouts {
+        if !self.pids_mean_the_same(hostname, boot_id, pid_namespace) {
+            Whereabouts::Elsewhere
+        } else if pid == self.pid && start_time == self.start_time {
+            Whereabouts::ThisProcess
+        } else {
+            Whereabouts::ThisMachine(liveness(pid, start_time))
+        }
+    }
+
+    /// Whether a pid written on `hostname`, in `boot_id` and `pid_namespace`
+    /// (`None`: not recorded), names the same process as that pid here.
+    fn pids_mean_the_same(
+        &self,
+        hostname: &str,
+        boot_id: Option<&str>,
+        pid_namespace: Option<&str>,
+    ) -> bool {
+        let boot_matches = match (boot_id, self.boot_id.as_deref()) {
+            (None, _) => true,
+            (Some(theirs), Some(ours)) => same_boot(theirs, ours),
+            (Some(_), None) => false,
+        };
+        let namespace_matches = match (pid_namespace, self.pid_namespace.as_deref()) {
+            (None, _) => true,
+            (Some(theirs), Some(ours)) => theirs == ours,
+            (Some(_), None) => false,
+        };
+        hostname == self.hostname && boot_matches && namespace_matches
+    }
+}
+
+/// A short stable hash (FNV-1a, 48 bits in hex) of where our pids mean something.
+fn place_tag(hostname: &str, boot_id: Option<&str>, pid_namespace: Option<&str>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [hostname, boot_id.unwrap_or(""), pid_namespace.unwrap_or("")] {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{:012x}", hash >> 16)
+}
+
+/// This boot: `/proc/sys/kernel/random/boot_id` (a random UUID per boot).
+#[cfg(target_os = "linux")]
+fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// This boot: `kern.boottime`, in whole seconds since the epoch.
+#[cfg(target_os = "macos")]
+fn boot_id() -> Option<String> {
+    let mut mib = [libc::CTL_KERN, libc::KERN_BOOTTIME];
+    let mut boot: libc::timeval = unsafe { std::mem::zeroed() };
+    let mut size = std::mem::size_of::<libc::timeval>();
+    let result = unsafe {
+        libc::sysctl(
+            mib.as_mut_ptr(),
+            mib.len() as libc::c_uint,
+            &mut boot as *mut libc::timeval as *mut libc::c_void,
+            &mut size,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if result != 0 || size != std::mem::size_of::<libc::timeval>() || boot.tv_sec <= 0 {
+        return None;
+    }
+    let rounded = boot.tv_sec as u64 + u64::from(boot.tv_usec >= 500_000);
+    Some(boot_time_text(rounded))
+}
+
+/// This boot: now minus the time since boot (`GetTickCount64`), in whole
+/// seconds since the epoch. It moves with the wall clock, hence `same_boot`'s tolerance.
+#[cfg(windows)]
+fn boot_id() -> Option<String> {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let since_boot = Duration::from_millis(unsafe {
+        windows_sys::Win32::System::SystemInformation::GetTickCount64()
+    });
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    let boot = now.checked_sub(since_boot)?;
+    Some(boot_time_text((boot.as_millis() as u64 + 500) / 1000))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+fn boot_id() -> Option<String> {
+    None
+}
+
+/// This PID namespace: `/proc/self/ns/pid` (`pid:[4026531836]`), unique within a boot.
+#[cfg(target_os = "linux")]
+fn pid_namespace() -> Option<String> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(link.to_string_lossy().into_owned()).filter(|ns| !ns.is_empty())
+}
+
+/// macOS and Windows have no PID namespaces (a Windows container is another host name).
+#[cfg(not(target_os = "linux"))]
+fn pid_namespace() -> Option<String> {
+    None
 }
 
 /// Whether the process that wrote a lock record still runs.
@@ -176,9 +392,221 @@ mod tests {
     fn identity_is_stable_and_recognises_itself() {
         let me = current();
         assert_eq!(me.pid, std::process::id());
-        assert!(me.is_current(me.pid, &me.hostname, me.start_time));
-        assert!(!me.is_current(me.pid + 1, &me.hostname, me.start_time));
+        let (boot, ns) = (me.boot_id.as_deref(), me.pid_namespace.as_deref());
+        assert!(me.is_current(me.pid, &me.hostname, me.start_time, boot, ns));
+        // A record of the previous version (no boot, no namespace) is still ours.
+        assert!(me.is_current(me.pid, &me.hostname, me.start_time, None, None));
+        assert!(!me.is_current(me.pid + 1, &me.hostname, me.start_time, boot, ns));
+        assert!(!me.is_current(me.pid, &me.hostname, me.start_time, Some("other-boot"), ns));
+        assert!(!me.is_current(me.pid, &me.hostname, me.start_time, boot, Some("pid:[1]")));
         assert_ne!(me.next_token(), me.next_token());
+    }
+
+    /// Our identity, as if our boot and PID namespace were these.
+    fn me_in(boot_id: Option<&str>, pid_namespace: Option<&str>) -> ProcessIdentity {
+        ProcessIdentity {
+            boot_id: boot_id.map(Into::into),
+            pid_namespace: pid_namespace.map(Into::into),
+            ..current().clone()
+        }
+    }
+
+    const BOOT: &str = "0e1c6a8e-2f4b-4c1d-9c55-3f7f1e0d2a11";
+    const OTHER_BOOT: &str = "6d1f0b0a-8a4e-4a52-b1a3-77c1de5e9f02";
+    const NS: &str = "pid:[4026531836]";
+    const OTHER_NS: &str = "pid:[4026532481]";
+
+    #[cfg(unix)]
+    #[test]
+    fn whereabouts_of_this_process_and_of_pids_on_this_machine() {
+        let me = me_in(Some(BOOT), Some(NS));
+        let (pid, host, start) = (me.pid, me.hostname.clone(), me.start_time);
+        let here = (Some(BOOT), Some(NS));
+        assert_eq!(
+            me.whereabouts(pid, &host, start, here.0, here.1),
+            Whereabouts::ThisProcess
+        );
+        // Another live process here, with its own start time.
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let other = sleeper.id();
+        let other_start = start_time_of(other);
+        assert_eq!(
+            me.whereabouts(other, &host, other_start, here.0, here.1),
+            Whereabouts::ThisMachine(Liveness::Alive)
+        );
+        if let Some(start) = other_start {
+            assert_eq!(
+                me.whereabouts(other, &host, Some(start + 1), here.0, here.1),
+                Whereabouts::ThisMachine(Liveness::Reused)
+            );
+        }
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        // Gone now: dead here, and that is meaningful (same boot and namespace).
+        assert_eq!(
+            me.whereabouts(other, &host, other_start, here.0, here.1),
+            Whereabouts::ThisMachine(Liveness::Dead)
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn another_boot_or_pid_namespace_on_our_host_name_is_elsewhere_whatever_the_pid_says_here() {
+        let me = me_in(Some(BOOT), Some(NS));
+        let host = me.hostname.clone();
+        let dead = {
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            pid
+        };
+        for pid in [dead, me.pid, 1] {
+            assert_eq!(
+                me.whereabouts(pid, &host, None, Some(OTHER_BOOT), Some(NS)),
+                Whereabouts::Elsewhere,
+                "another boot, pid {pid}"
+            );
+            assert_eq!(
+                me.whereabouts(pid, &host, None, Some(BOOT), Some(OTHER_NS)),
+                Whereabouts::Elsewhere,
+                "another PID namespace, pid {pid}"
+            );
+            assert_eq!(
+                me.whereabouts(pid, &host, None, None, Some(OTHER_NS)),
+                Whereabouts::Elsewhere,
+                "another PID namespace, boot unknown, pid {pid}"
+            );
+        }
+        // Even our own pid and start time: in another namespace it is another process.
+        assert_eq!(
+            me.whereabouts(me.pid, &host, me.start_time, Some(BOOT), Some(OTHER_NS)),
+            Whereabouts::Elsewhere
+        );
+        // What we cannot tell for ourselves cannot be shown to match.
+        let blind = me_in(None, None);
+        assert_eq!(
+            blind.whereabouts(dead, &host, None, Some(BOOT), Some(NS)),
+            Whereabouts::Elsewhere
+        );
+        assert_eq!(
+            blind.whereabouts(dead, &host, None, None, None),
+            Whereabouts::ThisMachine(Liveness::Dead)
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_record_of_the_previous_version_is_judged_by_its_pid_as_before() {
+        let me = me_in(Some(BOOT), Some(NS));
+        let host = me.hostname.clone();
+        let dead = {
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            pid
+        };
+        assert_eq!(
+            me.whereabouts(me.pid, &host, me.start_time, None, None),
+            Whereabouts::ThisProcess
+        );
+        assert_eq!(
+            me.whereabouts(dead, &host, None, None, None),
+            Whereabouts::ThisMachine(Liveness::Dead)
+        );
+        assert_eq!(
+            me.whereabouts(1, &host, None, None, None),
+            Whereabouts::ThisMachine(Liveness::Alive)
+        );
+        if let Some(start) = me.start_time {
+            assert_eq!(
+                me.whereabouts(me.pid, &host, Some(start + 1), None, None),
+                Whereabouts::ThisMachine(Liveness::Reused)
+            );
+        }
+    }
+
+    #[test]
+    fn another_host_name_is_elsewhere() {
+        let me = me_in(Some(BOOT), Some(NS));
+        let other_host = format!("{}-other", me.hostname);
+        for (boot, ns) in [(Some(BOOT), Some(NS)), (None, None)] {
+            assert_eq!(
+                me.whereabouts(me.pid, &other_host, me.start_time, boot, ns),
+                Whereabouts::Elsewhere
+            );
+        }
+        assert_eq!(
+            whereabouts(4242, &other_host, None, None, None),
+            Whereabouts::Elsewhere
+        );
+    }
+
+    #[test]
+    fn boot_times_within_two_seconds_are_one_boot_and_boot_ids_must_be_equal() {
+        assert!(same_boot(BOOT, BOOT));
+        assert!(!same_boot(BOOT, OTHER_BOOT));
+        let t = boot_time_text;
+        assert!(same_boot(&t(1_700_000_000), &t(1_700_000_002)));
+        assert!(same_boot(&t(1_700_000_002), &t(1_700_000_000)));
+        assert!(!same_boot(&t(1_700_000_000), &t(1_700_000_003)));
+        assert!(!same_boot(&t(1_700_000_000), BOOT));
+        let me = me_in(Some(&t(1_700_000_000)), None);
+        assert_eq!(
+            me.whereabouts(
+                me.pid,
+                &me.hostname,
+                me.start_time,
+                Some(&t(1_700_000_001)),
+                None
+            ),
+            Whereabouts::ThisProcess
+        );
+        assert_eq!(
+            me.whereabouts(
+                me.pid,
+                &me.hostname,
+                me.start_time,
+                Some(&t(1_700_009_000)),
+                None
+            ),
+            Whereabouts::Elsewhere
+        );
+    }
+
+    #[test]
+    fn file_tokens_tell_whether_their_pid_can_be_checked_here() {
+        let token = current().file_token();
+        assert!(!token.contains('.'), "{token}");
+        assert!(file_pid_is_checkable(&token));
+        assert!(
+            file_pid_is_checkable("abc-1"),
+            "a name of the previous version"
+        );
+        assert!(!file_pid_is_checkable("abc-1~000000000000"));
+        let (host, boot, ns) = ("h", Some(BOOT), Some(NS));
+        assert_ne!(
+            place_tag(host, boot, ns),
+            place_tag(host, Some(OTHER_BOOT), ns)
+        );
+        assert_ne!(
+            place_tag(host, boot, ns),
+            place_tag(host, boot, Some(OTHER_NS))
+        );
+        assert_ne!(place_tag(host, boot, ns), place_tag("h2", boot, ns));
+        assert_eq!(place_tag(host, boot, ns), place_tag(host, boot, ns));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn on_linux_the_boot_and_pid_namespace_are_known() {
+        let me = current();
+        let boot = me.boot_id.as_deref().expect("boot_id");
+        assert_eq!(boot.len(), 36, "{boot}");
+        let ns = me.pid_namespace.as_deref().expect("pid namespace");
+        assert!(ns.starts_with("pid:[") && ns.ends_with(']'), "{ns}");
     }
 
     #[cfg(unix)]

@@ -19,6 +19,7 @@ use super::convert::{
 use crate::fs_kind::{self, FsKind};
 use crate::lock::diagnose::{self, BreakOutcome, DoctorReport, LockStatus, OsLockProbe, Rules};
 use crate::lock::LockError;
+use crate::process::Whereabouts;
 
 /// The rules a diagnosis applies (the package's defaults: `DEFAULTS`).
 #[napi(object)]
@@ -63,6 +64,9 @@ pub struct LockRecordInfo {
     pub hostname: String,
     /// Only with `exposePids`.
     pub pid: Option<u32>,
+    /// Written on this machine: same host name, boot and PID namespace (a
+    /// holder in a container or sandbox here, or on another machine of the
+    /// same name, is not).
     pub same_host: bool,
     pub exclusive: bool,
     /// When it was taken, in ms since the epoch (by the holder's clock).
@@ -215,12 +219,15 @@ fn ms(d: Duration) -> f64 {
 impl From<LockStatus> for LockFileStatus {
     fn from(s: LockStatus) -> Self {
         let expose = s.expose_pids;
-        let me = crate::process::current();
         let record = s.record.as_ref().map(|r| LockRecordInfo {
             strategy: r.strategy.as_str().into(),
             hostname: r.hostname.clone(),
             pid: expose.then_some(r.pid),
-            same_host: r.hostname == me.hostname,
+            // Its pid means something here: same host name, boot and PID namespace.
+            same_host: matches!(
+                r.whereabouts(),
+                Whereabouts::ThisProcess | Whereabouts::ThisMachine(_)
+            ),
             exclusive: r.mode.is_exclusive(),
             acquired_at: r.acquired_at as f64,
             heartbeat: r.heartbeat.map(|h| h as f64),

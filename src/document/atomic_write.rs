@@ -8,8 +8,11 @@
 //! - Success is reported only once the rename happened (and, with
 //!   `Durability::Fsync`, once file and directory are on disk: F_FULLFSYNC on
 //!   macOS); on any failure the temp file is removed and the target untouched.
-//! - Temp names carry our pid, so a temp file left by a crashed writer can be
-//!   told from one being written (`remove_stale_temps`).
+//! - Temp names carry our pid and where it means something (host name, boot,
+//!   PID namespace: `ProcessIdentity::file_token`), so a temp file left by a
+//!   crashed writer can be told from one being written (`remove_stale_temps`),
+//!   and a live writer's temp file in another container or sandbox sharing
+//!   the directory is never taken for a dead one's.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -27,14 +30,14 @@ pub enum Durability {
     None,
 }
 
-/// `.roles.json.<pid>.<token>.tmp` beside `roles.json`.
+/// `.roles.json.<pid>.<token>~<place>.tmp` beside `roles.json`.
 fn temp_path(target: &Path) -> io::Result<PathBuf> {
     let name = target
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?
         .to_string_lossy();
     let me = process::current();
-    Ok(target.with_file_name(format!(".{name}.{}.{}.tmp", me.pid, me.next_token())))
+    Ok(target.with_file_name(format!(".{name}.{}.{}.tmp", me.pid, me.file_token())))
 }
 
 /// Atomically replaces `target` with `bytes` (creating it if missing).
@@ -162,7 +165,8 @@ fn transient(error: &io::Error) -> bool {
 }
 
 /// Removes temp files of `target` left by writers that have died (on this
-/// host: their pid is gone), beside it and in its backups folder
+/// host, boot and PID namespace: their pid is gone; elsewhere: a day old,
+/// see `remove_dead_temps`), beside it and in its backups folder
 /// (`.<name>.backups/`, whose backups are written the same way). Returns how
 /// many were removed.
 pub fn remove_stale_temps(target: &Path) -> io::Result<usize> {
@@ -182,8 +186,22 @@ pub fn remove_stale_temps(target: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
-/// Removes `.<anything>.<pid>.<token>.tmp` files of `dir` accepted by `ours`
-/// whose writer is dead.
+/// A temp file of a writer whose pid cannot be checked here is abandoned once
+/// this old (by its mtime): a writer renames its temp file a few seconds after
+/// writing it, so one that is a day old has no live writer left.
+const ABANDONED_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Removes `.<anything>.<pid>.<token>[~<place>].tmp` files of `dir` accepted by
+/// `ours` whose writer is dead.
+///
+/// The danger is removing a live writer's temp file just before it renames it
+/// into place (its save then fails). A pid is therefore trusted only where it
+/// means something: when the name's place is ours (same host name, boot and
+/// PID namespace), or when the name has no place (written by a previous
+/// version: judged as before). A temp file of another place (a writer in a
+/// container, a Flatpak or Snap sandbox, another machine sharing the
+/// directory, or a previous boot) is never removed because its pid looks dead
+/// here, where that proves nothing: only once it is `ABANDONED_TEMP_AGE` old.
 fn remove_dead_temps(dir: &Path, ours: impl Fn(&str) -> bool) -> io::Result<usize> {
     let mut removed = 0;
     for entry in std::fs::read_dir(dir)? {
@@ -196,12 +214,22 @@ fn remove_dead_temps(dir: &Path, ours: impl Fn(&str) -> bool) -> io::Result<usiz
             continue;
         };
         // The pid is the second field from the end (tokens hold no dots).
-        let Some(pid) = stem.rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
+        let mut fields = stem.rsplit('.');
+        let token = fields.next().unwrap_or("");
+        let Some(pid) = fields.next().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        if process::liveness(pid, None) == Liveness::Dead
-            && std::fs::remove_file(entry.path()).is_ok()
-        {
+        let abandoned = if process::file_pid_is_checkable(token) {
+            process::liveness(pid, None) == Liveness::Dead
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > ABANDONED_TEMP_AGE)
+        };
+        if abandoned && std::fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }
@@ -315,5 +343,41 @@ mod tests {
         }
         assert_eq!(remove_stale_temps(&target).unwrap(), 1);
         assert!(!stale.exists() && live.exists() && unrelated.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn temp_files_of_another_host_boot_or_pid_namespace_are_not_judged_by_their_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("roles.json");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        // Named the way `replace` names them: with our place.
+        let ours_dead = dir.path().join(format!(
+            ".roles.json.{dead}.{}.tmp",
+            process::current().file_token()
+        ));
+        let ours_live = temp_path(&target).unwrap();
+        // A writer elsewhere (another PID namespace here, say) whose pid is dead here.
+        let foreign = dir
+            .path()
+            .join(format!(".roles.json.{dead}.x-1~000000000000.tmp"));
+        let foreign_ancient = dir
+            .path()
+            .join(format!(".roles.json.{dead}.x-2~000000000000.tmp"));
+        for path in [&ours_dead, &ours_live, &foreign, &foreign_ancient] {
+            std::fs::write(path, "partial").unwrap();
+        }
+        File::options()
+            .write(true)
+            .open(&foreign_ancient)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(25 * 3600))
+            .unwrap();
+        assert_eq!(remove_stale_temps(&target).unwrap(), 2);
+        assert!(!ours_dead.exists() && !foreign_ancient.exists());
+        assert!(ours_live.exists(), "our own temp file is being written");
+        assert!(foreign.exists(), "a pid of elsewhere proves nothing here");
     }
 }

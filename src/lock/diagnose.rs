@@ -6,8 +6,8 @@
 //! Invariants:
 //! - No rules of its own: staleness is `lockfile::StaleWatch`, breaking is
 //!   `lockfile::break_stale` (its O_EXCL guard and re-check), the strategy
-//!   verdict is `path_lock::auto_strategy`, `staleMs` on a share is
-//!   `path_lock::stale_after_on`, the holder view is `Holder::from_record`
+//!   verdict is `strategy::auto_strategy`, `staleMs` on a share is
+//!   `strategy::stale_after_on`, the holder view is `Holder::from_record`
 //!   (pids only when asked). A diagnosis may be stricter than the library (a
 //!   lock file whose OS lock is held is never broken), never looser.
 //! - Looking changes nothing: no sidecar is created, and an OS lock is probed
@@ -26,12 +26,12 @@ use super::lockfile::{self, Snapshot, StaleWatch, Verdict, EMPTY_GRACE};
 use super::manager::resolve_target;
 use super::metadata::{now_ms, Holder, HolderRecord, Strategy};
 use super::os_lock::{self, Support};
-use super::path_lock::{auto_strategy, stale_after_on};
 use super::sidecar::sidecar_path;
+use super::strategy::{auto_strategy, stale_after_on};
 use super::Mode;
 use crate::document::atomic_write::{self, Durability};
 use crate::fs_kind::{self, FsKind};
-use crate::process;
+use crate::process::{self, Whereabouts};
 
 /// The library's rules that a diagnosis needs (the JS defaults are passed in).
 #[derive(Debug, Clone, Copy)]
@@ -280,10 +280,18 @@ fn held_reason(
 ) -> Staleness {
     let me = process::current();
     match record {
-        Some(r) if r.hostname == me.hostname => Staleness::Held {
-            why: "its process is alive on this host".into(),
-            by_time: false,
-        },
+        // Only where its pid means something here (same host, boot and PID namespace).
+        Some(r)
+            if matches!(
+                r.whereabouts(),
+                Whereabouts::ThisProcess | Whereabouts::ThisMachine(_)
+            ) =>
+        {
+            Staleness::Held {
+                why: "its process is alive on this host".into(),
+                by_time: false,
+            }
+        }
         Some(r) => {
             let seen = r
                 .heartbeat
@@ -294,10 +302,17 @@ fn held_reason(
                     )
                 })
                 .unwrap_or_default();
+            let place = if r.hostname == me.hostname {
+                format!(
+                    "in another PID namespace or boot of host name {} (a container or sandbox, or another machine of that name)",
+                    r.hostname
+                )
+            } else {
+                format!("on another host ({})", r.hostname)
+            };
             Staleness::Held {
                 why: format!(
-                    "its holder runs on another host ({}), whose process cannot be checked from here: it is stale only once it stays unchanged for {} ms while watched{seen}",
-                    r.hostname,
+                    "its holder runs {place}, whose process cannot be checked from here: it is stale only once it stays unchanged for {} ms while watched{seen}",
                     stale_after.as_millis()
                 ),
                 by_time: true,
@@ -567,15 +582,18 @@ fn guarded_break(
             by_time: false,
         });
     }
-    let broken = lockfile::break_stale(lock_path, &obs.snapshot)
+    let broken = lockfile::break_locked(lock_path, &obs.snapshot)
         .map_err(|e| LockError::io(lock_path, "remove a stale", e))?;
-    Ok(if broken {
-        BreakOutcome::Broken(why)
-    } else {
-        BreakOutcome::Refused {
+    Ok(match broken {
+        lockfile::Broken::Yes => BreakOutcome::Broken(why),
+        lockfile::Broken::Busy => BreakOutcome::Refused {
+            why: format!("it looks stale ({why}), but its OS lock was taken just now: someone is using it; not broken"),
+            by_time: false,
+        },
+        lockfile::Broken::Changed => BreakOutcome::Refused {
             why: "it changed while being broken (released, refreshed, or broken by another process at the same time); not broken, look at its status again".into(),
             by_time: false,
-        }
+        },
     })
 }
 
@@ -782,7 +800,8 @@ fn network_check(file_system: &FsKind, fs_type: Option<String>) -> Check {
     }
 }
 
-/// The probe files of one doctor run: `.flm-doctor.<pid>.<token>.*`.
+/// The probe files of one doctor run: `.flm-doctor.<pid>.<token>~<place>.*`
+/// (`ProcessIdentity::file_token`: the place says where the pid means something).
 struct Probe {
     dir: PathBuf,
     prefix: String,
@@ -793,7 +812,7 @@ impl Probe {
         let me = process::current();
         Probe {
             dir: dir.to_path_buf(),
-            prefix: format!(".flm-doctor.{}.{}", me.pid, me.next_token()),
+            prefix: format!(".flm-doctor.{}.{}", me.pid, me.file_token()),
         }
     }
 
@@ -835,13 +854,13 @@ impl Probe {
     fn exclusive_create(&self) -> Check {
         let path = self.path("lock");
         let result = (|| {
-            let Some(claim) = lockfile::try_create(&path, Mode::Exclusive)? else {
+            let Some(claim) = lockfile::try_create(&path, Mode::Exclusive)?.claim() else {
                 return Ok((
                     CheckStatus::Fail,
                     "the first exclusive create of a fresh name found a file there".to_string(),
                 ));
             };
-            let second = lockfile::try_create(&path, Mode::Exclusive);
+            let second = lockfile::try_create(&path, Mode::Exclusive).map(lockfile::Created::claim);
             let readable = lockfile::observe(&path)?
                 .and_then(|s| s.record())
                 .is_some_and(|r| r.token == claim.token);
@@ -1073,20 +1092,41 @@ impl Probe {
     }
 }
 
-/// `.flm-doctor.<pid>.<token>.<what>` of a process that is gone, over a minute old.
+/// A probe file of another run left here this long is abandoned whatever its
+/// pid: no doctor run lasts an hour.
+const ABANDONED_PROBE_AGE: Duration = Duration::from_secs(3600);
+
+/// `.flm-doctor.<pid>.<token>[~<place>].<what>` of a run that is over.
+///
+/// Its pid is trusted only where it means something: a probe of our host
+/// name, boot and PID namespace (its place is ours), or of a previous version
+/// (no place: judged as before). Then it is abandoned once over a minute old
+/// with its pid gone. A probe of another host, boot or PID namespace (a doctor
+/// in a container or sandbox sharing the directory) is never removed because
+/// its pid looks dead here, since that proves nothing: only once it is over
+/// `ABANDONED_PROBE_AGE` old.
 fn is_abandoned_probe(name: &str, path: &Path) -> bool {
     let Some(rest) = name.strip_prefix(".flm-doctor.") else {
         return false;
     };
-    let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+    let mut fields = rest.split('.');
+    let Some(pid) = fields.next().and_then(|p| p.parse::<u32>().ok()) else {
         return false;
     };
-    let old = std::fs::symlink_metadata(path)
+    let token = fields.next().unwrap_or("");
+    let Some(age) = std::fs::symlink_metadata(path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age > Duration::from_secs(60));
-    old && pid != process::current().pid && process::liveness(pid, None) == process::Liveness::Dead
+    else {
+        return false;
+    };
+    if !process::file_pid_is_checkable(token) {
+        return age > ABANDONED_PROBE_AGE;
+    }
+    age > Duration::from_secs(60)
+        && pid != process::current().pid
+        && process::liveness(pid, None) == process::Liveness::Dead
 }
 
 fn timed(what: &str, took: Duration) -> (CheckStatus, String) {
@@ -1163,6 +1203,43 @@ mod tests {
     /// A lock file as another process (or host) would have left it.
     fn plant(path: &Path, pid: u32, hostname: &str, heartbeat: u64) {
         crate::lock::lockfile::testing::plant(path, pid, hostname, None, heartbeat);
+    }
+
+    #[test]
+    fn a_holder_in_another_pid_namespace_or_boot_is_held_by_time_not_by_its_pid() {
+        let me = process::current();
+        let mut record = HolderRecord::ours(
+            Mode::Exclusive,
+            Strategy::Lockfile,
+            "t-1".into(),
+            1,
+            0,
+            Some(now_ms()),
+        );
+        record.pid = 1;
+        record.start_time = None;
+        record.pid_namespace = Some("pid:[1]".into());
+        let snapshot_dir = tempfile::tempdir().unwrap();
+        let lock = snapshot_dir.path().join(".roles.json.lock");
+        crate::lock::lockfile::testing::plant_record(&lock, &record);
+        let snapshot = lockfile::observe(&lock).unwrap().unwrap();
+        let staleness = held_reason(Some(&record), &snapshot, Duration::from_secs(30));
+        match staleness {
+            Staleness::Held { why, by_time } => {
+                assert!(by_time);
+                assert!(why.contains("another PID namespace or boot"), "{why}");
+                assert!(why.contains(&me.hostname), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same record as the previous version wrote it: pid 1 is alive here.
+        record.boot_id = None;
+        record.pid_namespace = None;
+        let staleness = held_reason(Some(&record), &snapshot, Duration::from_secs(30));
+        assert!(
+            matches!(staleness, Staleness::Held { by_time: false, .. }),
+            "{staleness:?}"
+        );
     }
 
     #[test]
@@ -1244,6 +1321,7 @@ mod tests {
 
         // A live holder on this host (us): never broken, waiting does not help.
         let claim = lockfile::try_create(&lock, Mode::Exclusive)
+            .map(lockfile::Created::claim)
             .unwrap()
             .unwrap();
         let status = super::status(&file, &RULES).unwrap();
@@ -1376,25 +1454,50 @@ mod tests {
             ".flm-doctor.{}.abc-3.probe",
             crate::lock::lockfile::testing::dead_pid()
         ));
-        for path in [&left, &live, &young] {
+        // Probes named with a place: ours (the pid is checked), another one (it is not).
+        let our_token = process::current().file_token();
+        let ours_left = dir.path().join(format!(
+            ".flm-doctor.{}.{our_token}.probe",
+            crate::lock::lockfile::testing::dead_pid()
+        ));
+        let foreign = dir.path().join(format!(
+            ".flm-doctor.{}.abc-4~000000000000.probe",
+            crate::lock::lockfile::testing::dead_pid()
+        ));
+        let foreign_ancient = dir.path().join(format!(
+            ".flm-doctor.{}.abc-5~000000000000.probe",
+            std::process::id()
+        ));
+        for path in [&left, &live, &young, &ours_left, &foreign, &foreign_ancient] {
             std::fs::write(path, b"x").unwrap();
         }
-        for path in [&left, &live] {
+        let ancient = std::time::SystemTime::now() - Duration::from_secs(7200);
+        for (path, when) in [
+            (&left, old),
+            (&live, old),
+            (&ours_left, old),
+            (&foreign, old),
+            (&foreign_ancient, ancient),
+        ] {
             File::options()
                 .write(true)
                 .open(path)
                 .unwrap()
-                .set_modified(old)
+                .set_modified(when)
                 .unwrap();
         }
         let report = doctor(dir.path()).unwrap();
         let cleanup = report.checks.iter().find(|c| c.id == "cleanup").unwrap();
         assert!(
-            cleanup.detail.contains("1 left by an interrupted"),
+            cleanup.detail.contains("3 left by an interrupted"),
             "{cleanup:?}"
         );
-        assert!(!left.exists());
+        assert!(!left.exists() && !ours_left.exists() && !foreign_ancient.exists());
         assert!(live.exists() && young.exists());
+        assert!(
+            foreign.exists(),
+            "a pid of another host, boot or PID namespace proves nothing here"
+        );
     }
 
     #[cfg(unix)]

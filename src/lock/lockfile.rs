@@ -1,5 +1,7 @@
 //! Primitives of the PID lock-file strategy, for file systems whose OS locks
-//! cannot be trusted: the lock is the *existence* of the lock file.
+//! cannot be trusted: the lock is the *existence* of the lock file. Where OS
+//! locks do work, every step here also keeps the rules of `interplay.rs`, so
+//! lock-file users and OS-lock users exclude each other on one file.
 //!
 //! Invariants:
 //! - A lock file that is a symlink or belongs to another user is refused, never
@@ -7,14 +9,20 @@
 //! - A lock file is created with O_CREAT|O_EXCL|O_NOFOLLOW (Windows: CREATE_NEW),
 //!   mode 0600, and its record is written in one write ending in a newline: a
 //!   record without its newline, or that does not parse, is half-written.
+//! - Where OS locks work, a lock file counts as ours only once we hold its OS
+//!   lock and the path still names it (rule A), and it is removed or broken
+//!   only while we hold its OS lock (rule U): a file whose OS lock someone
+//!   holds is never broken, whatever its record says.
 //! - A lock file is removed only by its holder (after checking the token is
 //!   still ours) or by a breaker that proved it stale, never "removed then
 //!   created": a holder takes it away by renaming it to a unique name first,
-//!   so it can put back a successor's file it grabbed by mistake.
-//! - Stale means provably gone: on this host, the pid is dead or was reused
-//!   (start time differs). Otherwise (another host, or a record that cannot be
-//!   read) only time tells, and only our own monotonic clock counts: the file
-//!   must stay byte-for-byte unchanged for `stale_after` while we watch, so
+//!   so it can put back a successor's file it grabbed by mistake (a breaker
+//!   without OS locks may have raced it).
+//! - Stale means provably gone: on this machine (same host name, boot and PID
+//!   namespace), the pid is dead or was reused (start time differs). Otherwise
+//!   (another machine, boot or namespace, or a record that cannot be read)
+//!   only time tells, and only our own monotonic clock counts: the file must
+//!   stay byte-for-byte unchanged for `stale_after` while we watch, so
 //!   wall-clock jumps and coarse mtimes can neither break a live lock early
 //!   nor keep a dead one forever.
 //! - At most one breaker works on a lock file at a time (`<lock>.break`, itself
@@ -26,10 +34,11 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::interplay::{self, Step};
 use super::metadata::{now_ms, HolderRecord, Strategy};
 use super::os_lock;
 use super::Mode;
-use crate::process::{self, Liveness};
+use crate::process::{self, Liveness, Whereabouts};
 
 /// A breaker guard older than this (unchanged while watched) is itself stale.
 const BREAKER_STALE: Duration = Duration::from_secs(10);
@@ -79,13 +88,34 @@ pub struct Claim {
     record_len: usize,
 }
 
-/// Creates the lock file if nobody has it: `Ok(None)` when it exists.
-pub fn try_create(path: &Path, mode: Mode) -> io::Result<Option<Claim>> {
+/// What an exclusive create of the lock file came to.
+pub enum Created {
+    /// Ours: created, its OS lock held where there are OS locks, record written.
+    Held(Claim),
+    /// A file is there already.
+    Exists,
+    /// We created it, but before we held it someone else took its OS lock (an
+    /// OS-lock user: it is theirs), or removed it (it is nobody's): not ours.
+    Lost,
+}
+
+impl Created {
+    pub fn claim(self) -> Option<Claim> {
+        match self {
+            Created::Held(claim) => Some(claim),
+            Created::Exists | Created::Lost => None,
+        }
+    }
+}
+
+/// Creates the lock file if nobody has it.
+pub fn try_create(path: &Path, mode: Mode) -> io::Result<Created> {
     let file = match create_new(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(Created::Exists),
         Err(e) => return Err(e),
     };
+    interplay::step(Step::CreatedLockFile);
     #[cfg(unix)]
     let inode = match inode_of(&file) {
         Ok(inode) => inode,
@@ -94,10 +124,24 @@ pub fn try_create(path: &Path, mode: Mode) -> io::Result<Option<Claim>> {
             return Err(e);
         }
     };
-    let me = process::current();
+    // Also hold the OS lock where there is one, so OS-lock users wait for us in
+    // the kernel. If one of them opened our new file and locked it first, it is
+    // theirs: they will write their record, and we wait like anyone else.
+    match os_lock::try_lock(&file, Mode::Exclusive) {
+        Ok(false) => return Ok(Created::Lost),
+        Ok(true) => {
+            // Rule A: a lock counts only on the file the path still names. The new
+            // file may have been removed before we locked it (an OS-lock user
+            // cleaning up its idle sidecar, a breaker judging it abandoned).
+            if !interplay::names(path, &file)? {
+                return Ok(Created::Lost);
+            }
+        }
+        Err(_) => {} // no OS locks here: the file's existence is the lock
+    }
     let acquired_at = now_ms();
     let mut claim = Claim {
-        token: me.next_token(),
+        token: process::current().next_token(),
         // No record outlives a lock file, so the clock is the only floor here.
         fencing_token: now_us(),
         mode,
@@ -107,74 +151,134 @@ pub fn try_create(path: &Path, mode: Mode) -> io::Result<Option<Claim>> {
         file,
         record_len: 0,
     };
-    // Also hold the OS lock where there is one, so OS-lock users wait for us in
-    // the kernel. If one of them opened our new file and locked it first, it is
-    // theirs: they will write their record, and we wait like anyone else.
-    if let Ok(false) = os_lock::try_lock(&claim.file, Mode::Exclusive) {
-        return Ok(None);
-    }
     let bytes = record_bytes(&claim, acquired_at)?;
     if let Err(e) = (&claim.file).write_all(&bytes) {
         let _ = std::fs::remove_file(path);
         return Err(e);
     }
     claim.record_len = bytes.len();
-    Ok(Some(claim))
+    Ok(Created::Held(claim))
 }
 
-/// The outcome of trying to take over a lock file that is an OS-lock sidecar.
-pub enum TakeOver {
-    /// It was idle (nobody held its OS lock): it is our lock file now, OS lock held.
+/// What became of a lock file that was there already.
+pub enum Existing {
+    /// It was an idle OS-lock sidecar: it is our lock file now, OS lock held.
     Taken(Claim),
-    /// Someone holds its OS lock.
+    /// Someone holds it (or may: it is not provably stale yet).
     Busy,
-    /// Not an idle-able sidecar (a lock-file record), or no OS locks here: judge it instead.
-    NotApplicable,
+    /// It was provably stale and has been removed (why): create it again.
+    Broken(String),
+    /// It changed or vanished meanwhile: look again.
+    Again,
 }
 
-/// An existing file with an OS-lock record is free when nobody holds its OS
-/// lock: then we write our record into it while holding that lock, and it is
-/// our lock file (OS-lock users wait for us in the kernel, or see our record
-/// and switch to the lock-file protocol).
-pub fn take_over_idle(path: &Path, seen: &Snapshot, mode: Mode) -> io::Result<TakeOver> {
-    // Not an empty file: a lock-file creator is between creating and writing it
-    // (and maybe before taking its OS lock), so only time may judge an empty one.
-    let is_sidecar = seen.record().is_some_and(|r| r.strategy == Strategy::Os);
-    if !is_sidecar {
-        return Ok(TakeOver::NotApplicable);
+/// Takes an existing lock file when it is free: an OS-lock sidecar whose OS
+/// lock nobody holds is idle and taken over in place (rule R); any other file
+/// is judged by `watch`, and one judged stale is broken under its OS lock
+/// (rule U), so a holder that holds the OS lock — one writing its record, or
+/// whose pid cannot be seen from here — is never broken, whatever its record says.
+pub fn claim_existing(
+    path: &Path,
+    mode: Mode,
+    watch: &mut StaleWatch,
+    stale_after: Duration,
+) -> io::Result<Existing> {
+    let Some(seen) = observe(path)? else {
+        return Ok(Existing::Again);
+    };
+    if seen.record().is_some_and(|r| r.strategy == Strategy::Os) {
+        interplay::step(Step::JudgedExisting);
+        match lock_named(path)? {
+            Named::Locked(file) => {
+                let now = snapshot_of(&file)?;
+                let still_idle = now.record().is_some_and(|r| r.strategy == Strategy::Os);
+                return if still_idle {
+                    take_over(file, now, mode).map(Existing::Taken)
+                } else {
+                    Ok(Existing::Again)
+                };
+            }
+            Named::Busy => return Ok(Existing::Busy),
+            Named::Gone => return Ok(Existing::Again),
+            // No OS locks here: a sidecar's record is judged like any other.
+            Named::NoOsLocks(_) => {}
+        }
     }
+    match watch.judge(&seen, stale_after, Instant::now()) {
+        Verdict::Held => Ok(Existing::Busy),
+        Verdict::Stale(why) => {
+            interplay::step(Step::JudgedExisting);
+            Ok(match break_locked(path, &seen)? {
+                Broken::Yes => Existing::Broken(why),
+                Broken::Busy => Existing::Busy,
+                Broken::Changed => Existing::Again,
+            })
+        }
+    }
+}
+
+/// What came of breaking a lock file judged stale.
+pub enum Broken {
+    Yes,
+    /// Its OS lock is held: someone is at it, whatever its record says.
+    Busy,
+    /// It changed, vanished, or another breaker is at work: look again.
+    Changed,
+}
+
+/// Breaks the lock file judged stale as `judged`, holding its OS lock while
+/// it goes where there are OS locks (rule U).
+pub fn break_locked(path: &Path, judged: &Snapshot) -> io::Result<Broken> {
+    let file = match lock_named(path)? {
+        Named::Locked(file) | Named::NoOsLocks(file) => file,
+        Named::Busy => return Ok(Broken::Busy),
+        Named::Gone => return Ok(Broken::Changed),
+    };
+    if snapshot_of(&file)? != *judged {
+        return Ok(Broken::Changed);
+    }
+    let broken = break_stale(path, judged)?;
+    drop(file); // the OS lock goes after the name (rule U)
+    Ok(if broken { Broken::Yes } else { Broken::Changed })
+}
+
+/// The file at the path, opened and locked.
+enum Named {
+    /// Its OS lock is ours and the path still names it (rule A).
+    Locked(File),
+    /// This file system has no OS locks.
+    NoOsLocks(File),
+    Busy,
+    /// Vanished, or replaced before we locked it.
+    Gone,
+}
+
+fn lock_named(path: &Path) -> io::Result<Named> {
     let file = match open_existing(path, true) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(TakeOver::Busy),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Named::Gone),
         Err(e) => return Err(e),
     };
     refuse_foreign(&file)?;
     match os_lock::try_lock(&file, Mode::Exclusive) {
         Ok(true) => {}
-        Ok(false) => return Ok(TakeOver::Busy),
-        Err(e) if os_lock::means_unsupported(&e) => return Ok(TakeOver::NotApplicable),
+        Ok(false) => return Ok(Named::Busy),
+        Err(e) if os_lock::means_unsupported(&e) => return Ok(Named::NoOsLocks(file)),
         Err(e) => return Err(e),
     }
-    #[cfg(unix)]
-    let inode = inode_of(&file)?;
-    #[cfg(unix)]
-    {
-        // Still the file at the path (not unlinked meanwhile)?
-        use std::os::unix::fs::MetadataExt;
-        let linked = std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == inode);
-        if !linked {
-            return Ok(TakeOver::Busy);
-        }
-    }
-    let mut previous = Vec::new();
-    (&file).take(64 * 1024).read_to_end(&mut previous)?;
-    let previous_token = Snapshot {
-        #[cfg(unix)]
-        inode,
-        bytes: previous.clone(),
-    }
-    .record()
-    .map_or(0, |r| r.fencing_token.saturating_add(1));
+    interplay::step(Step::LockedExisting);
+    Ok(if interplay::names(path, &file)? {
+        Named::Locked(file)
+    } else {
+        Named::Gone
+    })
+}
+
+/// Writes our record into an idle sidecar whose OS lock we hold.
+fn take_over(file: File, previous: Snapshot, mode: Mode) -> io::Result<Claim> {
+    let previous_token = previous
+        .record()
+        .map_or(0, |r| r.fencing_token.saturating_add(1));
     let acquired_at = now_ms();
     let mut claim = Claim {
         token: process::current().next_token(),
@@ -182,14 +286,14 @@ pub fn take_over_idle(path: &Path, seen: &Snapshot, mode: Mode) -> io::Result<Ta
         mode,
         acquired_at,
         #[cfg(unix)]
-        inode,
+        inode: previous.inode,
         file,
-        record_len: previous.len(),
+        record_len: previous.bytes.len(),
     };
     let bytes = record_bytes(&claim, acquired_at)?;
-    write_at_start(&claim.file, &bytes, previous.len())?;
-    claim.record_len = bytes.len().max(previous.len());
-    Ok(TakeOver::Taken(claim))
+    write_at_start(&claim.file, &bytes, previous.bytes.len())?;
+    claim.record_len = bytes.len().max(previous.bytes.len());
+    Ok(claim)
 }
 
 /// Reads the lock file: `None` when there is none.
@@ -206,14 +310,21 @@ pub fn observe_open(path: &Path, write: bool) -> io::Result<Option<(Snapshot, Fi
         Err(e) => return Err(e),
     };
     refuse_foreign(&file)?;
+    Ok(Some((snapshot_of(&file)?, file)))
+}
+
+/// The identity and content of an open lock file.
+fn snapshot_of(file: &File) -> io::Result<Snapshot> {
+    use std::io::Seek;
     let mut bytes = Vec::with_capacity(512);
-    (&file).take(64 * 1024).read_to_end(&mut bytes)?;
-    let snapshot = Snapshot {
+    let mut reader = file;
+    reader.seek(io::SeekFrom::Start(0))?;
+    reader.take(64 * 1024).read_to_end(&mut bytes)?;
+    Ok(Snapshot {
         #[cfg(unix)]
-        inode: inode_of(&file)?,
+        inode: inode_of(file)?,
         bytes,
-    };
-    Ok(Some((snapshot, file)))
+    })
 }
 
 /// Rewrites our record with a fresh heartbeat. `Ok(false)`: the file is no
@@ -250,13 +361,7 @@ fn heartbeat_by_token(path: &Path, claim: &Claim) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     };
-    let mut bytes = Vec::new();
-    (&file).take(64 * 1024).read_to_end(&mut bytes)?;
-    let current = Snapshot {
-        #[cfg(unix)]
-        inode: inode_of(&file)?,
-        bytes,
-    };
+    let current = snapshot_of(&file)?;
     if current.record().map(|r| r.token) != Some(claim.token.clone()) {
         return Ok(false);
     }
@@ -280,6 +385,7 @@ pub fn remove_own(path: &Path, claim: &Claim) -> io::Result<bool> {
     if !ours(path)? {
         return Ok(false);
     }
+    interplay::step(Step::ReleasingLockFile);
     let aside = unique_beside(path, "released");
     match std::fs::rename(path, &aside) {
         Ok(()) => {}
@@ -312,22 +418,20 @@ pub struct StaleWatch {
 
 impl StaleWatch {
     pub fn judge(&mut self, snapshot: &Snapshot, stale_after: Duration, now: Instant) -> Verdict {
-        let me = process::current();
-        if let Some(record) = snapshot.record() {
-            if record.hostname == me.hostname {
-                match process::liveness(record.pid, record.start_time) {
-                    Liveness::Dead => return Verdict::Stale("its process has exited".into()),
-                    Liveness::Reused => {
-                        return Verdict::Stale(
-                            "its process has exited and its pid was reused".into(),
-                        )
-                    }
-                    Liveness::Alive => {
-                        self.unchanged_since = None;
-                        return Verdict::Held;
-                    }
-                }
+        // A pid is judged only where it means something: same host name, boot
+        // and PID namespace. Anywhere else, only the clock below tells.
+        match snapshot.record().map(|record| record.whereabouts()) {
+            Some(Whereabouts::ThisMachine(Liveness::Dead)) => {
+                return Verdict::Stale("its process has exited".into())
             }
+            Some(Whereabouts::ThisMachine(Liveness::Reused)) => {
+                return Verdict::Stale("its process has exited and its pid was reused".into())
+            }
+            Some(Whereabouts::ThisMachine(Liveness::Alive) | Whereabouts::ThisProcess) => {
+                self.unchanged_since = None;
+                return Verdict::Held;
+            }
+            Some(Whereabouts::Elsewhere) | None => {}
         }
         let since = match &self.unchanged_since {
             Some((seen, since)) if seen == snapshot => *since,
@@ -346,8 +450,13 @@ impl StaleWatch {
         }
         Verdict::Stale(match snapshot.record() {
             Some(record) => format!(
-                "its holder on {} has not refreshed it for {} ms",
+                "its holder on {}{} has not refreshed it for {} ms",
                 record.hostname,
+                if record.hostname == process::current().hostname {
+                    " (another boot or PID namespace)"
+                } else {
+                    ""
+                },
                 stale_after.as_millis()
             ),
             None => format!("it has been unreadable for {} ms", limit.as_millis()),
@@ -403,18 +512,14 @@ fn clear_abandoned_guard(guard_path: &Path) -> io::Result<()> {
 }
 
 fn record_bytes(claim: &Claim, heartbeat: u64) -> io::Result<Vec<u8>> {
-    let me = process::current();
-    let record = HolderRecord {
-        pid: me.pid,
-        hostname: me.hostname.clone(),
-        start_time: me.start_time,
-        acquired_at: claim.acquired_at,
-        mode: claim.mode,
-        token: claim.token.clone(),
-        fencing_token: claim.fencing_token,
-        strategy: Strategy::Lockfile,
-        heartbeat: Some(heartbeat),
-    };
+    let record = HolderRecord::ours(
+        claim.mode,
+        Strategy::Lockfile,
+        claim.token.clone(),
+        claim.fencing_token,
+        claim.acquired_at,
+        Some(heartbeat),
+    );
     let mut bytes = serde_json::to_vec(&record).map_err(io::Error::other)?;
     bytes.push(b'\n');
     Ok(bytes)
@@ -539,6 +644,8 @@ pub(crate) mod testing {
             pid,
             hostname: hostname.into(),
             start_time,
+            boot_id: None,
+            pid_namespace: None,
             acquired_at: heartbeat,
             mode: Mode::Exclusive,
             token: format!("planted-{pid}-{heartbeat}"),
@@ -546,7 +653,12 @@ pub(crate) mod testing {
             strategy: Strategy::Lockfile,
             heartbeat: Some(heartbeat),
         };
-        let mut bytes = serde_json::to_vec(&record).unwrap();
+        plant_record(path, &record);
+    }
+
+    /// A lock file holding exactly `record`.
+    pub(crate) fn plant_record(path: &Path, record: &HolderRecord) {
+        let mut bytes = serde_json::to_vec(record).unwrap();
         bytes.push(b'\n');
         std::fs::write(path, bytes).unwrap();
     }
@@ -576,8 +688,12 @@ mod tests {
         let path = lock_path(&dir);
         let claim = try_create(&path, Mode::Exclusive)
             .unwrap()
+            .claim()
             .expect("created");
-        assert!(try_create(&path, Mode::Exclusive).unwrap().is_none());
+        assert!(try_create(&path, Mode::Exclusive)
+            .unwrap()
+            .claim()
+            .is_none());
         let record = observe(&path)
             .unwrap()
             .unwrap()
@@ -600,11 +716,11 @@ mod tests {
     fn heartbeat_and_release_touch_only_our_own_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = lock_path(&dir);
-        let claim = try_create(&path, Mode::Exclusive).unwrap().unwrap();
+        let claim = try_create(&path, Mode::Exclusive).unwrap().claim().unwrap();
         assert!(heartbeat(&path, &claim).unwrap());
         // Someone broke our lock and a successor holds it now.
         std::fs::remove_file(&path).unwrap();
-        let successor = try_create(&path, Mode::Exclusive).unwrap().unwrap();
+        let successor = try_create(&path, Mode::Exclusive).unwrap().claim().unwrap();
         assert!(
             !heartbeat(&path, &claim).unwrap(),
             "we must learn the lock is lost"
@@ -715,7 +831,10 @@ mod tests {
         );
         assert!(matches!(verdict, Verdict::Stale(ref why) if why.contains("unreadable")));
         assert!(break_stale(&path, &snapshot).unwrap());
-        assert!(try_create(&path, Mode::Exclusive).unwrap().is_some());
+        assert!(try_create(&path, Mode::Exclusive)
+            .unwrap()
+            .claim()
+            .is_some());
     }
 
     #[test]
@@ -762,7 +881,8 @@ mod tests {
                                     }
                                 }
                             }
-                            if let Some(claim) = try_create(&path, Mode::Exclusive).unwrap() {
+                            if let Some(claim) = try_create(&path, Mode::Exclusive).unwrap().claim()
+                            {
                                 return Some(claim);
                             }
                         }

@@ -27,15 +27,12 @@ use super::error::LockError;
 use super::events::{EventSink, LockEvent, ReleaseReason};
 use super::metadata::{self, Holder, Strategy};
 use super::os_lock;
-use super::path_lock::{Backend, Enqueued, Grant, GrantResult, PathLock, StaleRemoved, Waiter};
+use super::path_lock::{Enqueued, Grant, GrantResult, PathLock, StaleRemoved, Waiter};
 use super::sidecar::{sidecar_path, Sidecar};
 use super::timer::{self, TimerKey};
 use super::Mode;
 use crate::audit::{AuditEntry, AuditSink};
 use crate::fs_kind::FsKind;
-
-/// How often a held lock is checked to still stand on the file's current sidecar.
-const VERIFY_EVERY: Duration = Duration::from_secs(1);
 
 /// Longest backoff between attempts, whatever the timeout.
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
@@ -362,10 +359,7 @@ impl HeldLock {
 
     /// `os` or `lockfile`: how this lock is held across processes.
     pub fn strategy(&self) -> &'static str {
-        match self.path.backend() {
-            Backend::Flock => "os",
-            Backend::LockFile { .. } => "lockfile",
-        }
+        self.path.strategy().as_str()
     }
 
     pub fn is_released(&self) -> bool {
@@ -425,11 +419,7 @@ impl HeldLock {
 
     /// Arms the next check: at the lease deadline, or sooner to verify the lock still stands.
     fn schedule_watch(self: &Arc<Self>) {
-        let every = match self.path.backend() {
-            Backend::Flock => VERIFY_EVERY,
-            // Heartbeats: several per stale period, so one late beat is no loss.
-            Backend::LockFile { stale_after } => VERIFY_EVERY.min(stale_after / 4),
-        };
+        let every = self.path.verify_every();
         let next_check = Instant::now().checked_add(every);
         let at = match (self.lease_deadline, next_check) {
             (Some(lease), Some(check)) => lease.min(check),

@@ -10,6 +10,10 @@
 //! - Fencing tokens never go backwards: each acquisition writes
 //!   `max(previous + 1, now in µs)`, so the order survives the sidecar being
 //!   deleted and re-created.
+//! - A record says where its pid means something (host name, boot, PID
+//!   namespace: `HolderRecord::whereabouts`). Fields added since the first
+//!   version are optional both ways: its records (without them) still parse,
+//!   and it reads ours, ignoring what it does not know.
 
 use std::fs::File;
 use std::io;
@@ -18,7 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::Mode;
-use crate::process;
+use crate::process::{self, Whereabouts};
 
 /// Records longer than this are not ours (ours are ~250 bytes).
 const MAX_RECORD: usize = 4096;
@@ -42,13 +46,20 @@ impl Strategy {
     }
 }
 
-/// The JSON record in the sidecar.
+/// The JSON record in the sidecar. Unknown fields are ignored (never
+/// `deny_unknown_fields`): records of later versions must stay readable.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HolderRecord {
     pub pid: u32,
     pub hostname: String,
     pub start_time: Option<u64>,
+    /// The writer's boot (`ProcessIdentity::boot_id`); absent in records of the first version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The writer's PID namespace (Linux); absent in records of the first version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_namespace: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub acquired_at: u64,
     pub mode: Mode,
@@ -58,6 +69,44 @@ pub struct HolderRecord {
     /// Lock-file strategy: when the holder last proved it is alive (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<u64>,
+}
+
+impl HolderRecord {
+    /// A record of this process (its pid, host name, start time, boot and PID namespace).
+    pub fn ours(
+        mode: Mode,
+        strategy: Strategy,
+        token: String,
+        fencing_token: u64,
+        acquired_at: u64,
+        heartbeat: Option<u64>,
+    ) -> HolderRecord {
+        let me = process::current();
+        HolderRecord {
+            pid: me.pid,
+            hostname: me.hostname.clone(),
+            start_time: me.start_time,
+            boot_id: me.boot_id.clone(),
+            pid_namespace: me.pid_namespace.clone(),
+            acquired_at,
+            mode,
+            token,
+            fencing_token,
+            strategy,
+            heartbeat,
+        }
+    }
+
+    /// Where its writer lives: only `ThisMachine` holders can be checked by pid.
+    pub fn whereabouts(&self) -> Whereabouts {
+        process::whereabouts(
+            self.pid,
+            &self.hostname,
+            self.start_time,
+            self.boot_id.as_deref(),
+            self.pid_namespace.as_deref(),
+        )
+    }
 }
 
 /// A holder as reported to users: what can be said from outside.
@@ -94,12 +143,22 @@ impl Holder {
                 description: "another process (no readable holder record)".into(),
             };
         };
-        let same_host = r.hostname == me.hostname;
-        let same_process = same_host && me.is_current(r.pid, &r.hostname, r.start_time);
-        let who = match (same_process, same_host) {
-            (true, _) => "this process".to_string(),
-            (false, true) => "another process on this machine".to_string(),
-            (false, false) => format!("a process on {}", r.hostname),
+        let whereabouts = r.whereabouts();
+        let same_process = whereabouts == Whereabouts::ThisProcess;
+        let same_host = matches!(
+            whereabouts,
+            Whereabouts::ThisProcess | Whereabouts::ThisMachine(_)
+        );
+        let who = match whereabouts {
+            Whereabouts::ThisProcess => "this process".to_string(),
+            Whereabouts::ThisMachine(_) => "another process on this machine".to_string(),
+            // Same host name, but another boot or PID namespace: a container or
+            // sandbox here, or another machine of the same name.
+            Whereabouts::Elsewhere if r.hostname == me.hostname => format!(
+                "a process in another PID namespace or boot on host name {}",
+                r.hostname
+            ),
+            Whereabouts::Elsewhere => format!("a process on {}", r.hostname),
         };
         let pid = expose_pids.then_some(r.pid);
         let pid_text = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
@@ -203,18 +262,14 @@ pub fn next_record(file: &File) -> io::Result<NextRecord> {
 
 /// Writes the record of an acquisition in `mode` (the holder must hold the lock).
 pub fn write_record(file: &File, mode: Mode, next: NextRecord) -> io::Result<()> {
-    let me = process::current();
-    let record = HolderRecord {
-        pid: me.pid,
-        hostname: me.hostname.clone(),
-        start_time: me.start_time,
-        acquired_at: now_ms(),
+    let record = HolderRecord::ours(
         mode,
-        token: me.next_token(),
-        fencing_token: next.fencing_token,
-        strategy: Strategy::Os,
-        heartbeat: None,
-    };
+        Strategy::Os,
+        process::current().next_token(),
+        next.fencing_token,
+        now_ms(),
+        None,
+    );
     let mut bytes = serde_json::to_vec(&record).map_err(io::Error::other)?;
     bytes.push(b'\n');
     if bytes.len() < next.previous_len {
@@ -319,5 +374,101 @@ mod tests {
         assert!(!hidden.description.contains("pid"));
         let shown = Holder::from_record(Some(&record), Mode::Exclusive, true);
         assert_eq!(shown.pid, Some(std::process::id()));
+    }
+
+    /// A record exactly as the first version wrote it (no bootId, no pidNamespace).
+    fn previous_version_json(pid: u32, hostname: &str) -> String {
+        format!(
+            r#"{{"pid":{pid},"hostname":{hostname:?},"startTime":12345,"acquiredAt":1700000000000,"mode":"exclusive","token":"abc-1","fencingToken":7,"strategy":"lockfile","heartbeat":1700000000500}}"#
+        )
+    }
+
+    #[test]
+    fn records_of_the_previous_version_still_parse() {
+        let record: HolderRecord =
+            serde_json::from_str(&previous_version_json(42, "somewhere")).unwrap();
+        assert_eq!((record.pid, record.fencing_token), (42, 7));
+        assert_eq!(record.hostname, "somewhere");
+        assert_eq!(record.strategy, Strategy::Lockfile);
+        assert_eq!(record.heartbeat, Some(1_700_000_000_500));
+        assert_eq!((record.boot_id, record.pid_namespace), (None, None));
+        // Fields of a later version are ignored, not refused.
+        let later = previous_version_json(42, "somewhere")
+            .replace("\"pid\":42", "\"pid\":42,\"somethingNew\":{\"x\":1}");
+        assert!(serde_json::from_str::<HolderRecord>(&later).is_ok());
+    }
+
+    #[test]
+    fn our_records_round_trip_with_boot_and_pid_namespace() {
+        let ours = HolderRecord::ours(
+            Mode::Exclusive,
+            Strategy::Lockfile,
+            "t-1".into(),
+            9,
+            10,
+            Some(11),
+        );
+        let me = process::current();
+        let json = serde_json::to_string(&ours).unwrap();
+        if me.boot_id.is_some() {
+            assert!(json.contains("\"bootId\":"), "{json}");
+        }
+        if me.pid_namespace.is_some() {
+            assert!(json.contains("\"pidNamespace\":"), "{json}");
+        }
+        let back: HolderRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.boot_id, me.boot_id);
+        assert_eq!(back.pid_namespace, me.pid_namespace);
+        assert_eq!(
+            (back.pid, back.fencing_token, back.heartbeat),
+            (me.pid, 9, Some(11))
+        );
+        assert_eq!(back.whereabouts(), Whereabouts::ThisProcess);
+        // Unknown values are left out, as the first version wrote them.
+        let bare = HolderRecord {
+            boot_id: None,
+            pid_namespace: None,
+            ..ours
+        };
+        let json = serde_json::to_string(&bare).unwrap();
+        assert!(
+            !json.contains("bootId") && !json.contains("pidNamespace"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn a_holder_in_another_pid_namespace_or_boot_is_not_on_this_machine() {
+        let me = process::current();
+        let mut record = HolderRecord::ours(
+            Mode::Exclusive,
+            Strategy::Lockfile,
+            "t-2".into(),
+            1,
+            0,
+            Some(0),
+        );
+        record.pid = 1;
+        record.start_time = None;
+        record.pid_namespace = Some("pid:[1]".into());
+        let holder = Holder::from_record(Some(&record), Mode::Exclusive, false);
+        assert!(!holder.same_host && !holder.same_process, "{holder:?}");
+        assert!(
+            holder.description.contains("another PID namespace or boot"),
+            "{}",
+            holder.description
+        );
+        assert!(holder.description.contains(&me.hostname));
+        record.pid_namespace = me.pid_namespace.clone();
+        record.boot_id = Some("another-boot".into());
+        assert_eq!(record.whereabouts(), Whereabouts::Elsewhere);
+        // The previous version's record of pid 1 on our host name: a process here.
+        let previous: HolderRecord =
+            serde_json::from_str(&previous_version_json(1, &me.hostname)).unwrap();
+        let holder = Holder::from_record(Some(&previous), Mode::Exclusive, false);
+        assert!(holder.same_host && !holder.same_process, "{holder:?}");
+        assert!(holder
+            .description
+            .starts_with("another process on this machine"));
     }
 }

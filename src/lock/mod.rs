@@ -5,6 +5,7 @@ pub mod diagnose;
 mod dir_watch;
 mod error;
 mod events;
+pub mod interplay;
 pub mod lockfile;
 mod manager;
 mod metadata;
@@ -12,6 +13,7 @@ mod os_lock;
 mod path_lock;
 mod queue;
 mod sidecar;
+pub mod strategy;
 mod timer;
 mod waiter_pool;
 

@@ -1,0 +1,111 @@
+//! Where the two mechanisms meet: OS-lock users (`strategy/os.rs`) and
+//! lock-file users (`strategy/lock_file.rs`, `lockfile.rs`) on the same
+//! `.name.lock`, as happens when `auto` picks differently on two machines, or
+//! on a host and a container sharing a folder.
+//!
+//! The protocol's invariant — never two holders — rests on three rules, kept
+//! by every step of both mechanisms wherever OS locks work:
+//! - **A (acquire)**: an acquisition, whatever the strategy, counts only once
+//!   its OS lock is held on a handle AND the lock path still names that
+//!   handle's file, checked after the lock was taken (`names`). A file removed
+//!   or replaced before that check is not held by anyone who checks this way.
+//! - **U (unlink)**: a name at the lock path is removed or replaced only by a
+//!   process that holds the OS lock of the file it names, verified under that
+//!   lock (a release, an idle sidecar's cleanup, a stale file's break); the
+//!   OS lock is dropped after the name is gone. So the file a holder verified
+//!   stays at the path until it lets go itself.
+//! - **R (record)**: holding the OS lock of the named file, a process reads the
+//!   record to learn who else may hold it without OS locks: an OS-lock record
+//!   means idle (its writer held the OS lock while it held the file); a
+//!   lock-file record means a lock-file holder, who is waited for unless it is
+//!   provably gone, and then broken under the OS lock (rule U).
+//!
+//! Where OS locks are refused, the file's existence is the lock (O_EXCL create,
+//! heartbeats, staleness by our own clock, one breaker at a time): see
+//! `lockfile.rs`. `tests/protocol_model.rs` explores every interleaving of
+//! these steps with crashes; `interplay_tests.rs` replays the dangerous ones
+//! on real files by pausing a participant at each `Step`.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+/// Points of the interplay where a test may pause a participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A lock-file user created the lock file and has not locked it yet.
+    CreatedLockFile,
+    /// A lock-file user judged an existing file (idle sidecar or stale) and has
+    /// not taken its OS lock yet.
+    JudgedExisting,
+    /// A lock-file user holds an existing file's OS lock, before checking it is
+    /// still the file at the path.
+    LockedExisting,
+    /// A lock-file holder releasing: it checked the file is its own and has not
+    /// moved it away yet.
+    ReleasingLockFile,
+    /// An OS-lock user holds the sidecar's OS lock on the file at the path and
+    /// has not written its record yet.
+    LockedSidecar,
+    /// An OS-lock user found a lock-file record and is about to switch.
+    SwitchingToLockFile,
+}
+
+/// Whether `path` names the file `file` is open on (one `stat`, one `fstat`).
+#[cfg(unix)]
+pub fn names(path: &Path, file: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let ours = file.metadata()?;
+    match std::fs::symlink_metadata(path) {
+        Ok(named) => Ok((named.dev(), named.ino()) == (ours.dev(), ours.ino())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// On Windows an open lock file cannot be deleted or replaced (our handles
+/// lack FILE_SHARE_DELETE), so the path names it while it is open.
+#[cfg(windows)]
+pub fn names(_path: &Path, _file: &File) -> io::Result<bool> {
+    Ok(true)
+}
+
+/// Lets a test pause this thread at `step` (a no-op outside tests).
+#[inline(always)]
+pub fn step(step: Step) {
+    #[cfg(test)]
+    pause::at(step);
+    #[cfg(not(test))]
+    let _ = step;
+}
+
+/// Test-only pauses, per thread: a participant thread installs a hook that
+/// runs when it reaches a step (it usually waits there for a signal).
+#[cfg(test)]
+pub mod pause {
+    use super::Step;
+    use std::cell::RefCell;
+
+    type Hook = Box<dyn FnMut(Step)>;
+
+    thread_local! {
+        static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `hook` at every step this thread reaches, until it ends.
+    pub fn install(hook: impl FnMut(Step) + 'static) {
+        HOOK.with(|cell| *cell.borrow_mut() = Some(Box::new(hook)));
+    }
+
+    pub(super) fn at(step: Step) {
+        HOOK.with(|cell| {
+            if let Some(hook) = cell.borrow_mut().as_mut() {
+                hook(step);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+#[path = "interplay_tests.rs"]
+mod tests;

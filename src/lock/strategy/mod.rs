@@ -1,0 +1,196 @@
+//! The seam between a file's in-process queue (`path_lock.rs`) and the lock
+//! other processes see: one trait, one implementation per mechanism —
+//! `os.rs` (flock / LockFileEx on the sidecar, with a holder record) and
+//! `lock_file.rs` (the O_EXCL lock file, heartbeats, stale judgement, guarded
+//! break) — and the rules where both meet on one file in `../interplay.rs`.
+//!
+//! Invariants:
+//! - The mechanism of a file is chosen in one place (`choose`), and changes
+//!   only one way: from OS locks to the lock file, when the file system refuses
+//!   OS locks or another process is seen locking the file with a lock file
+//!   (`Attempt::UseLockFile`).
+//! - A `HeldLock` exists only while the lock is held across processes; it is
+//!   verified, refreshed and released through itself, so the queue never needs
+//!   to know which mechanism holds it.
+
+pub mod lock_file;
+pub mod os;
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::LockError;
+use super::manager::StrategyChoice;
+use super::metadata::{Holder, Strategy};
+use super::os_lock;
+use super::sidecar::Sidecar;
+use super::Mode;
+use crate::fs_kind::FsKind;
+
+/// How often a held lock is verified to still stand (and, for lock files, refreshed).
+pub const VERIFY_EVERY: Duration = Duration::from_secs(1);
+
+/// The lock across processes on one file, by one mechanism.
+pub trait CrossProcessLock: Send + Sync {
+    fn strategy(&self) -> Strategy;
+
+    /// The mode taken at the file level for an in-process request of `wanted`
+    /// (lock files are exclusive; readers of one process still share it).
+    fn file_mode(&self, wanted: Mode) -> Mode;
+
+    /// Takes the lock if it is free now; never blocks. `won` is an OS lock a
+    /// waiter thread obtained on a handle of its own, to be claimed here.
+    fn try_acquire(&self, mode: Mode, won: Option<Won>) -> Result<Attempt, LockError>;
+
+    /// Starts a wait for `mode`, run on a waiter thread without the file's mutex.
+    fn start_waiting(&self, mode: Mode) -> Box<dyn Wait>;
+
+    /// How often a held lock is verified (`HeldLock::still_held`).
+    fn verify_every(&self) -> Duration;
+
+    /// Who holds the file, as its record says (nobody in this process holds it).
+    fn recorded_holder(&self, expose_pids: bool) -> Option<Holder>;
+
+    /// Lets go of what is kept between acquisitions; removes the sidecar when
+    /// nobody else uses it.
+    fn close(&self);
+}
+
+/// A wait for the lock, on a waiter thread.
+pub trait Wait: Send {
+    /// Blocks until trying again is worthwhile: the OS lock was obtained on a
+    /// handle of the waiter's own (`Some`), or a pause ended (`None`).
+    fn until_worth_trying(&mut self) -> io::Result<Option<Won>>;
+}
+
+/// The lock as held across processes.
+pub trait HeldLock: Send {
+    fn fencing_token(&self) -> u64;
+
+    /// Writes the holder record when it was left for after the handover
+    /// (a waiter hands the lock on first: each syscall on a cold CPU costs µs).
+    fn publish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Whether the lock still stands (lock files: also refreshes the heartbeat).
+    /// An error to check is not a loss: only a proven one is.
+    fn still_held(&self) -> bool;
+
+    fn release(self: Box<Self>);
+}
+
+/// What an attempt found.
+pub enum Attempt {
+    Held(Box<dyn HeldLock>),
+    /// Someone else holds it (or is about to): wait.
+    Busy,
+    /// OS locks are refused here, or another process locks this file with a
+    /// lock file: use the lock file from now on.
+    UseLockFile,
+}
+
+/// An OS lock a waiter obtained on a sidecar handle of its own.
+pub struct Won(pub(crate) Arc<Sidecar>);
+
+impl Won {
+    /// A waiter that won a lock nobody wants any more lets go. An empty sidecar
+    /// (one the waiter's open created: nobody's record is in it) is removed
+    /// first, under its OS lock (rule U), so that lock-file users are not left
+    /// judging an empty file by the clock.
+    pub fn discard(self, path: &Path) {
+        let empty = self.0.file().metadata().is_ok_and(|m| m.len() == 0);
+        if empty && matches!(self.0.still_linked(path), Ok(true)) {
+            let _ = std::fs::remove_file(path);
+        }
+        let _ = os_lock::unlock(self.0.file());
+    }
+
+    /// After `close()`: the waiter that won removes the sidecar close could not.
+    pub fn remove_if_unused(self, path: &Path) {
+        let _ = os_lock::unlock(self.0.file());
+        self.0.remove_if_unused(path);
+    }
+}
+
+/// Called when a stale lock file was removed: (data file, why it was stale).
+pub type StaleRemoved = Arc<dyn Fn(&Path, &str) + Send + Sync>;
+
+/// What a file is locked with, and why.
+pub struct Choice {
+    pub lock: Arc<dyn CrossProcessLock>,
+    pub why: String,
+}
+
+/// Where a file's lock lives and the rules it is held by.
+#[derive(Clone)]
+pub struct Place {
+    pub target: std::path::PathBuf,
+    pub sidecar_path: std::path::PathBuf,
+    /// `staleMs`, stretched on a network share.
+    pub stale_after: Duration,
+    pub on_stale_removed: Option<StaleRemoved>,
+}
+
+/// The one place the mechanism of a file is chosen.
+pub fn choose(place: &Place, choice: StrategyChoice, file_system: &FsKind) -> Choice {
+    let (strategy, why) = match choice {
+        StrategyChoice::Os => (Strategy::Os, "chosen by the strategy option".to_string()),
+        StrategyChoice::Lockfile => (
+            Strategy::Lockfile,
+            "chosen by the strategy option".to_string(),
+        ),
+        StrategyChoice::Auto => {
+            auto_strategy(place.target.parent().unwrap_or(&place.target), file_system)
+        }
+    };
+    Choice {
+        lock: build(place, strategy),
+        why,
+    }
+}
+
+/// The lock-file mechanism for `place` (also what an OS-lock user switches to).
+pub fn build(place: &Place, strategy: Strategy) -> Arc<dyn CrossProcessLock> {
+    match strategy {
+        Strategy::Os => Arc::new(os::OsLock::new(place.clone())),
+        Strategy::Lockfile => Arc::new(lock_file::LockFile::new(place.clone())),
+    }
+}
+
+/// What `strategy: 'auto'` picks for a file in `dir` (on `file_system`), and why.
+pub fn auto_strategy(dir: &Path, file_system: &FsKind) -> (Strategy, String) {
+    if file_system.is_network() {
+        (
+            Strategy::Lockfile,
+            format!(
+                "the file is on a network drive ({}), where OS locks are unreliable",
+                file_system.name()
+            ),
+        )
+    } else if !os_lock::supported_in(dir) {
+        (
+            Strategy::Lockfile,
+            "the file system refused OS locks (ENOTSUP, EOPNOTSUPP, ENOSYS or ENOLCK)".to_string(),
+        )
+    } else {
+        (Strategy::Os, "OS locks work on this local disk".to_string())
+    }
+}
+
+/// `staleMs` as applied on `file_system`: a share's round trips (and its
+/// holders' heartbeats) are slower, so it is stretched by the network factor.
+pub fn stale_after_on(
+    file_system: &FsKind,
+    stale_after: Duration,
+    network_factor: f64,
+) -> Duration {
+    if file_system.is_network() {
+        Duration::try_from_secs_f64(stale_after.as_secs_f64() * network_factor.max(1.0))
+            .unwrap_or(Duration::MAX)
+    } else {
+        stale_after
+    }
+}
