@@ -12,6 +12,9 @@
 //                  (the same fast-path shape ours uses internally: sync try, then wait).
 // - proper-lockfile: `lockfile.lock(file, { retries: { retries: 1000, minTimeout: 1,
 //                  maxTimeout: 20 }, realpath: false })`, which creates `<file>.lock/`.
+// - base, base-lockfile: with FLM_BASELINE=/path/to/another/checkout (built), that
+//                  checkout's file-lock-manager, side by side with ours in the same run
+//                  (how a change is compared with the version before it).
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -19,7 +22,16 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 
-export const LIBS = ['ours', 'ours-lockfile', 'fsnative-wait', 'fsnative-try', 'proper-lockfile']
+const BASELINE = process.env.FLM_BASELINE
+
+export const LIBS = [
+  'ours',
+  'ours-lockfile',
+  ...(BASELINE ? ['base', 'base-lockfile'] : []),
+  'fsnative-wait',
+  'fsnative-try',
+  'proper-lockfile',
+]
 
 export const LABELS = {
   ours: "file-lock-manager (ours, strategy 'os')",
@@ -27,6 +39,8 @@ export const LABELS = {
   'fsnative-wait': 'fs-native-extensions (`await waitForLock(fd)`)',
   'fsnative-try': 'fs-native-extensions (`tryLock(fd)`, else `waitForLock(fd)`)',
   'proper-lockfile': 'proper-lockfile (mkdir `<file>.lock`)',
+  base: `file-lock-manager at ${BASELINE} (baseline, strategy 'os')`,
+  'base-lockfile': `file-lock-manager at ${BASELINE} (baseline, strategy 'lockfile')`,
 }
 
 export const SHORT = {
@@ -35,6 +49,8 @@ export const SHORT = {
   'fsnative-wait': 'fs-native (wait)',
   'fsnative-try': 'fs-native (try)',
   'proper-lockfile': 'proper-lockfile',
+  base: 'baseline',
+  'base-lockfile': 'baseline (lockfile)',
 }
 
 export function sidecarOf(file) {
@@ -44,9 +60,12 @@ export function sidecarOf(file) {
 export async function openLib(name, file) {
   switch (name) {
     case 'ours':
-    case 'ours-lockfile': {
-      const { FileLockManager } = require('../index.js')
-      const m = new FileLockManager({ strategy: name === 'ours' ? 'os' : 'lockfile' })
+    case 'ours-lockfile':
+    case 'base':
+    case 'base-lockfile': {
+      const baseline = name.startsWith('base')
+      const { FileLockManager } = require(baseline ? path.join(BASELINE, 'index.js') : '../index.js')
+      const m = new FileLockManager({ strategy: name.endsWith('lockfile') ? 'lockfile' : 'os' })
       // One attempt that waits up to 60 s in the kernel: no client-side backoff.
       const opts = { exclusive: true, timeoutMs: 60000, retries: 1 }
       return {
