@@ -465,10 +465,11 @@ class FileLockManager extends EventEmitter {
       throw closedError()
     }
     if (!this.#native.isHeld(grant.id)) throw lostBeforeHandOver(grant)
+    const heard = this.listenerCount('acquired') > 0
     const lock = this.#adopt(grant)
-    // Checked again last: `acquired` listeners ran in between, and the Lock is
-    // resolved right after this check, with nothing else running in between.
-    if (!this.#native.isHeld(grant.id)) {
+    // Checked again when `acquired` listeners ran in between (they may block):
+    // the Lock is resolved right after, with nothing else running in between.
+    if (heard && !this.#native.isHeld(grant.id)) {
       this.#live.delete(grant.id)
       droppedLocks.unregister(lock)
       const error = lostBeforeHandOver(grant)

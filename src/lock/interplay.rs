@@ -56,8 +56,15 @@ pub enum Step {
 pub fn names(path: &Path, file: &File) -> io::Result<bool> {
     use std::os::unix::fs::MetadataExt;
     let ours = file.metadata()?;
+    names_inode(path, (ours.dev(), ours.ino()))
+}
+
+/// Whether `path` names the file `(dev, ino)` (one `stat`).
+#[cfg(unix)]
+pub fn names_inode(path: &Path, inode: (u64, u64)) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(path) {
-        Ok(named) => Ok((named.dev(), named.ino()) == (ours.dev(), ours.ino())),
+        Ok(named) => Ok((named.dev(), named.ino()) == inode),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }

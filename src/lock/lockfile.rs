@@ -133,7 +133,11 @@ pub fn try_create(path: &Path, mode: Mode) -> io::Result<Created> {
             // Rule A: a lock counts only on the file the path still names. The new
             // file may have been removed before we locked it (an OS-lock user
             // cleaning up its idle sidecar, a breaker judging it abandoned).
-            if !interplay::names(path, &file)? {
+            #[cfg(unix)]
+            let linked = interplay::names_inode(path, inode)?;
+            #[cfg(not(unix))]
+            let linked = interplay::names(path, &file)?;
+            if !linked {
                 return Ok(Created::Lost);
             }
         }
@@ -346,12 +350,7 @@ pub fn heartbeat(path: &Path, claim: &Claim) -> io::Result<bool> {
 /// Whether `path` still names the inode our open handle is on (one `stat`).
 #[cfg(unix)]
 fn names_our_file(path: &Path, claim: &Claim) -> io::Result<bool> {
-    use std::os::unix::fs::MetadataExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) => Ok((meta.dev(), meta.ino()) == claim.inode),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+    interplay::names_inode(path, claim.inode)
 }
 
 #[cfg(not(unix))]
