@@ -41,6 +41,16 @@ export function within(promise, ms, what = 'operation') {
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
 }
 
+/** What `fn` throws synchronously (fails if it does not throw). */
+export function thrown(fn) {
+  try {
+    fn()
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected a throw')
+}
+
 /** The rejection of `promise` (fails if it resolves or hangs). */
 export async function rejectionOf(promise, ms = 10000, what = 'operation') {
   let value

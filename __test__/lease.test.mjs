@@ -1,7 +1,7 @@
 // leaseMs: the accepted range, and the promise that a Lock is never handed out
 // already lost (a lease that ran out between the grant and the hand-over).
 import { describe, expect, it } from 'vitest'
-import { FileLockError, FileLockManager, rejectionOf, runSnippet, sleep, useScratchDir, within } from './helpers.mjs'
+import { FileLockError, FileLockManager, rejectionOf, runSnippet, sleep, thrown, useScratchDir, within } from './helpers.mjs'
 
 let file
 const manager = useScratchDir({
@@ -10,15 +10,6 @@ const manager = useScratchDir({
     file = f
   },
 })
-
-function thrown(fn) {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a throw')
-}
 
 // Busy-waits (blocking the event loop, as a slow `acquired` listener would) until
 // the native side has let go of every lock of `m`: its lease timer runs on a Rust

@@ -2,7 +2,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Child, FIXTURES, FileLockError, FileLockManager, rejectionOf, useScratchDir } from './helpers.mjs'
+import { Child, FIXTURES, FileLockError, FileLockManager, rejectionOf, thrown, useScratchDir } from './helpers.mjs'
 
 let dir
 let file
@@ -13,15 +13,6 @@ const manager = useScratchDir({
     file = f
   },
 })
-
-function thrown(fn) {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a throw')
-}
 
 describe('FileLockManager options', () => {
   it('fills in the documented defaults', () => {
