@@ -10,10 +10,11 @@
 //!   handle's file, checked after the lock was taken (`names`). A file removed
 //!   or replaced before that check is not held by anyone who checks this way.
 //! - **U (unlink)**: a name at the lock path is removed or replaced only by a
-//!   process that holds the OS lock of the file it names, verified under that
-//!   lock (a release, an idle sidecar's cleanup, a stale file's break); the
-//!   OS lock is dropped after the name is gone. So the file a holder verified
-//!   stays at the path until it lets go itself.
+//!   process that holds the OS lock of the file it names *exclusively*,
+//!   verified under that lock (a release, an idle sidecar's cleanup, an empty
+//!   sidecar dropped by a waiter nobody needs any more, a stale file's break);
+//!   the OS lock is dropped after the name is gone. So the file a holder
+//!   verified stays at the path until it lets go itself.
 //! - **R (record)**: holding the OS lock of the named file, a process reads the
 //!   record to learn who else may hold it without OS locks: an OS-lock record
 //!   means idle (its writer held the OS lock while it held the file); a
@@ -70,11 +71,46 @@ pub fn names_inode(path: &Path, inode: (u64, u64)) -> io::Result<bool> {
     }
 }
 
-/// On Windows an open lock file cannot be deleted or replaced (our handles
-/// lack FILE_SHARE_DELETE), so the path names it while it is open.
+/// Whether `path` names the file `file` is open on: the same volume and file
+/// index. (Lock-file handles share delete access, so a lock file can be
+/// removed or renamed while open, as on Unix.)
 #[cfg(windows)]
-pub fn names(_path: &Path, _file: &File) -> io::Result<bool> {
-    Ok(true)
+pub fn names(path: &Path, file: &File) -> io::Result<bool> {
+    use std::os::windows::fs::OpenOptionsExt;
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE,
+        FILE_SHARE_READ, FILE_SHARE_WRITE,
+    };
+    let named = std::fs::OpenOptions::new()
+        .access_mode(0)
+        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path);
+    match named {
+        Ok(named) => Ok(file_identity(&named)? == file_identity(file)?),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Volume serial number and file index of an open file.
+#[cfg(windows)]
+fn file_identity(file: &File) -> io::Result<(u32, u32, u32)> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION,
+    };
+    // SAFETY: a zeroed BY_HANDLE_FILE_INFORMATION is a valid out-parameter, and
+    // the handle is open for the duration of the call.
+    let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
+    if unsafe { GetFileInformationByHandle(file.as_raw_handle(), &mut info) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((
+        info.dwVolumeSerialNumber,
+        info.nFileIndexHigh,
+        info.nFileIndexLow,
+    ))
 }
 
 /// Lets a test pause this thread at `step` (a no-op outside tests).

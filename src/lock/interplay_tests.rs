@@ -39,6 +39,10 @@ impl Inside {
                 .push(format!("{who} entered while another held"));
         }
         std::thread::sleep(Duration::from_micros(300));
+        // Leaves, then lets go: a release hands the lock on (a successor may
+        // enter as soon as the lock file is moved away). What a release must
+        // never do — take a successor's file with it — shows as that
+        // successor's overlap with the next one.
         self.count.fetch_sub(1, Ordering::SeqCst);
         held.release();
     }
@@ -210,4 +214,59 @@ fn a_lock_file_holder_paused_while_releasing() {
 #[test]
 fn an_os_lock_user_paused_while_switching_to_lock_files() {
     assert_never_two(Step::SwitchingToLockFile, Before::DeadHoldersFile, true);
+}
+
+/// A shared waiter that wins beside a shared holder who has not written its
+/// record yet (its sidecar still empty), and that nobody wants any more, must
+/// not remove that sidecar: rule U needs the OS lock exclusively.
+#[test]
+fn an_unwanted_shared_waiter_never_removes_a_sidecar_a_shared_holder_is_claiming() {
+    use crate::lock::manager::StrategyChoice;
+    use crate::lock::os_lock;
+    use crate::lock::path_lock::{Enqueued, GrantResult, PathLock, Waiter};
+
+    struct Nobody;
+    impl Waiter for Nobody {
+        fn answer(self: Box<Self>, _result: GrantResult) -> bool {
+            false
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("roles.json");
+    let sidecar_path = crate::lock::sidecar_path(&target);
+    let path_lock = || {
+        Arc::new(PathLock::new(
+            target.clone(),
+            false,
+            StrategyChoice::Os,
+            Duration::from_secs(30),
+            1.0,
+            None,
+        ))
+    };
+    // Another process in the middle of claiming: the empty sidecar, locked.
+    let claiming = Sidecar::open(&sidecar_path).unwrap();
+    assert!(os_lock::try_lock(claiming.file(), Mode::Exclusive).unwrap());
+    let waiting = path_lock();
+    let ticket = match waiting
+        .enqueue(Mode::Shared, Box::new(Nobody), false)
+        .unwrap()
+    {
+        Enqueued::Waiting { ticket, .. } => ticket,
+        Enqueued::Granted(_) => panic!("the sidecar is locked: it must wait"),
+    };
+    std::thread::sleep(Duration::from_millis(50)); // its waiter blocks in the kernel
+    assert!(waiting.cancel(ticket)); // and its requester gives up
+                                     // The other process now holds it shared, record still unwritten.
+    assert!(os_lock::try_lock(claiming.file(), Mode::Shared).unwrap());
+    std::thread::sleep(Duration::from_millis(100)); // the waiter wins shared, unwanted
+    assert!(
+        claiming.still_linked(&sidecar_path).unwrap(),
+        "the sidecar was removed under a shared holder"
+    );
+    let exclusive = path_lock().try_acquire(Mode::Exclusive).unwrap();
+    assert!(
+        exclusive.is_none(),
+        "an exclusive grant beside a shared holder"
+    );
 }

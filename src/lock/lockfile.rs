@@ -40,7 +40,8 @@ use super::os_lock;
 use super::Mode;
 use crate::process::{self, Liveness, Whereabouts};
 
-/// A breaker guard older than this (unchanged while watched) is itself stale.
+/// A breaker guard older than this (by its mtime: a guard is never rewritten)
+/// is itself stale.
 const BREAKER_STALE: Duration = Duration::from_secs(10);
 
 /// An empty lock file this old is abandoned: a creator writes its record in the
@@ -116,14 +117,10 @@ pub fn try_create(path: &Path, mode: Mode) -> io::Result<Created> {
         Err(e) => return Err(e),
     };
     interplay::step(Step::CreatedLockFile);
+    // Without its OS lock the file is not removed on error (rule U): an empty
+    // file is judged abandoned by the clock soon enough.
     #[cfg(unix)]
-    let inode = match inode_of(&file) {
-        Ok(inode) => inode,
-        Err(e) => {
-            let _ = std::fs::remove_file(path);
-            return Err(e);
-        }
-    };
+    let inode = inode_of(&file)?;
     // Also hold the OS lock where there is one, so OS-lock users wait for us in
     // the kernel. If one of them opened our new file and locked it first, it is
     // theirs: they will write their record, and we wait like anyone else.
@@ -141,7 +138,8 @@ pub fn try_create(path: &Path, mode: Mode) -> io::Result<Created> {
                 return Ok(Created::Lost);
             }
         }
-        Err(_) => {} // no OS locks here: the file's existence is the lock
+        Err(e) if os_lock::means_unsupported(&e) => {} // the file's existence is the lock
+        Err(e) => return Err(e),
     }
     let acquired_at = now_ms();
     let mut claim = Claim {

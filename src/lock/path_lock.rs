@@ -35,7 +35,7 @@ use crate::fs_kind::{self, FsKind};
 
 pub use super::strategy::StaleRemoved;
 
-/// How often one pump may be told to switch mechanisms (once, in practice).
+/// How often one attempt may be told to switch mechanisms (once, in practice).
 const MAX_SWITCHES: usize = 2;
 
 pub type GrantResult = Result<Grant, LockError>;
@@ -341,7 +341,11 @@ impl PathLock {
                     match self.try_lock(st, head) {
                         Ok(true) => {}
                         Ok(false) => {
-                            if self.spawn_waiter(st, head) {
+                            // The attempt may have switched mechanisms, and with
+                            // them the waiter slot the head needs.
+                            if st.waiting[slot(st.lock.file_mode(head))]
+                                || self.spawn_waiter(st, head)
+                            {
                                 return;
                             }
                         }

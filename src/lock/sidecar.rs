@@ -179,10 +179,24 @@ impl Sidecar {
     /// Removes the sidecar if nobody holds or waits for it: only while we hold it
     /// exclusively, and unlinking before unlocking (waiters then see a stale inode).
     pub fn remove_if_unused(self: Arc<Self>, path: &Path) -> bool {
+        self.remove_when_unused(path, false)
+    }
+
+    /// `remove_if_unused`, only when it holds no record (nobody's: an open
+    /// created it, and no holder wrote into it).
+    pub fn remove_if_unused_and_empty(self: Arc<Self>, path: &Path) -> bool {
+        self.remove_when_unused(path, true)
+    }
+
+    fn remove_when_unused(self: Arc<Self>, path: &Path, only_empty: bool) -> bool {
+        // Exclusively (rule U of interplay.rs): a shared lock may sit beside a
+        // shared holder that has not written its record yet. On a handle that
+        // holds the lock shared, this converts it.
         if !matches!(os_lock::try_lock(&self.file, Mode::Exclusive), Ok(true)) {
             return false;
         }
-        if !matches!(self.still_linked(path), Ok(true)) {
+        let empty = || self.file.metadata().is_ok_and(|m| m.len() == 0);
+        if !matches!(self.still_linked(path), Ok(true)) || (only_empty && !empty()) {
             let _ = os_lock::unlock(&self.file);
             return false;
         }

@@ -97,14 +97,11 @@ pub struct Won(pub(crate) Arc<Sidecar>);
 
 impl Won {
     /// A waiter that won a lock nobody wants any more lets go. An empty sidecar
-    /// (one the waiter's open created: nobody's record is in it) is removed
-    /// first, under its OS lock (rule U), so that lock-file users are not left
-    /// judging an empty file by the clock.
+    /// (nobody's record is in it: the waiter's open may have created it) is
+    /// removed first, under its OS lock held exclusively (rule U), so that
+    /// lock-file users are not left judging an empty file by the clock.
     pub fn discard(self, path: &Path) {
-        let empty = self.0.file().metadata().is_ok_and(|m| m.len() == 0);
-        if empty && matches!(self.0.still_linked(path), Ok(true)) {
-            let _ = std::fs::remove_file(path);
-        }
+        Arc::clone(&self.0).remove_if_unused_and_empty(path);
         let _ = os_lock::unlock(self.0.file());
     }
 
@@ -152,7 +149,8 @@ pub fn choose(place: &Place, choice: StrategyChoice, file_system: &FsKind) -> Ch
     }
 }
 
-/// The lock-file mechanism for `place` (also what an OS-lock user switches to).
+/// The mechanism `strategy` for `place` (`choose`'s, or the lock file an
+/// OS-lock user switches to).
 pub fn build(place: &Place, strategy: Strategy) -> Arc<dyn CrossProcessLock> {
     match strategy {
         Strategy::Os => Arc::new(os::OsLock::new(place.clone())),
