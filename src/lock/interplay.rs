@@ -23,7 +23,7 @@
 //!
 //! Where OS locks are refused, the file's existence is the lock (O_EXCL create,
 //! heartbeats, staleness by our own clock, one breaker at a time): see
-//! `lockfile.rs`. `tests/protocol_model.rs` explores every interleaving of
+//! `lockfile.rs`. `tests/protocol_model/` explores every interleaving of
 //! these steps with crashes; `interplay_tests.rs` replays the dangerous ones
 //! on real files by pausing a participant at each `Step`.
 
