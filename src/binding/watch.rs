@@ -1,5 +1,7 @@
 //! `watch()` at the edge: options in, changes out through a weak thread-safe
-//! function (the JS `Watcher` decides whether it keeps Node alive).
+//! function (the JS `Watcher` decides whether it keeps Node alive). Every
+//! `NativeWatch` shares the process's one OS watcher (`watch::hub`); one that
+//! cannot be set up fails with a stable code (`EWATCHLIMIT` for an OS limit).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use napi_derive::napi;
 use parking_lot::Mutex;
 
 use crate::lock::LockError;
-use crate::watch::{self, FileWatch, WatchOptions};
+use crate::watch::{self, FileWatch, WatchError, WatchOptions};
 
 use super::convert::to_napi_error;
 
@@ -152,7 +154,14 @@ pub fn start(
             );
         },
     )
-    .map_err(|e| to_napi_error(LockError::io(&path, "watch", e)))?;
+    .map_err(|e| match e {
+        // A stable code of its own, and a message naming the limit.
+        WatchError::Limit(reason) => napi::Error::new(
+            watch::limits::LIMIT_CODE.to_string(),
+            format!("cannot watch {path}: {reason}"),
+        ),
+        WatchError::Io(e) => to_napi_error(LockError::io(&path, "watch", e)),
+    })?;
     Ok(NativeWatch {
         mode: match file_watch.mode() {
             watch::file_watch::WatchMode::Events => "events",

@@ -3,28 +3,36 @@
 //! Invariants:
 //! - The parent directory is watched, not the file, so atomic replaces
 //!   (a rename over the file), deletions and re-creations are all seen and the
-//!   watch outlives them. Events of other names are ignored.
+//!   watch outlives them. Events of other names are not routed to it (`hub`).
 //! - A burst of events is settled (quiet for `debounce`, or `max_delay` after
 //!   its first event) and then ended by a fresh look at the file (read, hash):
 //!   the final state is never missed, and an event arriving during that look
 //!   starts another one. Overflows and errors of the OS watch are treated as
 //!   "look again", never dropped.
 //! - A change is reported only when the content or the existence differs from
-//!   the last report, and `external` is judged by content (`own_writes`).
+//!   the last report, and `external` is judged by content (`own_writes`), with
+//!   this watch's own cursor.
 //! - Local disks: no polling, so an idle watch costs no CPU. Network shares do
 //!   not report other machines' writes, so there the file is stat'ed every
 //!   `poll_interval` (and on request, `force_poll`).
-//! - After `close()` returns, no callback runs.
+//! - No thread and no OS watcher of its own: a `FileWatch` is a `Tracker` (its
+//!   state, run by one of the hub's two threads) and a `Handle` (its
+//!   callbacks). After `close()` returns, no callback runs (unless `close()`
+//!   is called by the watch's own callback: then none runs after it returns).
 
+use std::cell::Cell;
+use std::ffi::{OsStr, OsString};
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use notify::event::{AccessKind, AccessMode};
-use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use parking_lot::Mutex;
 
+use super::hub;
+use super::limits::WatchError;
 use super::own_writes;
 use crate::fs_kind;
 
@@ -79,11 +87,6 @@ impl Default for WatchOptions {
     }
 }
 
-enum Signal {
-    Event { rescan: bool },
-    Stop,
-}
-
 /// How a watch learns of changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchMode {
@@ -94,23 +97,25 @@ pub enum WatchMode {
 }
 
 pub struct FileWatch {
-    signals: Sender<Signal>,
-    os_watch: Option<RecommendedWatcher>,
-    thread: Option<JoinHandle<()>>,
+    id: u64,
+    handle: Arc<Handle>,
+    dir: PathBuf,
     mode: WatchMode,
     network: Option<String>,
+    open: bool,
 }
 
 impl FileWatch {
     /// Starts watching `path` (as given by `super::watched_path`). Changes
     /// after this returns are reported to `on_change`, failures to read the
-    /// file to `on_error`; both run on the watch's own thread.
+    /// file to `on_error`; both run on the hub's thread (see `hub`), one
+    /// callback at a time, and must not block.
     pub fn start(
         path: &Path,
         options: WatchOptions,
         on_change: impl FnMut(FileChange) + Send + 'static,
         on_error: impl FnMut(io::Error) + Send + 'static,
-    ) -> io::Result<FileWatch> {
+    ) -> Result<FileWatch, WatchError> {
         let dir = path
             .parent()
             .ok_or_else(|| {
@@ -125,7 +130,8 @@ impl FileWatch {
             return Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
                 "the parent is not a directory",
-            ));
+            )
+            .into());
         }
         let kind = fs_kind::detect(&dir);
         let network = kind.is_network().then(|| kind.name().to_string());
@@ -134,46 +140,39 @@ impl FileWatch {
         } else {
             WatchMode::Events
         };
-        let (signals, receiver) = mpsc::channel();
-        let os_watch = match mode {
-            WatchMode::Polling => None,
-            WatchMode::Events => {
-                let events = signals.clone();
-                let mut watcher =
-                    notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
-                        let rescan = match &result {
-                            Ok(event) if event.need_rescan() => true,
-                            Ok(event) if concerns(event, &name) => false,
-                            Ok(_) => return,
-                            Err(_) => true, // e.g. a queue overflow: look again
-                        };
-                        let _ = events.send(Signal::Event { rescan });
-                    })
-                    .map_err(notify_to_io)?;
-                watcher
-                    .watch(&dir, RecursiveMode::NonRecursive)
-                    .map_err(notify_to_io)?;
-                Some(watcher)
-            }
-        };
+        let handle = Arc::new(Handle {
+            delivery: Mutex::new(Some(Delivery {
+                on_change: Box::new(on_change),
+                on_error: Box::new(on_error),
+            })),
+            closing: AtomicBool::new(false),
+        });
         // What the file looked like when the watch began: changes are relative
-        // to this (a stat now; the content is hashed on the watch's thread).
+        // to this (a stat now; the content is hashed on the hub's thread).
         let at_start = stat_key(path);
-        let cursor = own_writes::Cursor::now();
-        let target = path.to_path_buf();
-        let thread = std::thread::Builder::new()
-            .name("flm-watch".into())
-            .spawn(move || {
-                run(
-                    target, at_start, cursor, options, mode, receiver, on_change, on_error,
-                )
-            })?;
+        let tracker = Tracker {
+            id: 0,
+            path: path.to_path_buf(),
+            dir: dir.clone(),
+            name,
+            mode,
+            options,
+            cursor: own_writes::Cursor::now(),
+            at_start,
+            last: None,
+            polled: at_start,
+            burst: None,
+            next_poll: None,
+            handle: handle.clone(),
+        };
+        let id = hub::add(tracker)?;
         Ok(FileWatch {
-            signals,
-            os_watch,
-            thread: Some(thread),
+            id,
+            handle,
+            dir,
             mode,
             network,
+            open: true,
         })
     }
 
@@ -186,15 +185,14 @@ impl FileWatch {
         self.network.as_deref()
     }
 
-    /// Stops the OS watch and the thread; no callback runs after this returns.
+    /// Stops watching (the directory is unwatched when this was its last
+    /// watch); no callback runs after this returns. Idempotent.
     pub fn close(&mut self) {
-        self.os_watch = None;
-        let _ = self.signals.send(Signal::Stop);
-        if let Some(thread) = self.thread.take() {
-            if thread.thread().id() != std::thread::current().id() {
-                let _ = thread.join();
-            }
+        if !std::mem::replace(&mut self.open, false) {
+            return;
         }
+        self.handle.detach(self.id);
+        hub::remove(self.id, &self.dir, self.mode);
     }
 }
 
@@ -204,24 +202,202 @@ impl Drop for FileWatch {
     }
 }
 
-/// Whether an OS event is about our file (by name) and can mean new content.
-fn concerns(event: &notify::Event, name: &std::ffi::OsStr) -> bool {
-    let content_event = match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) => false,
-        _ => true,
-    };
-    content_event && event.paths.iter().any(|p| p.file_name() == Some(name))
+struct Delivery {
+    on_change: Box<dyn FnMut(FileChange) + Send>,
+    on_error: Box<dyn FnMut(io::Error) + Send>,
 }
 
-fn notify_to_io(error: notify::Error) -> io::Error {
-    match error.kind {
-        notify::ErrorKind::Io(e) => e,
-        notify::ErrorKind::PathNotFound => io::Error::new(io::ErrorKind::NotFound, "path not found"),
-        notify::ErrorKind::MaxFilesWatch => io::Error::other(
-            "the OS limit on watches is reached (Linux: fs.inotify.max_user_watches / max_user_instances)",
-        ),
-        _ => io::Error::other(error.to_string()),
+thread_local! {
+    /// The watch whose callback runs on this thread right now (0: none).
+    static DELIVERING: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A watch's callbacks, shared by its `FileWatch` and its `Tracker`.
+pub(super) struct Handle {
+    /// Held while a callback runs; `None` once closed.
+    delivery: Mutex<Option<Delivery>>,
+    /// Set by a `close()` made inside the watch's own callback.
+    closing: AtomicBool,
+}
+
+impl Handle {
+    fn deliver(&self, id: u64, call: impl FnOnce(&mut Delivery)) {
+        let mut delivery = self.delivery.lock();
+        let Some(callbacks) = delivery.as_mut() else {
+            return;
+        };
+        DELIVERING.with(|d| d.set(id));
+        // A callback that panics ends its own watch, never the shared thread.
+        let outcome = catch_unwind(AssertUnwindSafe(|| call(callbacks)));
+        DELIVERING.with(|d| d.set(0));
+        if outcome.is_err() || self.closing.load(Ordering::Acquire) {
+            *delivery = None;
+        }
+    }
+
+    /// No callback after this returns (it waits for one in progress), except
+    /// when called by this watch's own callback, which holds the lock: the
+    /// callbacks are then dropped as soon as it returns.
+    fn detach(&self, id: u64) {
+        if DELIVERING.with(|d| d.get()) == id {
+            self.closing.store(true, Ordering::Release);
+            return;
+        }
+        let callbacks = self.delivery.lock().take();
+        drop(callbacks);
+    }
+}
+
+/// One watch's state, owned by a hub thread.
+pub(super) struct Tracker {
+    pub(super) id: u64,
+    path: PathBuf,
+    dir: PathBuf,
+    name: OsString,
+    mode: WatchMode,
+    options: WatchOptions,
+    cursor: own_writes::Cursor,
+    at_start: StatKey,
+    /// The file as last looked at; `None` until a first look succeeds.
+    last: Option<Snapshot>,
+    /// The stat polls compare with until a first look succeeds.
+    polled: StatKey,
+    burst: Option<Burst>,
+    next_poll: Option<Instant>,
+    handle: Arc<Handle>,
+}
+
+/// Events seen and not yet ended by a look.
+#[derive(Clone, Copy)]
+struct Burst {
+    first: Instant,
+    latest: Instant,
+    rescan: bool,
+}
+
+impl Tracker {
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(super) fn name(&self) -> &OsStr {
+        &self.name
+    }
+
+    pub(super) fn mode(&self) -> WatchMode {
+        self.mode
+    }
+
+    /// The first look, on the hub's thread right after the watch is added.
+    pub(super) fn begin(&mut self, now: Instant) {
+        self.first_look();
+        if self.mode == WatchMode::Polling {
+            self.next_poll = Some(now + self.options.poll_interval);
+        }
+    }
+
+    /// An OS event about the file (or an overflow: `rescan`).
+    pub(super) fn touch(&mut self, rescan: bool, now: Instant) {
+        match &mut self.burst {
+            Some(burst) => {
+                burst.latest = now;
+                burst.rescan |= rescan;
+            }
+            None => {
+                self.burst = Some(Burst {
+                    first: now,
+                    latest: now,
+                    rescan,
+                })
+            }
+        }
+    }
+
+    /// When this watch next needs its thread: a burst settles, or a poll.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        let settled = self
+            .burst
+            .map(|b| (b.latest + self.options.debounce).min(b.first + self.options.max_delay));
+        match (settled, self.next_poll) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Does what is due at `now`: a settled burst is ended by a look, a poll
+    /// that sees the file's stat change starts a burst.
+    pub(super) fn run_due(&mut self, now: Instant) {
+        if let Some(poll) = self.next_poll.filter(|at| *at <= now) {
+            // Late polls (a slow share) do not pile up.
+            self.next_poll = Some((poll + self.options.poll_interval).max(now));
+            if self.burst.is_none() {
+                let seen = self.last.as_ref().map_or(self.polled, |s| s.stat);
+                if stat_key(&self.path) != seen {
+                    self.touch(false, now);
+                }
+            }
+        }
+        let settled = self.burst.is_some_and(|b| {
+            (b.latest + self.options.debounce).min(b.first + self.options.max_delay) <= now
+        });
+        if settled {
+            let burst = self.burst.take().expect("settled burst");
+            self.settle(burst.rescan);
+        }
+    }
+
+    fn first_look(&mut self) {
+        let now = match look(&self.path) {
+            Ok(now) => now,
+            Err(e) => {
+                // Unreadable (permissions?): the next event or poll tries again.
+                self.polled = stat_key(&self.path);
+                self.error(e);
+                return;
+            }
+        };
+        // Changed between watch() and this look: report it against the stat
+        // seen at watch(); the content before it is unknown, so it counts as new.
+        if now.stat != self.at_start {
+            let before = Snapshot {
+                stat: self.at_start,
+                content: self.at_start.map(|(_, size, _, _)| Seen {
+                    hash: !0,
+                    size,
+                    mtime_ms: 0.0,
+                }),
+            };
+            if let Some(change) = change_between(&mut self.cursor, &self.path, &before, &now, false)
+            {
+                self.change(change);
+            }
+        }
+        self.last = Some(now);
+    }
+
+    fn settle(&mut self, rescan: bool) {
+        let Some(last) = &self.last else {
+            self.first_look();
+            return;
+        };
+        match look(&self.path) {
+            Ok(now) => {
+                let change = change_between(&mut self.cursor, &self.path, last, &now, rescan);
+                self.last = Some(now);
+                if let Some(change) = change {
+                    self.change(change);
+                }
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    fn change(&self, change: FileChange) {
+        self.handle.deliver(self.id, move |d| (d.on_change)(change));
+    }
+
+    fn error(&self, error: io::Error) {
+        self.handle.deliver(self.id, move |d| (d.on_error)(error));
     }
 }
 
@@ -322,88 +498,6 @@ fn change_between(
         mtime_ms: Some(seen.mtime_ms),
         rescan,
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run(
-    path: PathBuf,
-    at_start: StatKey,
-    mut cursor: own_writes::Cursor,
-    options: WatchOptions,
-    mode: WatchMode,
-    signals: mpsc::Receiver<Signal>,
-    mut on_change: impl FnMut(FileChange),
-    mut on_error: impl FnMut(io::Error),
-) {
-    let mut last = loop {
-        match look(&path) {
-            Ok(snapshot) => break snapshot,
-            Err(e) => {
-                on_error(e);
-                // Unreadable (permissions?): wait for the next event to try again.
-                match signals.recv() {
-                    Ok(Signal::Event { .. }) => continue,
-                    _ => return,
-                }
-            }
-        }
-    };
-    // Changed between watch() and our first look: report it against the stat
-    // seen at watch(); the content before it is unknown, so it counts as new.
-    if last.stat != at_start {
-        let before = Snapshot {
-            stat: at_start,
-            content: at_start.map(|(_, size, _, _)| Seen {
-                hash: !0,
-                size,
-                mtime_ms: 0.0,
-            }),
-        };
-        if let Some(change) = change_between(&mut cursor, &path, &before, &last, false) {
-            on_change(change);
-        }
-    }
-    loop {
-        // Wait for the first event of a burst (or a poll tick that sees a change).
-        let mut rescan = match mode {
-            WatchMode::Events => match signals.recv() {
-                Ok(Signal::Event { rescan }) => rescan,
-                _ => return,
-            },
-            WatchMode::Polling => match signals.recv_timeout(options.poll_interval) {
-                Ok(Signal::Event { rescan }) => rescan,
-                Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => {
-                    if stat_key(&path) == last.stat {
-                        continue;
-                    }
-                    false
-                }
-            },
-        };
-        // Let the burst settle.
-        let first = Instant::now();
-        loop {
-            let left = options.max_delay.saturating_sub(first.elapsed());
-            if left.is_zero() {
-                break;
-            }
-            match signals.recv_timeout(options.debounce.min(left)) {
-                Ok(Signal::Event { rescan: r }) => rescan |= r,
-                Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => break,
-            }
-        }
-        match look(&path) {
-            Ok(now) => {
-                if let Some(change) = change_between(&mut cursor, &path, &last, &now, rescan) {
-                    on_change(change);
-                }
-                last = now;
-            }
-            Err(e) => on_error(e),
-        }
-    }
 }
 
 #[cfg(test)]

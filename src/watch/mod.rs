@@ -1,11 +1,16 @@
-//! Watching one file for changes made by anyone: other processes, editors,
-//! sync tools. `file_watch` reports changes; `own_writes` tells which of
-//! them this process made itself.
+//! Watching files for changes made by anyone: other processes, editors,
+//! sync tools. `file_watch` reports one file's changes; `hub` is the one OS
+//! watcher (and the two threads) every watch of the process shares;
+//! `own_writes` tells which changes this process made itself; `limits` names
+//! the OS limit a watch that cannot be set up ran into.
 
 pub mod file_watch;
+mod hub;
+pub mod limits;
 pub mod own_writes;
 
 pub use file_watch::{ChangeKind, FileChange, FileWatch, WatchOptions};
+pub use limits::WatchError;
 
 use std::io;
 use std::path::{Path, PathBuf};
