@@ -10,6 +10,7 @@ pub mod conflict;
 pub mod document;
 pub mod fs_kind;
 pub mod lock;
+pub mod paths;
 pub mod process;
 pub mod watch;
 

@@ -13,12 +13,21 @@
 //!   crashed writer can be told from one being written (`remove_stale_temps`),
 //!   and a live writer's temp file in another container or sandbox sharing
 //!   the directory is never taken for a dead one's.
+//! - Writes go where the data lives: a target that is a symbolic link (or a
+//!   chain of them) is followed at each write, and the file at its end is
+//!   replaced (in its own directory); the link stays a link.
+//! - Only a regular file (or nothing) is ever replaced: a FIFO, a device, a
+//!   folder or a socket at the target is refused and left as it is.
+//! - Every name created fits `NAME_MAX` (`paths::fit`: a long name's temp
+//!   files are built on its stem), and stale temp cleanup recognises both forms.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::paths;
 use crate::process::{self, Liveness};
 use crate::watch::own_writes;
 
@@ -30,20 +39,26 @@ pub enum Durability {
     None,
 }
 
-/// `.roles.json.<pid>.<token>~<place>.tmp` beside `roles.json`.
+/// `.roles.json.<pid>.<token>~<place>.tmp` beside `roles.json`; for a name
+/// too long for that, `.<stem>.<pid>.<token>~<place>.tmp` (`paths::fit`).
 fn temp_path(target: &Path) -> io::Result<PathBuf> {
     let name = target
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?
         .to_string_lossy();
     let me = process::current();
-    Ok(target.with_file_name(format!(".{name}.{}.{}.tmp", me.pid, me.file_token())))
+    let tail = format!(".{}.{}.tmp", me.pid, me.file_token());
+    Ok(target.with_file_name(paths::fit(".", OsStr::new(&*name), &tail)))
 }
 
-/// Atomically replaces `target` with `bytes` (creating it if missing).
-pub fn replace(target: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
-    let temp = temp_path(target)?;
-    let result = write_then_rename(target, &temp, bytes, durability);
+/// Atomically replaces the file at `path` with `bytes` (creating it if
+/// missing). When `path` is a symbolic link, the file it leads to (now) is
+/// replaced, in that file's directory, and the link is kept.
+pub fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+    let target = paths::follow_links(path)?;
+    paths::refuse_special(&target)?;
+    let temp = temp_path(&target)?;
+    let result = write_then_rename(path, &target, &temp, bytes, durability);
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
@@ -51,6 +66,7 @@ pub fn replace(target: &Path, bytes: &[u8], durability: Durability) -> io::Resul
 }
 
 fn write_then_rename(
+    path: &Path,
     target: &Path,
     temp: &Path,
     bytes: &[u8],
@@ -63,9 +79,18 @@ fn write_then_rename(
         full_sync(&file)?;
     }
     drop(file);
-    // Known as ours before anyone can see it, so watchers never call it external.
-    if let Ok(watched) = crate::watch::watched_path(target) {
-        own_writes::record(&watched, own_writes::content_hash(bytes));
+    // Known as ours before anyone can see it, so watchers never call it external:
+    // under the spelling written to and, through a link, the file it leads to.
+    let hash = own_writes::content_hash(bytes);
+    let spellings = if path == target {
+        &[path][..]
+    } else {
+        &[path, target][..]
+    };
+    for spelling in spellings {
+        if let Ok(watched) = crate::watch::watched_path(spelling) {
+            own_writes::record(&watched, hash);
+        }
     }
     rename_with_retries(temp, target)?;
     if durability == Durability::Fsync {
@@ -164,12 +189,13 @@ fn transient(error: &io::Error) -> bool {
         )
 }
 
-/// Removes temp files of `target` left by writers that have died (on this
+/// Removes temp files of `path` left by writers that have died (on this
 /// host, boot and PID namespace: their pid is gone; elsewhere: a day old,
-/// see `remove_dead_temps`), beside it and in its backups folder
-/// (`.<name>.backups/`, whose backups are written the same way). Returns how
-/// many were removed.
-pub fn remove_stale_temps(target: &Path) -> io::Result<usize> {
+/// see `remove_dead_temps`), beside the file (through links: where they
+/// lead) and in its backups folder (`.<name>.backups/`, whose backups are
+/// written the same way). Returns how many were removed.
+pub fn remove_stale_temps(path: &Path) -> io::Result<usize> {
+    let target = paths::follow_links(path).unwrap_or_else(|_| path.to_path_buf());
     let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Ok(0);
     };
@@ -177,9 +203,19 @@ pub fn remove_stale_temps(target: &Path) -> io::Result<usize> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let prefix = format!(".{name}.");
-    let mut removed = remove_dead_temps(dir, |file_name| file_name.starts_with(&prefix))?;
-    let backups = dir.join(format!(".{name}.backups"));
+    // `.<name>.<pid>.<token>.tmp`, or `.<stem>.<pid>.<token>.tmp` for a long name.
+    let prefixes = [
+        format!(".{name}."),
+        format!(".{}.", paths::stem(OsStr::new(&name)).to_string_lossy()),
+    ];
+    let mut removed = remove_dead_temps(dir, |file_name| {
+        prefixes.iter().any(|prefix| {
+            file_name
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.matches('.').count() == 2)
+        })
+    })?;
+    let backups = dir.join(paths::fit(".", OsStr::new(&name), ".backups"));
     if backups.is_dir() {
         removed += remove_dead_temps(&backups, |_| true)?;
     }
@@ -379,5 +415,140 @@ mod tests {
         assert!(!ours_dead.exists() && !foreign_ancient.exists());
         assert!(ours_live.exists(), "our own temp file is being written");
         assert!(foreign.exists(), "a pid of elsewhere proves nothing here");
+    }
+
+    fn is_link(path: &Path) -> bool {
+        path.symlink_metadata().unwrap().file_type().is_symlink()
+    }
+
+    fn temps_in(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_written_through_where_it_leads_now_and_stays_a_link() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let real = data.join("roles.json");
+        std::fs::write(&real, "old").unwrap();
+        // A chain: an absolute link to a relative one.
+        let middle = dir.path().join("middle.json");
+        symlink("data/roles.json", &middle).unwrap();
+        let link = dir.path().join("roles.json");
+        symlink(&middle, &link).unwrap();
+        replace(&link, b"new", Durability::Fsync).unwrap();
+        assert!(is_link(&link) && is_link(&middle));
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        assert!(temps_in(dir.path()).is_empty() && temps_in(&data).is_empty());
+        // Pointed elsewhere between writes: the next write goes where it leads now.
+        let other = data.join("other.json");
+        std::fs::write(&other, "other").unwrap();
+        std::fs::remove_file(&link).unwrap();
+        symlink("data/other.json", &link).unwrap();
+        replace(&link, b"third", Durability::None).unwrap();
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "third");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        assert!(is_link(&link));
+        // A link to a missing file: the file is created where the link leads.
+        let dangling = dir.path().join("new.json");
+        symlink("data/created.json", &dangling).unwrap();
+        replace(&dangling, b"{}", Durability::Fsync).unwrap();
+        assert!(is_link(&dangling));
+        assert_eq!(
+            std::fs::read_to_string(data.join("created.json")).unwrap(),
+            "{}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_devices_and_folders_are_refused_and_left_as_they_are() {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::{symlink, FileTypeExt};
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.json");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let error = replace(&fifo, b"{}", Durability::Fsync).unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("a FIFO (named pipe), not a regular file"));
+        assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
+        let device = dir.path().join("zero.json");
+        symlink("/dev/null", &device).unwrap();
+        let error = replace(&device, b"{}", Durability::Fsync).unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("a character device, not a regular file"));
+        assert!(is_link(&device));
+        assert!(Path::new("/dev/null")
+            .metadata()
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        let folder = dir.path().join("folder.json");
+        std::fs::create_dir(&folder).unwrap();
+        let error = replace(&folder, b"{}", Durability::Fsync).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::IsADirectory);
+        assert!(temps_in(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn names_up_to_the_limit_are_written_and_their_temps_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = (200..=255).map(|n| "r".repeat(n)).chain([
+            "é".repeat(127),
+            "日".repeat(85),
+            format!("{}.json", "d".repeat(250)),
+        ]);
+        for name in names {
+            let target = dir.path().join(&name);
+            replace(&target, b"[1]", Durability::Fsync).unwrap();
+            replace(&target, b"[1,2]", Durability::None).unwrap();
+            assert_eq!(
+                std::fs::read(&target).unwrap(),
+                b"[1,2]",
+                "{} bytes",
+                name.len()
+            );
+            assert!(temps_in(dir.path()).is_empty(), "{} bytes", name.len());
+            // A crashed writer's temp file (named as ours would be, with a dead pid)
+            // is recognised and removed, beside the file and in its backups folder.
+            let dead = crate::lock::lockfile::testing::dead_pid();
+            let token = process::current().file_token();
+            let tail = format!(".{dead}.{token}.tmp");
+            let stale = dir.path().join(paths::fit(".", OsStr::new(&name), &tail));
+            let backups = dir
+                .path()
+                .join(paths::fit(".", OsStr::new(&name), ".backups"));
+            std::fs::create_dir(&backups).unwrap();
+            let stale_backup = backups.join(format!(".x.json{tail}"));
+            let live = temp_path(&target).unwrap();
+            for path in [&stale, &stale_backup, &live] {
+                assert!(paths::units(path.file_name().unwrap()) <= paths::NAME_MAX);
+                std::fs::write(path, "partial").unwrap();
+            }
+            #[cfg(unix)]
+            {
+                assert_eq!(
+                    remove_stale_temps(&target).unwrap(),
+                    2,
+                    "{} bytes",
+                    name.len()
+                );
+                assert!(!stale.exists() && !stale_backup.exists() && live.exists());
+            }
+            std::fs::remove_file(&live).unwrap();
+            let _ = std::fs::remove_file(&stale);
+            std::fs::remove_dir_all(&backups).unwrap();
+            std::fs::remove_file(&target).unwrap();
+        }
     }
 }

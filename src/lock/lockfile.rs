@@ -528,10 +528,12 @@ fn now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+/// `path` with `suffix` added to its name (`.roles.json.lock.break`); when that
+/// would not fit `NAME_MAX`, built on the name's stem (`paths::fit`): the same
+/// in every process, as the `.break` guard must be.
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
+    let name = path.file_name().unwrap_or_default();
+    path.with_file_name(crate::paths::fit("", name, suffix))
 }
 
 fn unique_beside(path: &Path, why: &str) -> PathBuf {
@@ -898,6 +900,35 @@ mod tests {
                 "round {round}: the file is the winner's"
             );
             assert!(remove_own(&path, &winners[0]).unwrap());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn lock_files_of_names_up_to_the_limit_are_created_released_and_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = process::current();
+        let names = (200..=255)
+            .map(|n| "r".repeat(n))
+            .chain(["é".repeat(127), format!("{}.json", "日".repeat(83))]);
+        for name in names {
+            let path = crate::lock::sidecar_path(&dir.path().join(&name));
+            let guard = suffixed(&path, ".break");
+            assert_eq!(
+                guard,
+                suffixed(&path, ".break"),
+                "the guard is the same for everyone"
+            );
+            for built in [&path, &guard, &unique_beside(&path, "released")] {
+                assert!(crate::paths::units(built.file_name().unwrap()) <= crate::paths::NAME_MAX);
+            }
+            let claim = try_create(&path, Mode::Exclusive).unwrap().claim().unwrap();
+            assert!(remove_own(&path, &claim).unwrap(), "{} bytes", name.len());
+            plant(&path, dead_pid(), &me.hostname, None, 1);
+            let judged = observe(&path).unwrap().unwrap();
+            assert!(break_stale(&path, &judged).unwrap(), "{} bytes", name.len());
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "{} bytes: nothing left aside", name.len());
         }
     }
 }

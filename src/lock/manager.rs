@@ -793,10 +793,18 @@ impl LockManager {
         if self.is_closed() {
             return Err(LockError::Closed);
         }
-        if let Some(found) = self.inner.paths.lock().by_spelling.get(path) {
-            return Ok(Arc::clone(found));
+        // A spelling is remembered only while it does not name a symbolic
+        // link: a link is followed at every acquisition (it can be pointed
+        // elsewhere at any time, and the lock must be where the data lives).
+        let is_link = || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        let known = self.inner.paths.lock().by_spelling.get(path).cloned();
+        if let Some(found) = known {
+            if !is_link() {
+                return Ok(found);
+            }
         }
         let target = resolve_target(path)?;
+        let remember = Path::new(path).is_absolute() && !is_link();
         let mut paths = self.inner.paths.lock();
         if paths.by_canonical.len() >= FORGET_IDLE_BEYOND
             && !paths.by_canonical.contains_key(&target)
@@ -821,7 +829,7 @@ impl LockManager {
                 Some(on_stale_removed),
             ))
         }));
-        if Path::new(path).is_absolute() {
+        if remember {
             paths
                 .by_spelling
                 .insert(path.to_owned(), Arc::clone(&path_lock));
@@ -830,8 +838,13 @@ impl LockManager {
     }
 }
 
-/// The canonical path of the file to lock. The file itself need not exist, but
-/// its directory must; a directory cannot be locked.
+/// The canonical path of the file to lock: where its data lives. A symbolic
+/// link (a chain of them, relative ones) is followed, also to a file that does
+/// not exist yet, so a writer through the link and one through its target lock
+/// the same sidecar, beside the target. The file itself need not exist, but
+/// its directory must; a directory cannot be locked. Failures say what is
+/// wrong with the path in words a user can act on (which folder is missing,
+/// is a file, or may not be entered), with the errno's code.
 pub(crate) fn resolve_target(raw: &str) -> Result<PathBuf, LockError> {
     let invalid = |reason: &str| LockError::InvalidPath {
         path: PathBuf::from(raw),
@@ -843,10 +856,11 @@ pub(crate) fn resolve_target(raw: &str) -> Result<PathBuf, LockError> {
     if raw.contains('\0') {
         return Err(invalid("the path contains a NUL character"));
     }
-    let path = Path::new(raw);
-    match std::fs::metadata(path) {
+    let given = Path::new(raw);
+    let path = crate::paths::follow_links(given).map_err(|e| unusable(given, given, e))?;
+    match std::fs::metadata(&path) {
         Ok(meta) if meta.is_dir() => Err(invalid("the path is a directory, not a file")),
-        Ok(_) => std::fs::canonicalize(path).map_err(|e| LockError::io(path, "resolve", e)),
+        Ok(_) => std::fs::canonicalize(&path).map_err(|e| unusable(given, &path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let name = path
                 .file_name()
@@ -855,12 +869,86 @@ pub(crate) fn resolve_target(raw: &str) -> Result<PathBuf, LockError> {
                 Some(p) if !p.as_os_str().is_empty() => p,
                 _ => Path::new("."),
             };
-            let parent = std::fs::canonicalize(parent)
-                .map_err(|e| LockError::io(parent, "resolve the parent directory of", e))?;
+            let parent = std::fs::canonicalize(parent).map_err(|e| unusable(given, &path, e))?;
             Ok(parent.join(name))
         }
-        Err(e) => Err(LockError::io(path, "stat", e)),
+        Err(e) => Err(unusable(given, &path, e)),
     }
+}
+
+/// Why the file `path` (reached from `given`, through links when they differ)
+/// cannot be used: for a missing folder, a file where a folder should be, or a
+/// folder that may not be entered, a sentence naming that folder and what to
+/// do, with the code of `error` (`ENOENT`, `ENOTDIR`, `EACCES`); anything else
+/// as the OS said it.
+fn unusable(given: &Path, path: &Path, error: std::io::Error) -> LockError {
+    use std::io::ErrorKind;
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let file = absolute(path);
+    let folder = file
+        .parent()
+        .map_or_else(|| file.clone(), Path::to_path_buf);
+    // From the root down to the file itself.
+    let mut steps: Vec<&Path> = file.ancestors().collect();
+    steps.reverse();
+    let via = if given == path {
+        String::new()
+    } else {
+        format!(" ({} is a link to {})", given.display(), file.display())
+    };
+    let (kind, text) = match error.kind() {
+        ErrorKind::NotFound => {
+            let first_missing = steps
+                .iter()
+                .find(|step| std::fs::symlink_metadata(step).is_err())
+                .map_or_else(|| folder.clone(), |step| step.to_path_buf());
+            let also = if first_missing == folder {
+                String::new()
+            } else {
+                format!(", nor does {}", first_missing.display())
+            };
+            (
+                ErrorKind::NotFound,
+                format!(
+                    "the folder {} does not exist{also}{via}; create it first, or correct the path",
+                    folder.display()
+                ),
+            )
+        }
+        ErrorKind::NotADirectory => {
+            let blocker = steps[..steps.len().saturating_sub(1)]
+                .iter()
+                .find(|step| std::fs::metadata(step).is_ok_and(|m| !m.is_dir()))
+                .map_or_else(|| folder.clone(), |step| step.to_path_buf());
+            (
+                ErrorKind::NotADirectory,
+                format!(
+                    "{} is a file, not a folder, so it cannot hold {}{via}; correct the path",
+                    blocker.display(),
+                    file.file_name().unwrap_or_default().to_string_lossy()
+                ),
+            )
+        }
+        ErrorKind::PermissionDenied => {
+            // The first step that cannot be looked at: its folder may not be entered.
+            let closed = steps
+                .iter()
+                .find(|step| {
+                    std::fs::metadata(step).is_err_and(|e| e.kind() == ErrorKind::PermissionDenied)
+                })
+                .and_then(|step| step.parent())
+                .map_or_else(|| folder.clone(), Path::to_path_buf);
+            (
+                ErrorKind::PermissionDenied,
+                format!(
+                    "this user may not enter the folder {}{via}; give it access to that folder, or choose another location",
+                    closed.display()
+                ),
+            )
+        }
+        _ => return LockError::io(given, "resolve", error),
+    };
+    LockError::io(given, "open", std::io::Error::new(kind, text))
 }
 
 /// The attempt timeout on `file_system`: `factor` times longer on a network share,
@@ -903,5 +991,69 @@ mod tests {
         );
         assert_eq!(stretched_for(&nfs, None, 3.0), None);
         assert_eq!(stretched_for(&nfs, Some(Duration::MAX), 3.0), None);
+    }
+
+    fn resolved(path: &Path) -> Result<PathBuf, LockError> {
+        resolve_target(&path.to_string_lossy())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_locked_where_their_data_lives_also_before_it_exists() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(root.join("data")).unwrap();
+        std::fs::write(root.join("data/roles.json"), "{}").unwrap();
+        symlink("data/roles.json", root.join("relative.json")).unwrap();
+        symlink(root.join("relative.json"), root.join("chain.json")).unwrap();
+        symlink("data/later.json", root.join("dangling.json")).unwrap();
+        let real = root.join("data/roles.json");
+        assert_eq!(resolved(&root.join("relative.json")).unwrap(), real);
+        assert_eq!(resolved(&root.join("chain.json")).unwrap(), real);
+        assert_eq!(
+            resolved(&root.join("dangling.json")).unwrap(),
+            root.join("data/later.json")
+        );
+        symlink("nowhere/x.json", root.join("lost.json")).unwrap();
+        let error = resolved(&root.join("lost.json")).unwrap_err();
+        assert_eq!(error.code(), "ENOENT");
+        assert!(error.to_string().contains(&format!(
+            "the folder {} does not exist ({} is a link to {})",
+            root.join("nowhere").display(),
+            root.join("lost.json").display(),
+            root.join("nowhere/x.json").display()
+        )));
+    }
+
+    #[test]
+    fn unusable_paths_are_explained_with_a_stable_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let missing = root.join("app").join("config").join("roles.json");
+        let error = resolved(&missing).unwrap_err();
+        assert_eq!(error.code(), "ENOENT");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "open failed for {}: the folder {} does not exist, nor does {}; create it first, or correct the path",
+                missing.display(),
+                root.join("app/config").display(),
+                root.join("app").display()
+            )
+        );
+        let file = root.join("notes.txt");
+        std::fs::write(&file, "").unwrap();
+        let error = resolved(&file.join("roles.json")).unwrap_err();
+        assert_eq!(error.code(), "ENOTDIR");
+        assert!(error.to_string().contains(&format!(
+            "{} is a file, not a folder, so it cannot hold roles.json; correct the path",
+            file.display()
+        )));
+        let error = resolved(&file.join("deeper").join("roles.json")).unwrap_err();
+        assert_eq!(error.code(), "ENOTDIR");
+        assert!(error
+            .to_string()
+            .contains(&format!("{} is a file", file.display())));
     }
 }

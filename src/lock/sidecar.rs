@@ -17,12 +17,15 @@ use std::sync::Arc;
 use super::{os_lock, Mode};
 
 /// The sidecar path of a data file: `/dir/roles.json` → `/dir/.roles.json.lock`.
+/// A name too long for that gets `.<stem>.lock` (a prefix of the name and a
+/// hash of all of it: `paths::fit`), the same in every process, so that a file
+/// that opens can always be locked.
 pub fn sidecar_path(target: &Path) -> PathBuf {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    target.with_file_name(format!(".{name}.lock"))
+    target.with_file_name(crate::paths::fit(".", std::ffi::OsStr::new(&name), ".lock"))
 }
 
 /// The sidecar belongs to another user: it is neither honoured nor removed
@@ -231,6 +234,26 @@ mod tests {
         assert_eq!(
             sidecar_path(Path::new("/data/roles.json")),
             PathBuf::from("/data/.roles.json.lock")
+        );
+    }
+
+    #[test]
+    fn sidecars_of_long_names_fit_and_are_the_same_in_every_process() {
+        let fits = "r".repeat(249); // `.` + 249 + `.lock` = 255
+        assert_eq!(
+            sidecar_path(&Path::new("/data").join(&fits)),
+            Path::new("/data").join(format!(".{fits}.lock"))
+        );
+        for name in ["r".repeat(250), "r".repeat(255), "é".repeat(127)] {
+            let sidecar = sidecar_path(&Path::new("/data").join(&name));
+            let file_name = sidecar.file_name().unwrap().to_str().unwrap();
+            assert!(file_name.len() <= 255 && file_name.ends_with(".lock"));
+            assert!(file_name.starts_with(&format!(".{}", &name[..32])));
+            assert_eq!(sidecar, sidecar_path(&Path::new("/data").join(&name)));
+        }
+        assert_ne!(
+            sidecar_path(Path::new(&format!("/data/{}a", "r".repeat(254)))),
+            sidecar_path(Path::new(&format!("/data/{}b", "r".repeat(254))))
         );
     }
 
