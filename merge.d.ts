@@ -1,6 +1,14 @@
 // Types of merge.js: the three-way JSON merge and the JSON diff used when a
 // document edited here meets a change another process made on disk.
 
+/**
+ * How deeply values may nest (arrays and objects inside each other; `[]` is one
+ * level): 1000, the one limit of the whole package. `mergeJson`/`diffJson`
+ * refuse deeper values, documents refuse deeper files (`ECORRUPT`) and values
+ * (`set`/`update`/`edit`/`defaultValue`: `ERR_INVALID_ARG_VALUE`).
+ */
+export declare const MAX_JSON_DEPTH: number
+
 /** A value as JSON has it. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
 
@@ -111,11 +119,14 @@ export interface JsonChange {
  * (conflicts mirrored). Additions to an id array land right after their nearest
  * preceding element; a reorder on one side is kept.
  *
- * The values merged are what `JSON.stringify` makes of the arguments.
+ * The values merged are what `JSON.stringify` makes of the arguments; every
+ * string it can write is merged, lone UTF-16 surrogates included (in values,
+ * keys and ids: they come back exactly as they were).
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad options,
- *   `ERR_INVALID_ARG_VALUE` for an unknown `favor` or a value with no JSON form
- *   (undefined, a function or symbol, a BigInt anywhere, a cycle, nesting
- *   deeper than 128 levels, a string with a lone UTF-16 surrogate).
+ *   `ERR_INVALID_ARG_VALUE` for an unknown `favor`, an `arrayKey` with a lone
+ *   surrogate, or a value with no JSON form (undefined, a function or symbol,
+ *   a BigInt anywhere, a cycle) or nested more than `MAX_JSON_DEPTH` (1000)
+ *   levels (the message names the argument and the limit).
  */
 export declare function mergeJson<T = JsonValue>(base: unknown, mine: unknown, theirs: unknown, options?: MergeOptions): MergeResult<T>
 

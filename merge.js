@@ -11,11 +11,16 @@
 //   symbols are left out (null in arrays), toJSON() is honoured. A value with
 //   no JSON form at all (undefined, a function or symbol as the whole value, a
 //   BigInt anywhere, a cycle) throws a TypeError, code ERR_INVALID_ARG_VALUE.
+// - Every text JSON.stringify writes is accepted, lone UTF-16 surrogates
+//   included ('🔑'.slice(0, 1), in values and keys): they come back exactly as
+//   they went in. Nesting is limited to MAX_JSON_DEPTH (1000) levels, the
+//   package's one limit: deeper is a TypeError, code ERR_INVALID_ARG_VALUE,
+//   saying so (never a stack overflow, here or in Rust).
 // - The result does not depend on which side calls: mergeJson(b, m, t) and
 //   mergeJson(b, t, m) give the same `merged` and mirrored conflicts (with
 //   `favor`, favoring 'mine' with the sides swapped is favoring 'theirs').
 
-const { mergeJsonText, diffJsonText } = require('./native.js')
+const { mergeJsonText, diffJsonText, MAX_JSON_DEPTH } = require('./native.js')
 
 function mergeJson(base, mine, theirs, options) {
   const arrayKey = arrayKeyOf(options)
@@ -43,32 +48,42 @@ function arrayKeyOf(options) {
     error.code = 'ERR_INVALID_ARG_TYPE'
     throw error
   }
+  // Strings reach Rust as UTF-8: a lone surrogate in the key would not survive.
+  if (LONE_SURROGATE.test(arrayKey)) throw invalidValue('options.arrayKey must not contain a lone UTF-16 surrogate')
   return arrayKey
 }
+
+const LONE_SURROGATE = /\p{Cs}/u
 
 function toJson(name, value) {
   let text
   try {
     text = JSON.stringify(value)
   } catch (cause) {
-    // BigInt, a cycle, or a throwing toJSON().
+    // BigInt, a cycle, a throwing toJSON(), or nesting deeper than the stack
+    // (thousands of levels, past MAX_JSON_DEPTH anyway).
+    if (cause instanceof RangeError) throw invalidValue(`${name} ${tooDeep}`, cause)
     throw invalidValue(`${name} is not representable as JSON: ${cause.message}`, cause)
   }
   if (text === undefined) throw invalidValue(`${name} is not representable as JSON: got ${typeof value}`)
   return text
 }
 
-// Text JSON.stringify produced can still be refused by Rust: nesting deeper
-// than serde_json's limit (128 levels) or a string with a lone UTF-16 surrogate.
+const tooDeep = `is nested more than ${MAX_JSON_DEPTH} levels deep (arrays and objects inside each other; the limit is ${MAX_JSON_DEPTH})`
+
+// Rust refuses text nested more than MAX_JSON_DEPTH levels ("EINVAL: mine is
+// nested …"); EAGAIN: no thread could be started to merge a deep value.
 function callNative(call) {
   try {
     return call()
   } catch (error) {
-    if (typeof error?.message === 'string' && error.message.startsWith('EINVAL: ')) {
-      const reason = error.message.slice('EINVAL: '.length)
-      throw invalidValue(`${reason} (nesting deeper than 128 levels and strings with a lone UTF-16 surrogate are not supported)`, error)
-    }
-    throw error
+    const match = /^(E[A-Z]+): /.exec(typeof error?.message === 'string' ? error.message : '')
+    if (match === null) throw error
+    const message = error.message.slice(match[0].length)
+    if (match[1] === 'EINVAL') throw invalidValue(message, error)
+    const failure = new Error(message, { cause: error })
+    failure.code = match[1]
+    throw failure
   }
 }
 
@@ -84,4 +99,4 @@ function invalidValue(message, cause) {
   return error
 }
 
-module.exports = { mergeJson, diffJson }
+module.exports = { mergeJson, diffJson, MAX_JSON_DEPTH }

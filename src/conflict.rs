@@ -19,6 +19,13 @@
 //! - Object key order: keys keep the order they have in the documents (the
 //!   crate enables serde_json's `preserve_order`); keys added on one side land
 //!   after their nearest preceding key, by the same rules as id arrays.
+//! - Texts in, text out (`merge_texts`, `diff_texts`, what JS calls): every
+//!   text `JSON.stringify` writes is accepted, lone UTF-16 surrogates included
+//!   (`"\ud83d"` is legal JSON but no Rust string can hold it): they come back
+//!   exactly as they went in. Values nest at most `MAX_DEPTH` levels, checked
+//!   on the text before anything recursive runs; deep values are walked on a
+//!   thread of our own whose stack fits `MAX_DEPTH` levels, never on the
+//!   caller's (the JS thread, of whatever size the embedder gave it).
 
 // Fx hashing: ids and keys come from the documents being merged, not from an
 // attacker, and SipHash was a third of the merge time on 5000 roles.
@@ -26,7 +33,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt::{self, Write as _};
 use std::hash::Hash;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// The result of a three-way merge; clean iff `conflicts` is empty.
@@ -272,6 +279,341 @@ pub fn diff(before: &Value, after: &Value, array_key: &str) -> Vec<Change> {
     };
     differ.value(before, after);
     differ.changes
+}
+
+/// How deeply values may nest: arrays and objects inside each other, `[]` and
+/// `{}` being one level and a scalar none. The one limit of the whole package
+/// (`merge.js` and `document.js` use the same number): far above what a
+/// document needs, and low enough that `JSON.stringify` and `structuredClone`
+/// on the JS side (about 3,000 levels with Node's default stack) always cope.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Values nested at most this deep are walked on the caller's thread: the JS
+/// thread, whose stack may be small (1 MiB main threads on Windows, V8 using
+/// part of it) — 32 levels take under 80 KiB (release). Deeper ones are walked
+/// on a thread of ours with `DEEP_STACK` bytes of stack (spawning one costs
+/// tens of µs, nothing beside a merge of that size).
+const INLINE_DEPTH: usize = 32;
+
+/// Stack for walking `MAX_DEPTH` levels. Parse, merge, serialize and drop
+/// recurse once per level: measured with `stack_probe` (merge with a conflict
+/// at the bottom, favoring, diff, canonical JSON) at ~2.2 KiB per level in a
+/// release build, ~4.2 KiB in a debug build, so 16 MiB is 7× (4×) what the
+/// limit needs. `deep_values_fit_the_stack` runs it all on half of this.
+/// Reserved, not committed: untouched pages cost no memory.
+const DEEP_STACK: usize = 16 << 20;
+
+/// Marks a lone surrogate inside a string while texts are merged: `MARK`, then
+/// the surrogate's code unit as a private-use character (U+D800 + n as
+/// U+E000 + n); a `MARK` that was in the text is doubled. A noncharacter, so
+/// rare, and escaped anyway: the marked text means exactly the original.
+const MARK: char = '\u{FDD0}';
+const MARK_UTF8: &[u8] = "\u{FDD0}".as_bytes();
+
+/// A JSON text refused by `merge_texts` / `diff_texts`.
+#[derive(Debug)]
+pub struct TextError {
+    /// Which of the texts (0-based), when the fault is one text's.
+    pub input: Option<usize>,
+    pub kind: TextErrorKind,
+}
+
+#[derive(Debug)]
+pub enum TextErrorKind {
+    /// Arrays and objects nested more than `MAX_DEPTH` levels.
+    TooDeep,
+    /// Not JSON.
+    Invalid(serde_json::Error),
+    /// No thread could be started to walk a deep value.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for TextErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextErrorKind::TooDeep => write!(
+                f,
+                "is nested more than {MAX_DEPTH} levels deep (arrays and objects inside each other; the limit is {MAX_DEPTH})"
+            ),
+            TextErrorKind::Invalid(e) => write!(f, "is not valid JSON: {e}"),
+            TextErrorKind::Thread(e) => {
+                write!(f, "could not be merged: no thread for a deep value ({e})")
+            }
+        }
+    }
+}
+
+/// `merge` (or `merge_favoring`) of the JSON texts `[base, mine, theirs]`, as
+/// the JSON text of the `MergeOutcome`. Lone surrogates survive; more than
+/// `MAX_DEPTH` levels is refused.
+pub fn merge_texts(
+    texts: [&str; 3],
+    array_key: &str,
+    favor: Option<Side>,
+) -> Result<String, TextError> {
+    on_texts(texts, array_key, |[base, mine, theirs], key| {
+        run_merge(base, mine, theirs, key, favor)
+    })
+}
+
+/// `diff` of the JSON texts `[before, after]`, as the JSON text of the changes.
+pub fn diff_texts(texts: [&str; 2], array_key: &str) -> Result<String, TextError> {
+    on_texts(texts, array_key, |[before, after], key| {
+        diff(before, after, key)
+    })
+}
+
+/// Parses `texts`, runs `walk` on the values and returns its outcome as JSON
+/// text; on a stack that fits the values' depth, with lone surrogates marked
+/// on the way in and restored on the way out (only when there are any).
+fn on_texts<const N: usize, T: Serialize>(
+    texts: [&str; N],
+    array_key: &str,
+    walk: impl FnOnce(&[Value; N], &str) -> T + Send,
+) -> Result<String, TextError> {
+    let mut depth = 0;
+    let mut marked = false;
+    for (i, text) in texts.iter().enumerate() {
+        let scan = scan(text.as_bytes()).map_err(|kind| TextError {
+            input: Some(i),
+            kind,
+        })?;
+        depth = depth.max(scan.depth);
+        marked |= scan.lone_surrogates;
+    }
+    let text = on_stack_for(depth, move || walk_texts(texts, array_key, marked, walk)).map_err(
+        |e| TextError {
+            input: None,
+            kind: TextErrorKind::Thread(e),
+        },
+    )??;
+    Ok(if marked { unmark(text) } else { text })
+}
+
+/// `on_texts` on the current stack: parse (marked, if `marked`), walk,
+/// serialize; the values are dropped here too.
+fn walk_texts<const N: usize, T: Serialize>(
+    texts: [&str; N],
+    array_key: &str,
+    marked: bool,
+    walk: impl FnOnce(&[Value; N], &str) -> T,
+) -> Result<String, TextError> {
+    let marked_texts;
+    let (texts, key): ([&str; N], std::borrow::Cow<'_, str>) = if marked {
+        marked_texts = texts.map(mark);
+        (
+            std::array::from_fn(|i| marked_texts[i].as_str()),
+            array_key.replace(MARK, "\u{FDD0}\u{FDD0}").into(),
+        )
+    } else {
+        (texts, array_key.into())
+    };
+    let mut values = Vec::with_capacity(N);
+    for (i, text) in texts.iter().enumerate() {
+        values.push(parse(text).map_err(|e| TextError {
+            input: Some(i),
+            kind: TextErrorKind::Invalid(e),
+        })?);
+    }
+    let values: [Value; N] = values.try_into().expect("one value per text");
+    let outcome = walk(&values, &key);
+    serde_json::to_string(&outcome).map_err(|e| TextError {
+        input: None,
+        kind: TextErrorKind::Invalid(e),
+    })
+}
+
+/// Runs `f` where `depth` levels of recursion fit: here for shallow values,
+/// else on a thread with `DEEP_STACK` bytes of stack (a panic there is
+/// resumed here).
+fn on_stack_for<T: Send>(depth: usize, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    if depth <= INLINE_DEPTH {
+        return Ok(f());
+    }
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("flm-deep-json".into())
+            .stack_size(DEEP_STACK)
+            .spawn_scoped(scope, f)?;
+        Ok(thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
+/// serde_json's own limit (128 levels) lifted: `scan` has bounded the depth.
+fn parse(text: &str) -> Result<Value, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    deserializer.disable_recursion_limit();
+    let value = Value::deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// What `scan` found in a text.
+struct Scan {
+    /// The deepest nesting of arrays and objects.
+    depth: usize,
+    /// Whether a string has a `\uXXXX` escape of a lone surrogate.
+    lone_surrogates: bool,
+}
+
+/// One pass over the text, no allocation. Counts nesting the way a parser
+/// does (brackets outside strings) and stops past `MAX_DEPTH`. Text that is
+/// not JSON is left for the parser to refuse.
+fn scan(text: &[u8]) -> Result<Scan, TextErrorKind> {
+    let (mut depth, mut deepest, mut lone_surrogates) = (0usize, 0usize, false);
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(TextErrorKind::TooDeep);
+                }
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'"' => {
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    if text[i] == b'\\' {
+                        let (len, unit) = escape_at(text, i);
+                        lone_surrogates |= matches!(unit, Unit::Lone(_));
+                        i += len;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(Scan {
+        depth: deepest,
+        lone_surrogates,
+    })
+}
+
+/// What a backslash escape in a string stands for, as far as marking cares.
+#[derive(Debug, PartialEq)]
+enum Unit {
+    /// `\uD800`–`\uDFFF` not part of a high-low pair.
+    Lone(u16),
+    /// `\uFDD0`: the marker itself, escaped.
+    Mark,
+    Other,
+}
+
+/// The escape starting at `text[i] == b'\\'`: its length in bytes and what it
+/// is. A surrogate pair (`\uD83D\uDE00`) is one 12-byte escape. Never ends
+/// inside a multi-byte character (a bad escape is the parser's to refuse).
+fn escape_at(text: &[u8], i: usize) -> (usize, Unit) {
+    let hex = |at: usize| -> Option<u16> {
+        let digits = std::str::from_utf8(text.get(at..at + 4)?).ok()?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u16::from_str_radix(digits, 16).ok()
+    };
+    match text.get(i + 1) {
+        Some(b'u') => match hex(i + 2) {
+            Some(high @ 0xD800..=0xDBFF) => {
+                let pair = text.get(i + 6..i + 8) == Some(b"\\u")
+                    && matches!(hex(i + 8), Some(0xDC00..=0xDFFF));
+                if pair {
+                    (12, Unit::Other)
+                } else {
+                    (6, Unit::Lone(high))
+                }
+            }
+            Some(low @ 0xDC00..=0xDFFF) => (6, Unit::Lone(low)),
+            Some(0xFDD0) => (6, Unit::Mark),
+            Some(_) => (6, Unit::Other),
+            None => (2, Unit::Other),
+        },
+        Some(b) if b.is_ascii() => (2, Unit::Other),
+        _ => (1, Unit::Other),
+    }
+}
+
+/// The text with each lone surrogate escape in a string replaced by `MARK` and
+/// its private-use stand-in, and each `MARK` (raw or escaped) doubled.
+fn mark(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut copied = 0;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                in_string = !in_string;
+                i += 1;
+            }
+            b'\\' if in_string => {
+                let (len, unit) = escape_at(bytes, i);
+                let replacement = match unit {
+                    Unit::Lone(unit) => Some(stand_in(unit)),
+                    Unit::Mark => Some(MARK),
+                    Unit::Other => None,
+                };
+                if let Some(second) = replacement {
+                    out.push_str(&text[copied..i]);
+                    out.push(MARK);
+                    out.push(second);
+                    copied = i + len;
+                }
+                i += len;
+            }
+            0xEF if in_string && bytes[i..].starts_with(MARK_UTF8) => {
+                i += MARK_UTF8.len();
+                out.push_str(&text[copied..i]);
+                out.push(MARK);
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// The private-use character standing for the surrogate `unit`.
+fn stand_in(unit: u16) -> char {
+    char::from_u32(0xE000 + u32::from(unit - 0xD800)).expect("U+E000..U+E7FF are characters")
+}
+
+/// `mark` undone in JSON text written by serde_json (which leaves both
+/// characters raw): `MARK MARK` is `MARK`, `MARK` and a stand-in the
+/// surrogate's `\uXXXX` escape, which JS's `JSON.parse` reads as that lone
+/// code unit.
+fn unmark(text: String) -> String {
+    if !text.contains(MARK) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        let mut after = rest[at + MARK.len_utf8()..].chars();
+        match after.next() {
+            Some(MARK) => out.push(MARK),
+            Some(c @ '\u{E000}'..='\u{E7FF}') => {
+                let unit = 0xD800 + (c as u32 - 0xE000);
+                write!(out, "\\u{unit:04x}").expect("writing to a String");
+            }
+            // Not made by `mark`: left as it is.
+            other => {
+                out.push(MARK);
+                out.extend(other);
+            }
+        }
+        rest = after.as_str();
+    }
+    out.push_str(rest);
+    out
 }
 
 /// JSON text with object keys sorted at every level: equal values give equal
@@ -1750,5 +2092,234 @@ mod tests {
             kinds.len() == 4 && kinds.values().all(|&n| n > 15),
             "{kinds:?}"
         );
+    }
+
+    /// Nested arrays `depth` deep around `inner`.
+    fn nested(depth: usize, inner: &str) -> String {
+        format!("{}{inner}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    fn merged_text(base: &str, mine: &str, theirs: &str) -> Value {
+        let text = merge_texts([base, mine, theirs], "id", None).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn texts_merge_like_values() {
+        let (base, mine, theirs) = (r#"{"a":1,"b":1}"#, r#"{"a":2,"b":1}"#, r#"{"a":1,"b":3}"#);
+        assert_eq!(
+            merged_text(base, mine, theirs),
+            json!({ "merged": { "a": 2, "b": 3 }, "conflicts": [] })
+        );
+        let text = diff_texts([base, theirs], "id").unwrap();
+        assert_eq!(
+            text,
+            r#"[{"path":"$.b","kind":"changed","before":1,"after":3}]"#
+        );
+    }
+
+    #[test]
+    fn scan_counts_nesting_outside_strings_only() {
+        let depth = |text: &str| scan(text.as_bytes()).map(|s| s.depth).ok();
+        assert_eq!(depth("1"), Some(0));
+        assert_eq!(depth("[]"), Some(1));
+        assert_eq!(depth(r#"{"a":[{"b":[]}],"c":{}}"#), Some(4));
+        assert_eq!(depth(r#"["[[[{{{", "\"[[", "\\"]"#), Some(1));
+        assert_eq!(depth(&nested(MAX_DEPTH, "1")), Some(MAX_DEPTH));
+        assert_eq!(depth(&nested(MAX_DEPTH + 1, "1")), None);
+        // Far deeper than any stack: refused by counting, nothing recursed.
+        assert_eq!(depth(&"[".repeat(1_000_000)), None);
+    }
+
+    #[test]
+    fn nesting_limit_is_exact_for_every_input() {
+        let ok = nested(MAX_DEPTH, "1");
+        let deep = nested(MAX_DEPTH + 1, "1");
+        let two = nested(MAX_DEPTH, "2");
+        let text = merge_texts([&ok, &ok, &two], "id", None).unwrap();
+        assert_eq!(text, format!(r#"{{"merged":{two},"conflicts":[]}}"#));
+        for at in 0..3 {
+            let mut texts = ["[]", "[]", "[]"];
+            texts[at] = &deep;
+            let error = merge_texts(texts, "id", None).unwrap_err();
+            assert_eq!(error.input, Some(at));
+            assert!(matches!(error.kind, TextErrorKind::TooDeep));
+            assert_eq!(
+                error.kind.to_string(),
+                "is nested more than 1000 levels deep (arrays and objects inside each other; the limit is 1000)"
+            );
+        }
+        let error = diff_texts(["{}", &nested(MAX_DEPTH + 1, "{}")], "id").unwrap_err();
+        assert_eq!(error.input, Some(1));
+        // Objects count like arrays.
+        let objects = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        let changes = diff_texts([&objects, "{}"], "id").unwrap();
+        assert!(changes.starts_with(r#"[{"path":"$.a","kind":"removed""#));
+    }
+
+    /// Ids all the way down: `{"id":"x","a":[{"id":"x","a":[…inner…]}]}`,
+    /// `levels` deep (even).
+    fn id_tower(levels: usize, inner: &str) -> String {
+        let n = levels / 2;
+        format!(
+            "{}{inner}{}",
+            r#"{"id":"x","a":["#.repeat(n),
+            "]}".repeat(n)
+        )
+    }
+
+    /// Everything recursive, at the limit, on the current stack: parse, a
+    /// merge that recurses to the bottom (objects and id arrays alternating, a
+    /// conflict there), favoring, diff, canonical JSON, serialize, drop.
+    fn walk_at_the_limit() -> usize {
+        let base = id_tower(MAX_DEPTH, "1");
+        let (mine, theirs) = (id_tower(MAX_DEPTH, "2"), id_tower(MAX_DEPTH, "3"));
+        let texts = [base.as_str(), &mine, &theirs];
+        let merge = |favor| {
+            walk_texts(texts, "id", false, |[b, m, t], key| {
+                run_merge(b, m, t, key, favor)
+            })
+            .unwrap()
+        };
+        let outcome = merge(None);
+        assert!(outcome.contains(r#""kind":"both-modified""#));
+        merge(Some(Side::Theirs));
+        let diff = walk_texts([texts[0], texts[2]], "id", false, |[b, a], key| {
+            diff(b, a, key)
+        });
+        let canonical = walk_texts([texts[0]], "id", false, |[v], _| canonical_json(v));
+        outcome.len() + diff.unwrap().len() + canonical.unwrap().len()
+    }
+
+    #[test]
+    fn deep_values_fit_the_stack() {
+        // On half the stack the deep thread gets (a debug build needs about
+        // twice what a release build does: ~4.2 MiB).
+        let probe = std::thread::Builder::new()
+            .stack_size(DEEP_STACK / 2)
+            .spawn(walk_at_the_limit)
+            .unwrap();
+        assert!(probe.join().unwrap() > 0);
+        // `INLINE_DEPTH` levels take little stack: a 256 KiB thread suffices.
+        let shallow = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(|| {
+                let text = id_tower(INLINE_DEPTH, "1");
+                merge_texts([&text, &id_tower(INLINE_DEPTH, "2"), &text], "id", None).unwrap()
+            })
+            .unwrap();
+        assert!(shallow.join().unwrap().contains(r#""merged""#));
+        // Deeper, `merge_texts` moves to its own thread: a 256 KiB caller copes.
+        let caller = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(|| {
+                let (deep, other) = (id_tower(MAX_DEPTH, "1"), id_tower(MAX_DEPTH, "2"));
+                merge_texts([&deep, &other, &deep], "id", None).unwrap();
+                diff_texts([&deep, &other], "id").unwrap()
+            })
+            .unwrap();
+        assert!(caller.join().unwrap().contains(r#""kind":"changed""#));
+    }
+
+    /// Not a test: finds the stack `walk_at_the_limit` needs (run with
+    /// `FLM_STACK_KIB=n cargo test [--release] --lib stack_probe -- --ignored`;
+    /// a stack overflow aborts the process).
+    #[test]
+    #[ignore]
+    fn stack_probe() {
+        let kib: usize = std::env::var("FLM_STACK_KIB").map_or(16384, |v| v.parse().unwrap());
+        let probe = std::thread::Builder::new()
+            .stack_size(kib << 10)
+            .spawn(walk_at_the_limit)
+            .unwrap();
+        assert!(probe.join().unwrap() > 0);
+    }
+
+    #[test]
+    fn lone_surrogates_come_back_as_they_went_in() {
+        // What JSON.stringify writes for '🔑 Keymaster'.slice(0, 1) and friends.
+        let base = r#"{"name":"🔑 Keymaster","n":1}"#;
+        let mine = r#"{"name":"\ud83d","n":1}"#;
+        let theirs = r#"{"name":"🔑 Keymaster","n":2}"#;
+        let text = merge_texts([base, mine, theirs], "id", None).unwrap();
+        assert_eq!(text, r#"{"merged":{"name":"\ud83d","n":2},"conflicts":[]}"#);
+        // Lone lows, highs before non-lows, pairs (escaped or raw) untouched.
+        let odd = r#"["\udc00x\ud800","\ud83d\ude00","a\\ud800","\ud800\ud800\udfff\udc00"]"#;
+        let text = merge_texts(["[]", odd, "[]"], "id", None).unwrap();
+        assert_eq!(
+            text,
+            r#"{"merged":["\udc00x\ud800","😀","a\\ud800","\ud800𐏿\udc00"],"conflicts":[]}"#
+        );
+        // Conflicts carry them, keys and ids may hold them, paths name them.
+        let base = r#"{"k\udfff":{"v":"a"},"roles":[{"id":"\ud83d","name":"x"}]}"#;
+        let mine = r#"{"k\udfff":{"v":"\ud800"},"roles":[{"id":"\ud83d","name":"\udbff"}]}"#;
+        let theirs = r#"{"k\udfff":{"v":"b"},"roles":[{"id":"\ud83d","name":"z"}]}"#;
+        let outcome = merge_texts([base, mine, theirs], "id", None).unwrap();
+        assert_eq!(
+            outcome,
+            concat!(
+                r#"{"merged":{"k\udfff":{"v":"a"},"roles":[{"id":"\ud83d","name":"x"}]},"conflicts":["#,
+                r#"{"path":"$[\"k\udfff\"].v","kind":"both-modified","base":"a","mine":"\ud800","theirs":"b"},"#,
+                r#"{"path":"$.roles[id=\"\ud83d\"].name","kind":"both-modified","base":"x","mine":"\udbff","theirs":"z"}]}"#
+            )
+        );
+        let changes = diff_texts([base, mine], "id").unwrap();
+        assert!(changes.contains(r#""after":"\ud800""#), "{changes}");
+        // Equal lone surrogates are equal; different ones differ.
+        let same = merge_texts(
+            [r#"["\ud800"]"#, r#"["\ud800"]"#, r#"["\ud801"]"#],
+            "id",
+            None,
+        )
+        .unwrap();
+        assert_eq!(same, r#"{"merged":["\ud801"],"conflicts":[]}"#);
+    }
+
+    #[test]
+    fn the_marker_itself_survives_marking() {
+        // U+FDD0 raw and escaped, next to a stand-in character, with lone
+        // surrogates elsewhere (the marked path) and without (the plain path).
+        let (m, e03d) = (MARK, '\u{E03D}');
+        for extra in [r#","\ud800""#, ""] {
+            let mine =
+                format!(r#"["a{m}b","\ufdd0\uFDD0{m}{m}","{m}\ue03d","{e03d}{m}{e03d}"{extra}]"#);
+            let text = merge_texts(["[]", &mine, "[]"], "id", None).unwrap();
+            let expected = format!(
+                r#"{{"merged":["a{m}b","{m}{m}{m}{m}","{m}{e03d}","{e03d}{m}{e03d}"{extra}],"conflicts":[]}}"#
+            );
+            assert_eq!(text, expected);
+            // In keys and the array key too.
+            let mine = format!(r#"{{"k{m}":[{{"{m}":1,"v":1}}]{extra}}}"#)
+                .replace(",\"\\ud800\"", ",\"x\":\"\\ud800\"");
+            let theirs = mine.replace("\"v\":1", "\"v\":2");
+            let text = merge_texts([&mine, &mine, &theirs], &m.to_string(), None).unwrap();
+            assert!(
+                text.contains(&format!(r#""k{m}":[{{"{m}":1,"v":2}}]"#)),
+                "{text}"
+            );
+        }
+        assert_eq!(unmark(format!("x{m}")), format!("x{m}"));
+        assert_eq!(unmark(format!("{m}{m}{m}{e03d}")), format!("{m}\\ud83d"));
+    }
+
+    #[test]
+    fn bad_texts_are_refused_not_panicked_on() {
+        for text in [
+            "{",
+            r#""\u12"#,
+            "\"\\\u{e9}\"",
+            "\"\\",
+            r#"["\ud800"#,
+            "[\"\u{FDD0}",
+            "\"\\uZZZZ\"",
+        ] {
+            for texts in [[text, "[]", "[]"], ["[]", "[\"\\ud800\"]", text]] {
+                let error = merge_texts(texts, "id", None).unwrap_err();
+                assert!(
+                    matches!(error.kind, TextErrorKind::Invalid(_)),
+                    "{text}: {error:?}"
+                );
+            }
+        }
     }
 }

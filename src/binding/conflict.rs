@@ -4,17 +4,38 @@
 //! Invariants:
 //! - Values cross as JSON text, one string each way: for big documents that is
 //!   much cheaper than napi's member-by-member object conversion.
-//! - Only bad input throws (`EINVAL: …`, a programming error of the caller); a
-//!   merge never throws, its conflicts are data in the result.
+//! - Every text `JSON.stringify` writes is accepted, lone UTF-16 surrogates
+//!   included, up to `conflict::MAX_DEPTH` levels of nesting
+//!   (`conflict::merge_texts`).
+//! - Only bad input throws (`EINVAL: …`, a programming error of the caller,
+//!   naming the input and, for nesting, the limit); a merge never throws, its
+//!   conflicts are data in the result.
 
 use napi_derive::napi;
-use serde_json::Value;
 
-use crate::conflict::{self, Side};
+use crate::conflict::{self, Side, TextError, TextErrorKind};
 
-fn parse(name: &str, text: &str) -> napi::Result<Value> {
-    serde_json::from_str(text)
-        .map_err(|e| napi::Error::from_reason(format!("EINVAL: {name} is not valid JSON: {e}")))
+/// How deeply values may nest (arrays and objects inside each other) in
+/// `mergeJsonText` / `diffJsonText`, and in the whole package: documents,
+/// `set`/`update`/`edit` values, `defaultValue`. `conflict::MAX_DEPTH`.
+#[napi]
+pub const MAX_JSON_DEPTH: u32 = 1000;
+
+const _: () = assert!(MAX_JSON_DEPTH as usize == conflict::MAX_DEPTH);
+
+/// `EINVAL: <name> …` for a refused text (`EAGAIN` when no thread could be
+/// started for a deep value).
+fn refused(names: &[&str], error: TextError) -> napi::Error {
+    let code = match error.kind {
+        TextErrorKind::Thread(_) => "EAGAIN",
+        _ => "EINVAL",
+    };
+    let name = error
+        .input
+        .and_then(|i| names.get(i))
+        .copied()
+        .unwrap_or("the value");
+    napi::Error::from_reason(format!("{code}: {name} {}", error.kind))
 }
 
 fn check_array_key(array_key: &str) -> napi::Result<()> {
@@ -36,17 +57,15 @@ fn side(favor: &str) -> napi::Result<Side> {
     }
 }
 
-fn to_text(value: &impl serde::Serialize) -> napi::Result<String> {
-    serde_json::to_string(value).map_err(|e| napi::Error::from_reason(e.to_string()))
-}
 /// Three-way merge of JSON texts: `base` edited into `mine` here and into
 /// `theirs` elsewhere. Arrays whose elements all carry a unique string or
 /// number under `arrayKey` merge element by element. Returns the JSON text of
 /// `{ merged, conflicts: [{ path, kind, base?, mine?, theirs?, deletedBy? }] }`
 /// (a value absent on a side is omitted). At a conflict `merged` keeps the
-/// base value, or with `favor` (`'mine'` / `'theirs'`) that side's. Throws
-/// `EINVAL: …` for text that is not JSON, an empty `arrayKey` or another
-/// `favor`. Use `mergeJson` of `merge.js` instead.
+/// base value, or with `favor` (`'mine'` / `'theirs'`) that side's. Lone
+/// surrogate escapes (`"\ud83d"`) come back as they went in. Throws `EINVAL: …`
+/// for text that is not JSON or nests more than 1000 levels, an empty
+/// `arrayKey` or another `favor`. Use `mergeJson` of `merge.js` instead.
 #[napi]
 pub fn merge_json_text(
     base: String,
@@ -57,14 +76,8 @@ pub fn merge_json_text(
 ) -> napi::Result<String> {
     check_array_key(&array_key)?;
     let favor = favor.as_deref().map(side).transpose()?;
-    let base = parse("base", &base)?;
-    let mine = parse("mine", &mine)?;
-    let theirs = parse("theirs", &theirs)?;
-    let outcome = match favor {
-        None => conflict::merge(&base, &mine, &theirs, &array_key),
-        Some(favor) => conflict::merge_favoring(&base, &mine, &theirs, &array_key, favor),
-    };
-    to_text(&outcome)
+    conflict::merge_texts([&base, &mine, &theirs], &array_key, favor)
+        .map_err(|e| refused(&["base", "mine", "theirs"], e))
 }
 
 /// What changed from `before` to `after` (JSON texts), as the JSON text of
@@ -74,9 +87,8 @@ pub fn merge_json_text(
 #[napi]
 pub fn diff_json_text(before: String, after: String, array_key: String) -> napi::Result<String> {
     check_array_key(&array_key)?;
-    let before = parse("before", &before)?;
-    let after = parse("after", &after)?;
-    to_text(&conflict::diff(&before, &after, &array_key))
+    conflict::diff_texts([&before, &after], &array_key)
+        .map_err(|e| refused(&["before", "after"], e))
 }
 
 #[cfg(test)]
@@ -127,6 +139,17 @@ mod tests {
         );
         let error = diff_json_text("{}".into(), "{}".into(), String::new()).unwrap_err();
         assert!(error.reason.starts_with("EINVAL: "), "{}", error.reason);
+        let deep = format!("{}{}", "[".repeat(1001), "]".repeat(1001));
+        let error = merge_json_text("[]".into(), "[]".into(), deep, "id".into(), None).unwrap_err();
+        assert_eq!(
+            error.reason,
+            "EINVAL: theirs is nested more than 1000 levels deep (arrays and objects inside each other; the limit is 1000)"
+        );
+        let lone = diff_json_text(r#""\ud800""#.into(), r#""\udfff""#.into(), "id".into());
+        assert_eq!(
+            lone.unwrap(),
+            r#"[{"path":"$","kind":"changed","before":"\ud800","after":"\udfff"}]"#
+        );
         let favor = Some("base".into());
         let error = merge_json_text("1".into(), "1".into(), "1".into(), "id".into(), favor);
         assert!(error.unwrap_err().reason.starts_with("EINVAL: favor"));
