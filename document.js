@@ -29,6 +29,7 @@ const { createHash } = require('node:crypto')
 const fsp = require('node:fs/promises')
 const path = require('node:path')
 const { FileLockError, fromNativeMessage } = require('./errors.js')
+const { ExactNumbers, jsonOf, withBigInts } = require('./exact-numbers.js')
 
 const RETRY_FIRST_MS = 200
 // close() waits this many lock timeouts for pending writes before giving up (EUNSAVED).
@@ -91,6 +92,112 @@ function fromNativeIo(error, filePath) {
   return fromNativeMessage(error?.message, { filePath }) ?? error
 }
 
+// --- What a document's file may be, and the names made beside it ----------
+//
+// A read never blocks and never outgrows memory: a FIFO (which would block a
+// read until a writer comes), a device (/dev/zero never ends), a folder or a
+// socket is refused with ENOTFILE before a byte is read, a FIFO is never
+// opened without O_NONBLOCK, and more than `maxBytes` is refused with ETOOBIG
+// after reading at most maxBytes + 1 bytes. Refused files are left as they are.
+
+// 256 MiB: far above any settings or roles file, and half of V8's longest
+// string (~512 MiB), so a file within it can always be decoded and re-written.
+const MAX_BYTES_DEFAULT = 256 * 1024 * 1024
+const OPEN_FOR_READING = fsp.constants.O_RDONLY | (fsp.constants.O_NONBLOCK ?? 0) | (fsp.constants.O_NOCTTY ?? 0)
+
+function kindOf(stat) {
+  if (stat.isDirectory()) return 'a folder'
+  if (stat.isFIFO()) return 'a FIFO (named pipe)'
+  if (stat.isCharacterDevice()) return 'a character device'
+  if (stat.isBlockDevice()) return 'a block device'
+  if (stat.isSocket()) return 'a socket'
+  return 'not a regular file'
+}
+
+function notAFile(filePath, kind, linkedTo = filePath) {
+  const what = kind === 'not a regular file' ? kind : `${kind}, not a regular file`
+  const shown = linkedTo === filePath ? filePath : `${filePath} (a link to ${linkedTo})`
+  return coded('ENOTFILE', `${shown} is ${what}: a document can only be a regular file; it was not read and is left as it is`, { filePath, kind })
+}
+
+function tooBig(filePath, size, maxBytes) {
+  const howBig = size === null ? `more than ${maxBytes} bytes` : `${size} bytes`
+  return coded('ETOOBIG', `${filePath} is ${howBig}, above the document's maxBytes (${maxBytes}); it was not read and is left as it is (raise maxBytes to open it)`, { filePath, maxBytes, ...(size === null ? {} : { size }) })
+}
+
+// The bytes of the regular file at `filePath` (through links), at most
+// `maxBytes`; null when it does not exist.
+async function readRegular(filePath, maxBytes) {
+  // A stat first: a FIFO or a device is refused without being opened at all.
+  const seen = await fsp.stat(filePath).catch((error) => (error.code === 'ENOENT' ? null : Promise.reject(error)))
+  if (seen === null) return null
+  if (!seen.isFile()) throw notAFile(filePath, kindOf(seen))
+  if (seen.size > maxBytes) throw tooBig(filePath, seen.size, maxBytes)
+  let handle
+  try {
+    handle = await fsp.open(filePath, OPEN_FOR_READING)
+  } catch (error) {
+    if (error.code === 'ENOENT') return null
+    // Replaced since the stat: a socket cannot be opened (ENXIO), a folder on Windows (EISDIR).
+    if (error.code === 'ENXIO') throw notAFile(filePath, 'a socket')
+    if (error.code === 'EISDIR') throw notAFile(filePath, 'a folder')
+    throw error
+  }
+  try {
+    // What was opened is what counts (the name may have been replaced since the stat).
+    const stat = await handle.stat()
+    if (!stat.isFile()) throw notAFile(filePath, kindOf(stat))
+    if (stat.size > maxBytes) throw tooBig(filePath, stat.size, maxBytes)
+    // The size may change while we read, or be wrong (0 in /proc): never more than maxBytes + 1.
+    const limit = maxBytes + 1
+    let buffer = Buffer.allocUnsafe(Math.min(limit, stat.size + 1))
+    let length = 0
+    for (;;) {
+      if (length === buffer.length) {
+        if (length >= limit) break
+        const grown = Buffer.allocUnsafe(Math.min(limit, Math.max(length * 2, 64 * 1024)))
+        buffer.copy(grown, 0, 0, length)
+        buffer = grown
+      }
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+    if (length > maxBytes) throw tooBig(filePath, null, maxBytes)
+    return buffer.subarray(0, length)
+  } finally {
+    await handle.close()
+  }
+}
+
+// Names made beside the file (the backups folder; native code makes the
+// sidecar and temp files) fit the file system's limit on a name: 255 bytes
+// (255 UTF-16 units on Windows). One that would not is built on a stem, the
+// name's first 96 and a hash of all of it, exactly as native `paths::fit`
+// does (both sides must find the same folder).
+const NAME_MAX = 255
+const STEM_KEEP = 96
+const nameUnits = process.platform === 'win32' ? (text) => text.length : (text) => Buffer.byteLength(text)
+
+function fitName(lead, name, tail) {
+  if (nameUnits(lead) + nameUnits(name) + nameUnits(tail) <= NAME_MAX) return lead + name + tail
+  let kept = ''
+  let used = 0
+  for (const char of name) {
+    used += nameUnits(char)
+    if (used > STEM_KEEP) break
+    kept += char
+  }
+  return `${lead}${kept}~${fnv1a64(name)}${tail}`
+}
+
+// FNV-1a, 64 bits, of the UTF-8 bytes, as 16 hex digits (the same in Rust).
+function fnv1a64(text) {
+  let hash = 0xcbf29ce484222325n
+  for (const byte of Buffer.from(text)) hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn
+  return hash.toString(16).padStart(16, '0')
+}
+
 class JsonDocument extends EventEmitter {
   #manager
   #native
@@ -114,6 +221,8 @@ class JsonDocument extends EventEmitter {
   #conflict = null // the unresolved conflict: { id, base, mine, theirs, merged, conflicts, preserved }
   #conflictSeq = 0
   #watcher = null
+  #numbers = new ExactNumbers() // inexact number texts of the version read, kept at write (exact-numbers.js)
+  #watchError = null // the coded error of a watch that could not be set up
   #saveTimer = null
   #refreshing = null
   #saveRetryTimer = null
@@ -138,6 +247,7 @@ class JsonDocument extends EventEmitter {
 
   /** Opens (creating from `defaultValue` when missing) and reads the file once. */
   async _open() {
+    await this.#checkFile()
     const seen = await statKey(this.#filePath)
     try {
       await this.#openLocked()
@@ -148,7 +258,8 @@ class JsonDocument extends EventEmitter {
       // Or another instance holds the lock for long: our writers replace the
       // file by rename, so reading it now gives a whole version; open with it
       // (writes will wait for the lock as usual).
-      const text = await this.#readText()
+      // Unreadable too (a folder this user may not enter): the lock's error says why.
+      const text = await this.#readText().catch((readError) => Promise.reject(CANNOT_LOCK.has(readError.code) ? error : readError))
       if (text === null) throw error
       await this.#accept(text)
       if (error.code !== 'ELOCKTIMEOUT') this.#readOnly = error
@@ -156,6 +267,35 @@ class JsonDocument extends EventEmitter {
     this.#statKey = this.#statKey ?? seen
     this.#opened = true
     if (this.#options.watch) this.#startWatching()
+  }
+
+  // Before any lock or read, what cannot be a document is refused at once: not
+  // a regular file (ENOTFILE), or larger than maxBytes (ETOOBIG). A missing
+  // file is created from defaultValue (through a link: where the link leads).
+  async #checkFile() {
+    let stat
+    try {
+      stat = await fsp.stat(this.#filePath)
+    } catch (error) {
+      if (error.code !== 'ENOENT' || this.#options.defaultValue !== undefined) return // the lock says what is wrong
+      let target = null
+      try {
+        target = (await fsp.lstat(this.#filePath)).isSymbolicLink() ? this.#native.resolvePath(this.#filePath) : null
+      } catch {
+        // Not a link, or its folder is missing: the lock says so.
+      }
+      if (target === null) return
+      throw coded('ENOENT', `${this.#filePath} is a link to ${target}, which does not exist, and no defaultValue was given`, { filePath: this.#filePath })
+    }
+    if (!stat.isFile()) {
+      // Through a link, say where it leads (`/dev/zero`).
+      throw notAFile(this.#filePath, kindOf(stat), await fsp.realpath(this.#filePath).catch(() => this.#filePath))
+    }
+    if (stat.size > this.#maxBytes) throw tooBig(this.#filePath, stat.size, this.#maxBytes)
+  }
+
+  get #maxBytes() {
+    return this.#options.maxBytes ?? MAX_BYTES_DEFAULT
   }
 
   async #openLocked() {
@@ -191,18 +331,32 @@ class JsonDocument extends EventEmitter {
 
   // External changes arrive through a watch of the file; without one (an OS
   // limit reached) the document still works and sees changes at read/write.
+  // Never silently: `watchError` keeps why, and 'error' is emitted once the
+  // open has resolved (so a listener added right after it hears it), or goes
+  // to the manager's 'error' when the document has no listener.
   #startWatching() {
     try {
       this.#watcher = this.#manager.watch(this.#filePath, (change) => this.#onFileChange(change), { persistent: false })
       this.#watcher.on('error', (error) => this.#emit('error', error))
     } catch (error) {
+      this.#watchError = error
       this.#audit('external-change', 'other', `not watching ${this.#filePath}: ${error.message}`)
+      setImmediate(() => {
+        if (this.#closed) return
+        if (this.listenerCount('error') > 0) this.#emit('error', error)
+        else this.#manager._documentEvent('error', error)
+      })
     }
   }
 
   /** Whether external changes are seen as they happen (false: only at read/write). */
   get watching() {
     return this.#watcher !== null && !this.#watcher.closed
+  }
+
+  /** Why the document is not watching (its watch could not be set up: `EWATCHLIMIT`…), or null. */
+  get watchError() {
+    return this.#watchError
   }
 
   /**
@@ -247,12 +401,21 @@ class JsonDocument extends EventEmitter {
   edit(fn) {
     this.#assertOpen()
     if (typeof fn !== 'function') throw typeError('fn', 'a function')
+    // Checked like set() (ERR_INVALID_ARG_VALUE, nothing changed): a value the
+    // file cannot hold would only fail later, at a merge or a write.
     const next = applyUpdate(fn, this.get(), false)
-    if (next === null || typeof next !== 'object') throw typeError('the edited value', 'an object or array')
     // (Edits on top of a kept failed write make it the user's own.)
-    this.#edits = { base: this.#edits?.base ?? this.#value, mine: deepFreeze(next) }
-    if (this.#conflict !== null) this.#reconsiderConflict()
-    if (this.#options.saveDelayMs !== undefined) {
+    this.#edits = { base: this.#edits?.base ?? this.#value, mine: next }
+    if (this.#conflict !== null) {
+      try {
+        this.#reconsiderConflict()
+      } catch (error) {
+        // The conflict stays as it was; the edit is kept.
+        this.#emit('error', this.#mergeFailure(error))
+      }
+    }
+    // Infinity (like no saveDelayMs): saved only by save()/close().
+    if (Number.isFinite(this.#options.saveDelayMs)) {
       clearTimeout(this.#saveTimer)
       this.#saveTimer = setTimeout(() => {
         this.#saveTimer = null
@@ -320,8 +483,9 @@ class JsonDocument extends EventEmitter {
   /** Replaces the value; rapid successive calls are coalesced into one write. */
   set(value) {
     try {
-      // A copy, as it will be on disk: later changes to the caller's object do not leak in.
-      value = jsonCopy(value)
+      // A copy, as it will be on disk: later changes to the caller's object do
+      // not leak in. Checked like every value (documentValue): a bad one is refused here.
+      value = documentValue(value, 'value')
     } catch (error) {
       return Promise.reject(error)
     }
@@ -395,76 +559,122 @@ class JsonDocument extends EventEmitter {
   // Calls made in the same tick join one write.
   #schedule() {
     if (this.#draining !== null || this.#retryTimer !== null) return
-    this.#draining = Promise.resolve().then(() => this.#drain())
+    // #drain settles every caller itself; this catch only keeps a failure of
+    // its own from ever becoming an unhandled rejection.
+    this.#draining = Promise.resolve()
+      .then(() => this.#drain())
+      .catch((error) => this.#emit('error', this.#failure(error, 'writing')))
   }
 
   async #drain() {
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.slice()
-        for (const op of batch) op.started = true
-        let written
-        let attempted // the value this batch tried to write
-        this.#drainAbort = new AbortController()
         try {
-          written = await this.#manager.withLock(this.#filePath, async () => {
-            const text = await this.#readText()
-            if (text !== null && hashOf(text) !== this.#hash) await this.#takeFromDisk(text, 'write')
-            let value = this.#value
-            for (const op of batch) {
-              try {
-                if (op.kind === 'edits') {
-                  value = await this.#mergeEditsInto(value, op)
-                } else {
-                  value = op.kind === 'set' ? op.value : applyUpdate(op.fn, value, false)
-                }
-                op.result = value
-              } catch (error) {
-                op.error = error
-              }
-            }
-            attempted = value
-            await this.#write(value)
-            return value
-          }, { timeoutMs: this.#options.timeoutMs, signal: this.#drainAbort.signal })
+          if ((await this.#drainBatch(batch)) === 'stop') return
         } catch (error) {
-          for (const op of batch) op.started = false
-          if (error.code === 'ABORT_ERR' && this.#cancelled !== null) {
-            // cancel() while this retry waited for the lock: nothing was written.
-            this.#removeFromQueue(batch)
-            for (const op of batch) for (const w of op.waiters) w.reject(this.#cancelled)
-            continue
-          }
-          if (error.code === 'ELOCKTIMEOUT' && !this.#closing) return this.#waitForLock(error)
-          if (error.code === 'ELOCKTIMEOUT' && ++this.#closeTimeouts < CLOSE_ATTEMPTS) continue
-          if (error.code === 'ELOCKTIMEOUT') {
-            // close() gives up here: it rejects the rest with EUNSAVED.
-            const unsaved = this.#queue.splice(0)
-            const failed = coded('EUNSAVED', `the write to ${this.#filePath} could not get the lock before close()`, { filePath: this.#filePath })
-            for (const op of unsaved) for (const w of op.waiters) w.reject(failed)
-            this.#unsavedAtClose = unsaved
-            return
-          }
+          // Anything unforeseen (a bug; every expected failure is handled in
+          // #drainBatch): the batch's callers are rejected with a coded error,
+          // never left waiting, and unsaved edits stay as they are.
           this.#removeFromQueue(batch)
-          this.#keepFailedWrite(error, batch, attempted)
-          for (const op of batch) for (const w of op.waiters) w.reject(error)
-          // Also tell whoever watches the document (a UI), not only the callers.
-          if (this.listenerCount('error') > 0) this.#emit('error', error)
-          continue
+          const failure = this.#failure(error, 'writing')
+          for (const op of batch) for (const w of op.waiters) w.reject(failure)
+          if (this.listenerCount('error') > 0) this.#emit('error', failure)
         }
-        this.#removeFromQueue(batch)
-        this.#retryDelay = RETRY_FIRST_MS
-        this.#afterWrite(batch, written)
-        for (const op of batch) {
-          for (const w of op.waiters) (op.error ? w.reject(op.error) : w.resolve(op.result))
-        }
-        this.#emit('saved', { filePath: this.#filePath, value: written, operations: batch.length })
       }
     } finally {
       this.#draining = null
       this.#drainAbort = null
       this.#cancelled = null
     }
+  }
+
+  // One write of `batch`; 'stop' when the drain must stop (waiting for the lock, or closing).
+  async #drainBatch(batch) {
+    for (const op of batch) op.started = true
+    let written
+    let attempted // the value this batch tried to write
+    this.#drainAbort = new AbortController()
+    try {
+      written = await this.#manager.withLock(this.#filePath, async () => {
+        const text = await this.#readText()
+        if (text !== null && hashOf(text) !== this.#hash) await this.#takeFromDisk(text, 'write')
+        let value = this.#value
+        for (const op of batch) {
+          try {
+            if (op.kind === 'edits') {
+              value = await this.#mergeEditsInto(value, op)
+            } else {
+              value = op.kind === 'set' ? op.value : applyUpdate(op.fn, value, false)
+            }
+            op.result = value
+          } catch (error) {
+            op.error = error
+          }
+        }
+        attempted = value
+        await this.#write(value)
+        return value
+      }, { timeoutMs: this.#options.timeoutMs, signal: this.#drainAbort.signal })
+    } catch (caught) {
+      // Every failure reaches the callers with a code (an uncoded one is EINTERNAL).
+      const error = this.#failure(caught, 'writing')
+      for (const op of batch) op.started = false
+      if (error.code === 'ABORT_ERR' && this.#cancelled !== null) {
+        // cancel() while this retry waited for the lock: nothing was written.
+        this.#removeFromQueue(batch)
+        for (const op of batch) for (const w of op.waiters) w.reject(this.#cancelled)
+        return
+      }
+      if (error.code === 'ELOCKTIMEOUT' && !this.#closing) {
+        this.#waitForLock(error)
+        return 'stop'
+      }
+      if (error.code === 'ELOCKTIMEOUT' && ++this.#closeTimeouts < CLOSE_ATTEMPTS) return
+      if (error.code === 'ELOCKTIMEOUT') {
+        // close() gives up here: it rejects the rest with EUNSAVED.
+        const unsaved = this.#queue.splice(0)
+        const failed = coded('EUNSAVED', `the write to ${this.#filePath} could not get the lock before close()`, { filePath: this.#filePath })
+        for (const op of unsaved) for (const w of op.waiters) w.reject(failed)
+        this.#unsavedAtClose = unsaved
+        return 'stop'
+      }
+      this.#removeFromQueue(batch)
+      this.#keepFailedWrite(error, batch, attempted)
+      for (const op of batch) for (const w of op.waiters) w.reject(error)
+      // Also tell whoever watches the document (a UI), not only the callers.
+      if (this.listenerCount('error') > 0) this.#emit('error', error)
+      return
+    }
+    this.#removeFromQueue(batch)
+    this.#retryDelay = RETRY_FIRST_MS
+    try {
+      this.#afterWrite(batch, written)
+    } catch (error) {
+      // The write landed; rebasing edits it did not carry failed: they stay
+      // as they were, for the next save() to merge (or to reject, coded).
+      this.#emit('error', this.#mergeFailure(error))
+    }
+    for (const op of batch) {
+      for (const w of op.waiters) (op.error ? w.reject(op.error) : w.resolve(op.result))
+    }
+    this.#emit('saved', { filePath: this.#filePath, value: written, operations: batch.length })
+  }
+
+  // Any exception on the write and merge paths as a coded error: one with a
+  // code as it is; anything else (a bug, something unforeseen) as EINTERNAL
+  // with the original as `cause`.
+  #failure(error, what) {
+    if (typeof error?.code === 'string') return error
+    return new FileLockError('EINTERNAL', `${what} ${this.#filePath} failed unexpectedly: ${error?.message ?? String(error)}`, { filePath: this.#filePath, cause: error })
+  }
+
+  // A merge of unsaved edits that threw (mergeJson refused a value, or failed
+  // unexpectedly), as a coded error (the merge's code, else EINTERNAL). The
+  // edits are kept, unsaved: save() tries again, discard() drops them.
+  #mergeFailure(error) {
+    const code = typeof error?.code === 'string' ? error.code : 'EINTERNAL'
+    return new FileLockError(code, `the unsaved edits of ${this.#filePath} could not be merged with the file (${error?.message ?? String(error)}); they are kept, unsaved`, { filePath: this.#filePath, cause: error })
   }
 
   // By identity: cancel() may have emptied the queue while the batch was in flight.
@@ -568,13 +778,9 @@ class JsonDocument extends EventEmitter {
   }
 
   async #readText() {
-    let bytes
-    try {
-      bytes = await fsp.readFile(this.#filePath)
-    } catch (error) {
-      if (error.code === 'ENOENT') return null
-      throw error
-    }
+    // Never blocks (FIFOs, devices refused: ENOTFILE) nor reads more than maxBytes (ETOOBIG).
+    const bytes = await readRegular(this.#filePath, this.#maxBytes)
+    if (bytes === null) return null
     try {
       return utf8.decode(bytes)
     } catch {
@@ -615,6 +821,7 @@ class JsonDocument extends EventEmitter {
     jsonClean.add(value)
     this.#value = value
     this.#hash = hashOf(text)
+    this.#numbers.read(text, value)
   }
 
   // Another writer changed the file (seen by `origin`: 'watch', 'read' or the
@@ -637,8 +844,16 @@ class JsonDocument extends EventEmitter {
   #rebaseEdits(theirs) {
     const { base, mine, kept } = this.#edits
     const { mergeJson } = mergeModule()
-    // A kept failed write is older than the change that just arrived: it yields.
-    const result = mergeJson(base, mine, theirs, { arrayKey: this.#options.arrayKey, favor: kept ? 'theirs' : undefined })
+    let result
+    try {
+      // A kept failed write is older than the change that just arrived: it yields.
+      result = mergeJson(base, mine, theirs, { arrayKey: this.#options.arrayKey, favor: kept ? 'theirs' : undefined })
+    } catch (error) {
+      // The new version is taken; the edits stay as they were (save() merges
+      // them again, or rejects with this code).
+      this.#emit('error', this.#mergeFailure(error))
+      return false
+    }
     if (result.conflicts.length > 0 && !kept) {
       this.#raiseConflict(base, mine, theirs, result)
       return false
@@ -647,7 +862,7 @@ class JsonDocument extends EventEmitter {
       this.#edits = null
       return true
     }
-    this.#edits = { base: theirs, mine: result.merged, kept }
+    this.#edits = { base: theirs, mine: deepFreeze(result.merged), kept }
     this.#announceMerge(base, mine, theirs, result.merged)
     return true
   }
@@ -663,8 +878,17 @@ class JsonDocument extends EventEmitter {
       return edits.mine
     }
     const arrayKey = this.#options.arrayKey
-    const { mergeJson } = mergeModule()
-    const result = mergeJson(edits.base, edits.mine, value, { arrayKey })
+    // A merge that throws rejects this save() with a coded error; the edits
+    // are kept (op.savedEdits unset) and the rest of the batch is written.
+    const merge = (favor) => {
+      try {
+        return mergeModule().mergeJson(edits.base, edits.mine, value, { arrayKey, favor })
+      } catch (error) {
+        op.savedEdits = undefined
+        throw this.#mergeFailure(error)
+      }
+    }
+    const result = merge(undefined)
     op.savedEdits = edits
     if (result.conflicts.length === 0) {
       this.#announceMerge(edits.base, edits.mine, value, result.merged)
@@ -681,7 +905,7 @@ class JsonDocument extends EventEmitter {
     const current = await this.#readText()
     if (current !== null) await this.#backup(current, 'json')
     await this.#preserveBoth(edits.mine, value).catch(() => null)
-    const resolved = policy === 'merged' ? result.merged : mergeJson(edits.base, edits.mine, value, { arrayKey, favor: policy }).merged
+    const resolved = policy === 'merged' ? result.merged : merge(policy).merged
     this.#audit('conflict', 'pending', result.conflicts.map((c) => `${c.kind} at ${c.path}`).join('; '))
     this.#audit('conflict-resolved', policy, `by the onConflict policy: ${result.conflicts.map((c) => c.path).join(', ')}`)
     this.#emit('conflict', { filePath: this.#filePath, base: edits.base, mine: edits.mine, theirs: value, merged: result.merged, conflicts: result.conflicts, policy, resolve: () => Promise.resolve(resolved) })
@@ -689,7 +913,7 @@ class JsonDocument extends EventEmitter {
   }
 
   // What changed from `before` to `after` by JSON path; [] when it cannot be
-  // told (values nested deeper than the merge supports): a report, never a failure.
+  // told (the diff threw): a report, never a failure.
   #diff(before, after) {
     try {
       return mergeModule().diffJson(before, after, { arrayKey: this.#options.arrayKey })
@@ -800,7 +1024,8 @@ class JsonDocument extends EventEmitter {
     if (custom && (choice === null || typeof choice !== 'object')) {
       throw rangeError('choice', "'mine', 'theirs', 'merged' or an object/array value", choice)
     }
-    let value = choice
+    // A value of one's own is checked as set() checks one (ERR_INVALID_ARG_VALUE).
+    let value = custom ? documentValue(choice, 'the chosen value') : choice
     if (!custom) {
       const { mergeJson } = mergeModule()
       value = choice === 'merged' ? conflict.merged : mergeJson(conflict.base, conflict.mine, conflict.theirs, { arrayKey: this.#options.arrayKey, favor: choice }).merged
@@ -876,20 +1101,67 @@ class JsonDocument extends EventEmitter {
   }
 
   async #write(value) {
-    const text = `${JSON.stringify(value, null, 2)}\n`
+    // JSON.stringify's text, with the inexact numbers read kept and BigInts' digits.
+    const text = `${this.#numbers.stringify(value, this.#options.arrayKey)}\n`
+    const bytes = Buffer.from(text)
+    // What this document could not read back is not written either (nothing is).
+    if (bytes.length > this.#maxBytes) {
+      throw coded('ETOOBIG', `the value to write to ${this.#filePath} is ${bytes.length} bytes as JSON, above the document's maxBytes (${this.#maxBytes}); nothing was written`, {
+        filePath: this.#filePath,
+        size: bytes.length,
+        maxBytes: this.#maxBytes,
+      })
+    }
+    await this.#assertLockedWhereWritten()
     try {
-      await this.#native.replaceFile(this.#filePath, Buffer.from(text), this.#options.durability !== 'none')
+      // Through a symbolic link, native replaceFile writes the file it leads to now, and keeps the link.
+      await this.#native.replaceFile(this.#filePath, bytes, this.#options.durability !== 'none')
     } catch (error) {
-      throw fromNativeIo(error, this.#filePath)
+      const failed = fromNativeIo(error, this.#filePath)
+      // A FIFO, device, folder or socket put in the file's place: refused, left as it is.
+      if (/not a regular file/.test(failed?.message)) throw coded('ENOTFILE', failed.message, { filePath: this.#filePath })
+      throw failed
     }
     // What a reader of the file gets (Dates as strings, no undefined members), read-only.
-    this.#value = jsonClean.has(value) ? value : deepFreeze(parseJson(text))
+    // (A text with numbers put back reads differently: 1e400 is Infinity, not the null JSON has.)
+    this.#value = jsonClean.has(value) && !this.#numbers.spliced ? value : deepFreeze(parseJson(text))
+    this.#numbers.wrote(text, this.#value)
     this.#hash = hashOf(text)
     this.#statKey = await statKey(this.#filePath)
   }
 
+  // Called under the exclusive lock of a write. Through a symbolic link, the
+  // lock was taken where the link led when it was granted, and the file is
+  // written where it leads now: if the link was pointed elsewhere in between,
+  // this lock does not cover the file written. Then EAGAIN: the write is kept
+  // and retried (under the lock of the new target), never written unguarded.
+  async #assertLockedWhereWritten() {
+    let target
+    try {
+      target = this.#native.resolvePath(this.#filePath)
+    } catch {
+      return // replaceFile says what is wrong with the path
+    }
+    if (target === this.#filePath) return // not a link: locked by its own name
+    try {
+      // Held by this very write (the enclosing withLock): EDEADLOCK, at once.
+      await this.#manager.withLock(target, () => {}, { timeoutMs: 0, retries: 1 })
+    } catch (error) {
+      if (error.code === 'EDEADLOCK') return
+    }
+    throw coded('EAGAIN', `${this.#filePath} was pointed at ${target} while this write held the lock of its previous target; the write is kept and will be retried`, { filePath: this.#filePath })
+  }
+
+  // Beside the file the data lives in (through links: where they lead, as the
+  // lock and the temp files), named to fit NAME_MAX as native code expects it.
   get #backupDir() {
-    return path.join(path.dirname(this.#filePath), `.${path.basename(this.#filePath)}.backups`)
+    let file = this.#filePath
+    try {
+      file = this.#native.resolvePath(this.#filePath)
+    } catch {
+      // A closed manager or a vanished folder: beside the path as given.
+    }
+    return path.join(path.dirname(file), fitName('.', path.basename(file), '.backups'))
   }
 
   // Copies `text` into the backups folder as `<time>.<kind>`, keeping the newest
@@ -918,8 +1190,10 @@ class JsonDocument extends EventEmitter {
     try {
       const newest = (await this.#backupsOf('json'))[0]
       if (newest !== undefined) {
-        const { size } = await fsp.stat(newest)
-        if (size === Buffer.byteLength(text) && (await fsp.readFile(newest, 'utf8')) === text) return
+        const bytes = Buffer.from(text)
+        // Read safely and only as far as it could be the same bytes.
+        const same = await readRegular(newest, bytes.length).then((found) => found?.equals(bytes), () => false)
+        if (same) return
       }
       await this.#backup(text, 'json')
     } catch (error) {
@@ -928,9 +1202,12 @@ class JsonDocument extends EventEmitter {
   }
 
   // Backups of one kind, newest first.
+  // Only regular files: anything else found there is never read (it could block).
   async #backupsOf(kind) {
-    const names = await fsp.readdir(this.#backupDir).catch(() => [])
-    return names.filter((name) => name.endsWith(`.${kind}`)).sort().reverse().map((name) => path.join(this.#backupDir, name))
+    const dir = this.#backupDir
+    const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])
+    const names = entries.filter((entry) => entry.isFile() && entry.name.endsWith(`.${kind}`)).map((entry) => entry.name)
+    return names.sort().reverse().map((name) => path.join(dir, name))
   }
 
   // The file is unreadable (its bytes already copied aside): put back the newest
@@ -945,6 +1222,7 @@ class JsonDocument extends EventEmitter {
         continue
       }
       if (value === null || typeof value !== 'object') continue
+      this.#numbers.read(text, value) // the backup's inexact numbers keep their text
       await this.#write(value)
       this.#recovery = { backupPath: candidate, corruptPath: corrupt.backupPath }
       this.#audit('recovered', 'applied', `restored ${candidate}; the unreadable bytes are in ${corrupt.backupPath}`)
@@ -979,7 +1257,9 @@ class JsonDocument extends EventEmitter {
   }
 }
 
-// `fn` gets a copy, returns the next value (or mutates the copy and returns nothing).
+// `fn` gets a copy, returns the next value (or mutates the copy and returns
+// nothing). Not a preview: the result checked and copied as set() does
+// (`documentValue`), so a value the file cannot hold never reaches a write or a merge.
 function applyUpdate(fn, value, preview) {
   const copy = structuredClone(value)
   const next = fn(copy)
@@ -988,10 +1268,8 @@ function applyUpdate(fn, value, preview) {
     throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
   }
   const result = next === undefined ? copy : next
-  if (!preview && (result === null || typeof result !== 'object')) {
-    throw typeError('the value returned by fn', 'an object or array (or undefined after changing the copy)')
-  }
-  return result
+  if (preview) return result
+  return documentValue(result, next === undefined ? 'the value fn changed' : 'the value fn returned')
 }
 
 function rangeError(name, expected, value) {
@@ -1002,35 +1280,129 @@ function rangeError(name, expected, value) {
 
 // Values handed out by get() are frozen: changing them would change the
 // document's state behind its back (and not be saved); use update()/edit().
+// Iterative: JSON.parse accepts nesting far deeper than a recursion would
+// survive. A frozen object is taken as frozen all the way down (ours are).
 function deepFreeze(value) {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value
-  for (const key of Object.keys(value)) deepFreeze(value[key])
-  return Object.freeze(value)
+  const pending = [value]
+  while (pending.length > 0) {
+    const object = pending.pop()
+    if (Object.isFrozen(object)) continue // reached twice
+    Object.freeze(object)
+    if (Array.isArray(object)) {
+      for (let i = 0; i < object.length; i++) {
+        const child = object[i]
+        if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) pending.push(child)
+      }
+    } else {
+      for (const key of Object.keys(object)) {
+        const child = object[key]
+        if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) pending.push(child)
+      }
+    }
+  }
+  return value
 }
 
-// `value` through JSON, as it would be written; TypeError if it cannot be.
-function jsonCopy(value) {
+// The package's one nesting limit (arrays and objects inside each other),
+// from the native side: merges, documents, values and defaultValue alike.
+let maxDepth = 0
+function maxJsonDepth() {
+  maxDepth ||= mergeModule().MAX_JSON_DEPTH
+  return maxDepth
+}
+
+function tooDeepText() {
+  return `is nested more than ${maxJsonDepth()} levels deep (arrays and objects inside each other; the limit is ${maxJsonDepth()})`
+}
+
+// Whether a JSON value (as JSON.parse makes them) nests more than `limit`
+// levels; iterative, and it stops at the first level too many.
+function nestedDeeperThan(root, limit) {
+  if (root === null || typeof root !== 'object') return false
+  const values = [root]
+  const depths = [1]
+  while (values.length > 0) {
+    const value = values.pop()
+    const depth = depths.pop()
+    if (depth > limit) return true
+    const children = Array.isArray(value) ? value : Object.values(value)
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i]
+      if (child !== null && typeof child === 'object') {
+        values.push(child)
+        depths.push(depth + 1)
+      }
+    }
+  }
+  return false
+}
+
+// A plain object (of any realm, or without prototype) or an array: what a
+// document's value can be. Not a Date, Map, class instance, function…
+function isPlainContainer(value) {
+  if (Array.isArray(value)) return true
+  if (value === null || typeof value !== 'object') return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === null || Object.getPrototypeOf(proto) === null
+}
+
+function describe(value) {
+  if (value === null) return 'null'
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'an object'}`
+  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`
+  return typeof value
+}
+
+// A member JSON.stringify would drop silently, data the caller meant to keep.
+function refuseFunctions(key, value) {
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    throw new TypeError(`${key === '' ? 'it' : `its member ${JSON.stringify(key)}`} is a ${typeof value}`)
+  }
+  return value
+}
+
+/**
+ * What a document holds, checked once for every way in (set, update, edit,
+ * defaultValue): a plain object or an array, whose JSON form exists (BigInts
+ * kept, written as their digits; no cycle, no throwing toJSON), holds no function or symbol, and nests at
+ * most MAX_JSON_DEPTH levels. Returns a frozen copy of that JSON form, as it
+ * will be on disk (undefined members left out, Dates as strings); anything
+ * else is a TypeError with code ERR_INVALID_ARG_VALUE, and nothing is kept.
+ */
+function documentValue(value, name = 'the value') {
+  if (!isPlainContainer(value)) throw invalidValue(`${name} must be a plain object or an array; got ${describe(value)}`)
   let text
+  let bigints // null, or where BigInts are: written as their exact digits (exact-numbers.js)
   try {
-    text = JSON.stringify(value)
+    ;({ text, bigints } = jsonOf(value, refuseFunctions))
   } catch (cause) {
-    const error = new TypeError(`the value cannot be saved as JSON: ${cause.message}`)
-    error.code = 'ERR_INVALID_ARG_VALUE'
-    throw error
+    // A RangeError is the stack running out: thousands of levels.
+    const deep = cause instanceof RangeError && /call stack/i.test(cause.message)
+    throw invalidValue(deep ? `${name} ${tooDeepText()}` : `${name} cannot be saved as JSON: ${cause.message}`, cause)
   }
   const copy = text === undefined ? undefined : JSON.parse(text)
-  if (copy === null || typeof copy !== 'object') {
-    const error = new TypeError(`the value must be a JSON object or array; got ${value === null ? 'null' : typeof value}`)
-    error.code = 'ERR_INVALID_ARG_TYPE'
-    throw error
-  }
+  // A top-level toJSON() may turn it into something else.
+  if (copy === null || typeof copy !== 'object') throw invalidValue(`${name} must be a plain object or an array; its JSON form is ${describe(copy)}`)
+  if (nestedDeeperThan(copy, maxJsonDepth())) throw invalidValue(`${name} ${tooDeepText()}`)
+  if (bigints !== null) return deepFreeze(withBigInts(copy, bigints)) // not what JSON.parse gives: not jsonClean
   jsonClean.add(deepFreeze(copy))
   return copy
 }
 
-// JSON.parse, past a leading byte order mark (Notepad writes one).
+function invalidValue(message, cause) {
+  const error = new TypeError(message, cause === undefined ? undefined : { cause })
+  error.code = 'ERR_INVALID_ARG_VALUE'
+  return error
+}
+
+// JSON.parse, past a leading byte order mark (Notepad writes one). A value
+// nested past the package's limit is refused like a text that does not parse.
 function parseJson(text) {
-  return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
+  const value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
+  if (nestedDeeperThan(value, maxJsonDepth())) throw new RangeError(`it ${tooDeepText()}`)
+  return value
 }
 
 // Structural equality of JSON values.
@@ -1050,4 +1422,4 @@ function typeError(name, expected) {
   return error
 }
 
-module.exports = { JsonDocument }
+module.exports = { JsonDocument, documentValue }

@@ -8,7 +8,7 @@ import type { HolderInfo } from './native'
 import type { JsonChange, MergeConflict } from './merge'
 
 export type { HolderInfo } from './native'
-export { mergeJson, diffJson } from './merge'
+export { mergeJson, diffJson, MAX_JSON_DEPTH } from './merge'
 export type { JsonValue, JsonPath, JsonChange, JsonChangeKind, MergeConflict, MergeConflictKind, MergeOptions, MergeResult, DiffOptions } from './merge'
 
 /** Error codes of this package (see README "Error codes"). */
@@ -26,11 +26,15 @@ export type FileLockErrorCode =
   | 'ELOOP'
   | 'ELOCKFOREIGN'
   | 'ECORRUPT'
+  | 'EINTERNAL'
+  | 'ENOTFILE'
+  | 'ETOOBIG'
   | 'ECANCELED'
   | 'EUNSAVED'
   | 'ECONFLICT'
   | 'ENOSPC'
   | 'ENOLCK'
+  | 'EWATCHLIMIT'
   | (string & {})
 
 /** Options of `new FileLockManager(options)`. */
@@ -63,7 +67,14 @@ export interface FileLockManagerOptions {
 }
 
 export interface OpenDocumentOptions<T> {
-  /** Written when the file does not exist. */
+  /**
+   * Written when the file does not exist. Checked (and copied) at once, as `set()` checks a value: a
+   * plain object or an array (not a Date, Map, class instance…), whose JSON form exists (no cycle, no
+   * throwing `toJSON`), holds no function or symbol and nests at most `MAX_JSON_DEPTH` (1000)
+   * levels; `undefined` members are left out as `JSON.stringify` does, a `bigint` is written as its
+   * exact digits. Anything else rejects with a
+   * `TypeError`, code `ERR_INVALID_ARG_VALUE`, and nothing is created.
+   */
   defaultValue?: T
   /** `'fsync'` (default): a resolved write survives a power loss. `'none'`: atomic only. */
   durability?: 'fsync' | 'none'
@@ -86,10 +97,20 @@ export interface OpenDocumentOptions<T> {
    * merge with base values at conflicts. The file is backed up first either way.
    */
   onConflict?: 'ask' | 'mine' | 'theirs' | 'merged'
-  /** Save `edit()`s by themselves this many ms after the last one. Default: only on `save()`/`close()`. */
+  /**
+   * Save `edit()`s by themselves this many ms after the last one: 0 to 2147483647 (2^31 - 1, the
+   * longest Node timer; more is a `RangeError`, code `ERR_OUT_OF_RANGE`, rather than a timer that
+   * fires at once). `Infinity`, like the default: only on `save()`/`close()`.
+   */
   saveDelayMs?: number
   /** Watch the file and react to external changes as they happen (default true); false: seen at read/write only. */
   watch?: boolean
+  /**
+   * Largest file this document reads or writes, in bytes. Default 256 MiB; an integer from 1 to V8's
+   * longest string (`buffer.constants.MAX_STRING_LENGTH`). A bigger file is refused with `ETOOBIG`
+   * (left untouched, never read whole); so is a write whose JSON would be bigger (nothing is written).
+   */
+  maxBytes?: number
 }
 
 /** The file changed on disk, by someone else. */
@@ -206,8 +227,15 @@ export declare class JsonDocument<T extends object = any> extends EventEmitter {
   readonly recovery: { backupPath: string; corruptPath: string | null } | null
   /** Null, or why the document could only be opened for reading (EACCES/EPERM/EROFS); writes fail with it. */
   readonly readOnly: FileLockError | null
-  /** Whether external changes are seen as they happen. */
+  /** Whether external changes are seen as they happen (false with `watch: false`, after close, or when `watchError` is set). */
   readonly watching: boolean
+  /**
+   * Why the document does not watch its file, when its watch could not be set up (e.g. `EWATCHLIMIT`:
+   * an OS limit on watches, named in the message with how to raise it); null otherwise. The same error
+   * is emitted as `error` once the open has resolved (to the manager's `error` when the document has no
+   * listener). The document still sees changes at `read()` and before each write.
+   */
+  readonly watchError: FileLockError | null
   /** Whether `edit()`s are waiting to be saved. */
   readonly hasUnsavedChanges: boolean
   /** The unresolved conflict, or null. */
@@ -216,9 +244,19 @@ export declare class JsonDocument<T extends object = any> extends EventEmitter {
   get(): T
   /** Re-reads the file when its content changed; the value with pending edits. */
   read(): Promise<T>
-  /** Read-modify-write under the exclusive lock (fn gets a copy; return the next value or mutate it). Resolves when durable. */
+  /**
+   * Read-modify-write under the exclusive lock (fn gets a copy; return the next value or mutate it). Resolves when durable.
+   *
+   * Numbers read are JS numbers (as `JSON.parse` gives them); one the file spells more exactly than a
+   * JS number holds (`9007199254740993`, `1e400`, `-0`) is written back with its own text while it is
+   * left as read. To write such a value exactly, assign a `bigint` (`v.id = 1234567890123456790n`):
+   * its digits are written; a plain number is written as `JSON.stringify` writes it.
+   */
   update(fn: (value: T) => T | void): Promise<T>
-  /** Replaces the value; rapid calls are coalesced. Resolves when durable. */
+  /**
+   * Replaces the value; rapid calls are coalesced. Resolves when durable. A `bigint` anywhere in it is
+   * written as its exact digits; numbers left as read keep their text in the file (see `update`).
+   */
   set(value: T): Promise<T>
   /** Changes the value locally without saving (fn gets a copy; return the next value or mutate it). */
   edit(fn: (value: T) => T | void): T
@@ -402,7 +440,7 @@ export interface FileLockManagerEvents {
   'external-change': [DocumentExternalChangeEvent<any>]
   merged: [DocumentMergedEvent<any>]
   conflict: [DocumentConflictEvent<any>]
-  /** Errors with no other listener (a watcher's read failure). */
+  /** Errors with no other listener (a watcher's read failure, a document's watch that could not be set up). */
   error: [FileLockError]
 }
 
@@ -436,7 +474,9 @@ export declare class FileLockManager extends EventEmitter {
   openDocument<T extends object = any>(filePath: string, options?: OpenDocumentOptions<T>): Promise<JsonDocument<T>>
   /**
    * Calls `listener` with each settled change of `filePath` (its directory is watched and
-   * events filtered by name). Throws `EINVAL` for a directory, `ENOENT` when the directory is missing.
+   * events filtered by name; every watch of the process shares one OS watcher). Throws `EINVAL` for a
+   * directory, `ENOENT` when the directory is missing, `EWATCHLIMIT` when an OS limit on watches is
+   * reached (the message names it and how to raise it).
    */
   watch(filePath: string, listener: (change: FileChange) => void, options?: WatchOptions): Watcher
   /** Releases every lock, stops watchers, fails waiters with `ECLOSED` and removes unused lock files. */

@@ -13,7 +13,7 @@ const { EventEmitter } = require('node:events')
 const { AsyncLocalStorage } = require('node:async_hooks')
 const path = require('node:path')
 const { NativeLockManager } = require('./native.js')
-const { JsonDocument } = require('./document.js')
+const { JsonDocument, documentValue } = require('./document.js')
 const { Watcher } = require('./watcher.js')
 const { FileLockError } = require('./errors.js')
 
@@ -346,13 +346,25 @@ class FileLockManager extends EventEmitter {
     }
     const arrayKey = o.arrayKey ?? 'id'
     if (typeof arrayKey !== 'string' || arrayKey.length === 0) throw invalidType('options.arrayKey', 'a non-empty string', arrayKey)
+    // Merges run in Rust, where a lone surrogate in the key could not be matched.
+    if (/\p{Cs}/u.test(arrayKey)) throw Object.assign(new TypeError('options.arrayKey must not contain a lone UTF-16 surrogate'), { code: 'ERR_INVALID_ARG_VALUE' })
     const onConflict = o.onConflict ?? 'ask'
     if (!['ask', 'mine', 'theirs', 'merged'].includes(onConflict)) throw outOfRange('options.onConflict', "'ask', 'mine', 'theirs' or 'merged'", onConflict)
+    // Infinity: edits are saved by save()/close() only, as without the option.
+    // A finite delay must fit a Node timer (2^31 - 1 ms, ~24.8 days): a longer one would fire at once.
     const saveDelayMs = o.saveDelayMs === undefined ? undefined : checkMs('options.saveDelayMs', o.saveDelayMs)
+    if (saveDelayMs > 2 ** 31 - 1 && saveDelayMs !== Infinity) {
+      throw outOfRange('options.saveDelayMs', 'at most 2147483647 ms (2^31 - 1, a Node timer\'s limit), or Infinity to save only on save()/close()', saveDelayMs)
+    }
     if (o.watch !== undefined && typeof o.watch !== 'boolean') throw invalidType('options.watch', 'a boolean', o.watch)
+    const maxBytes = o.maxBytes ?? 256 * 1024 * 1024 // 256 MiB; at most V8's longest string, or the text could not be held (README: maxBytes)
+    if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > require('node:buffer').constants.MAX_STRING_LENGTH) throw outOfRange('options.maxBytes', `an integer from 1 to ${require('node:buffer').constants.MAX_STRING_LENGTH} (bytes)`, maxBytes)
+    // Checked and copied as set() checks a value (TypeError ERR_INVALID_ARG_VALUE):
+    // a plain object or an array that JSON can hold; nothing is written otherwise.
+    const defaultValue = o.defaultValue === undefined ? undefined : documentValue(o.defaultValue, 'options.defaultValue')
     if (this.#closed) throw closedError()
     const document = new JsonDocument(this, this.#native, path.resolve(filePath), {
-      defaultValue: o.defaultValue,
+      defaultValue,
       durability,
       backups,
       recoverFromBackup: o.recoverFromBackup === true,
@@ -361,6 +373,7 @@ class FileLockManager extends EventEmitter {
       saveDelayMs,
       watch: o.watch !== false,
       timeoutMs: o.timeoutMs === undefined ? undefined : checkMs('options.timeoutMs', o.timeoutMs),
+      maxBytes,
     })
     await document._open()
     return document
@@ -684,6 +697,6 @@ function failureError(failure) {
   })
 }
 
-const { mergeJson, diffJson } = require('./merge.js')
+const { mergeJson, diffJson, MAX_JSON_DEPTH } = require('./merge.js')
 
-module.exports = { FileLockManager, Lock, FileLockError, JsonDocument, Watcher, DEFAULTS, mergeJson, diffJson }
+module.exports = { FileLockManager, Lock, FileLockError, JsonDocument, Watcher, DEFAULTS, mergeJson, diffJson, MAX_JSON_DEPTH }

@@ -199,6 +199,16 @@ export interface HolderInfo {
   description: string
 }
 
+/**
+ * The number tokens of the JSON `text` that a JS number does not hold
+ * exactly (see `number_text`), as the JSON text `[[path, token], …]` with
+ * keys spelled as in `text`; null when there are none. Throws `EINVAL: …`
+ * for text that is not JSON where its paths had to be followed (the pass
+ * that finds none checks no grammar: `text` is what JSON.parse accepted).
+ * Use `exact-numbers.js` instead.
+ */
+export declare function inexactNumberTokens(text: string): string | null
+
 /** The result of `inspect`: a holder, nothing (free), or a failure. */
 export interface InspectOutcome {
   holder?: HolderInfo
@@ -294,14 +304,22 @@ export interface LockRecordInfo {
 }
 
 /**
+ * How deeply values may nest (arrays and objects inside each other) in
+ * `mergeJsonText` / `diffJsonText`, and in the whole package: documents,
+ * `set`/`update`/`edit` values, `defaultValue`. `conflict::MAX_DEPTH`.
+ */
+export declare const MAX_JSON_DEPTH: number
+
+/**
  * Three-way merge of JSON texts: `base` edited into `mine` here and into
  * `theirs` elsewhere. Arrays whose elements all carry a unique string or
  * number under `arrayKey` merge element by element. Returns the JSON text of
  * `{ merged, conflicts: [{ path, kind, base?, mine?, theirs?, deletedBy? }] }`
  * (a value absent on a side is omitted). At a conflict `merged` keeps the
- * base value, or with `favor` (`'mine'` / `'theirs'`) that side's. Throws
- * `EINVAL: …` for text that is not JSON, an empty `arrayKey` or another
- * `favor`. Use `mergeJson` of `merge.js` instead.
+ * base value, or with `favor` (`'mine'` / `'theirs'`) that side's. Lone
+ * surrogate escapes (`"\ud83d"`) come back as they went in. Throws `EINVAL: …`
+ * for text that is not JSON or nests more than 1000 levels, an empty
+ * `arrayKey` or another `favor`. Use `mergeJson` of `merge.js` instead.
  */
 export declare function mergeJsonText(base: string, mine: string, theirs: string, arrayKey: string, favor?: string | undefined | null): string
 
@@ -387,3 +405,13 @@ export interface OsLockSupport {
 
 /** Whether OS locks work in `dir`, by the probe `strategy: 'auto'` uses. */
 export declare function probeOsLocks(dir: string): OsLockSupport
+
+/**
+ * `text` with number tokens put at paths: `keep` is the JSON text of
+ * `[[path, token, expected, required], …]` (keys as `JSON.stringify(key)`);
+ * a token replaces the scalar at its path when that scalar is spelled
+ * `expected`. Throws `EINVAL: …` when a required one finds no place, a token
+ * is not a JSON number, or either text is malformed. Use `exact-numbers.js`
+ * instead.
+ */
+export declare function spliceNumberTokens(text: string, keep: string): string

@@ -9,4 +9,5 @@ mod conflict;
 mod convert;
 mod diagnose;
 mod manager;
+mod numbers;
 mod watch;

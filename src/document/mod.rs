@@ -2,3 +2,4 @@
 //! file replacement it will write through.
 
 pub mod atomic_write;
+pub mod number_text;

@@ -137,14 +137,14 @@ mod new_protocol_keeps_exclusion_and_frees_crashed_locks {
     }
 
     #[test]
-    #[ignore = "several seconds in a debug build; npm test runs it with --include-ignored"]
+    #[ignore = "several seconds in a debug build; npm test runs it (cargo test --test protocol_model -- --ignored)"]
     fn three_processes_two_acquisitions_each() {
         assert_passes(&[Os, LF, LF], 2);
         assert_passes(&[Os, Os, LF], 2);
     }
 
     #[test]
-    #[ignore = "several seconds in a debug build; npm test runs it with --include-ignored"]
+    #[ignore = "several seconds in a debug build; npm test runs it (cargo test --test protocol_model -- --ignored)"]
     fn three_processes_with_shared_readers_two_acquisitions_each() {
         assert_passes(&[Sh, Sh, LF], 2);
         assert_passes(&[Sh, Sh, Os], 2);

@@ -1,0 +1,402 @@
+'use strict'
+// Exact number text for JsonDocument: a number JSON.parse cannot hold exactly
+// (an integer past 2^53 such as a 19-digit snowflake id, a decimal with more
+// digits than a double keeps, 1e400, 1e-400, -0) is written back with its own
+// text when nobody changed it, and a BigInt is written as its exact digits.
+// The scan and the splice are in Rust (src/document/number_text.rs).
+//
+// Invariants:
+// - Reads give what JSON.parse gives: JS numbers. Writing is JSON.stringify's
+//   text with tokens put back at paths; nothing else of it changes.
+// - The text of an inexact number read from the file is written only at the
+//   place it was read from, and only while the value there is still the
+//   number JS made of it (Object.is), or that number's JSON form: values that
+//   went through JSON (update/set/edit copies, merges) hold null for ±Infinity
+//   and 0 for -0, so those cannot tell "untouched" from "set to null / 0",
+//   and count as untouched. A place is found again: in objects by key; in id
+//   arrays (every element an object with a unique string or number under
+//   `arrayKey`, as the merge has them) by id; in other arrays by the elements'
+//   JSON texts (a diff: unique elements anchor, equal ones before and after a
+//   changed stretch, one element changed in place). An element whose place
+//   is uncertain loses its number's text rather than ever lend it to another.
+// - A BigInt is written as its digits at its own path: its placeholder in
+//   JSON.stringify's text is replaced by path, so no string, whatever it
+//   looks like, is ever taken for one.
+// - Cost: a document whose numbers are all exact (the common case) costs one
+//   native pass over the text at read and nothing at write (plain
+//   JSON.stringify, no replacer, no native call).
+
+let native = null
+function nativeModule() {
+  native ??= require('./native.js')
+  return native
+}
+
+class ExactNumbers {
+  // The inexact numbers of the version last read or written: { value, entries:
+  // [{ path, token, lossy }] } (path: keys and indices in `value`), or null.
+  #read = null
+  #spliced = false
+
+  /**
+   * A text was read and parsed into `value` (frozen): keep its inexact
+   * numbers. Never fails the read: a text the scan cannot follow (it always
+   * can what JSON.parse accepted) just keeps nothing.
+   */
+  read(text, value) {
+    this.#spliced = false
+    this.#scan(text, value, Object.is)
+  }
+
+  /**
+   * JSON.stringify(value, null, 2), with the kept numbers' texts and BigInts'
+   * digits in place. Throws what JSON.stringify throws for anything else.
+   */
+  stringify(value, arrayKey) {
+    this.#spliced = false
+    const json = jsonOf(value, undefined, 2)
+    let keep = json.bigints === null ? [] : json.bigints.map(({ path, digits }) => [encodePath(path), digits, JSON.stringify(digits), true])
+    if (this.#read !== null && json.text !== undefined) keep = this.#kept(value, arrayKey, keep)
+    if (keep.length === 0) return json.text
+    const text = nativeModule().spliceNumberTokens(json.text, JSON.stringify(keep))
+    this.#spliced = true
+    return text
+  }
+
+  /** Whether the last stringify() put number texts in (its text is not JSON.stringify's). */
+  get spliced() {
+    return this.#spliced
+  }
+
+  /** `text`, made by the last stringify(), is now the file; `value` what it holds. */
+  wrote(text, value) {
+    // A plain JSON.stringify text has no inexact numbers; a spliced one is
+    // read again, so the document keeps what a reader of the file would.
+    if (this.#spliced) this.#scan(text, value, Object.is)
+    else this.#read = null
+    this.#spliced = false
+  }
+
+  #scan(text, value, same) {
+    let found
+    try {
+      found = nativeModule().inexactNumberTokens(text)
+    } catch {
+      found = null
+    }
+    this.#read = found === null ? null : recordOf(JSON.parse(found), value, same)
+  }
+
+  #kept(value, arrayKey, keep) {
+    const { value: read, entries } = this.#read
+    const places = new Places(arrayKey)
+    for (const entry of entries) {
+      const path = places.find(read, value, entry.path)
+      if (path !== null && sameJson(path.value, entry.lossy)) {
+        keep.push([encodePath(path.steps), entry.token, JSON.stringify(entry.lossy), false])
+      }
+    }
+    return keep
+  }
+}
+
+// What the scan found, checked against the parsed value: a token whose value
+// is not at its path (a duplicate key that a later one overrode) is dropped.
+function recordOf(found, value, same) {
+  const entries = []
+  for (const [path, token] of found) {
+    const lossy = JSON.parse(token)
+    if (same(valueAt(value, path), lossy)) entries.push({ path, token, lossy })
+  }
+  return entries.length === 0 ? null : { value, entries }
+}
+
+function valueAt(value, path) {
+  for (const step of path) {
+    if (value === null || typeof value !== 'object') return undefined
+    if (typeof step === 'number' ? !Array.isArray(value) || step >= value.length : Array.isArray(value) || !Object.hasOwn(value, step)) return undefined
+    value = value[step]
+  }
+  return value
+}
+
+// Keys cross to Rust as their JSON text: a lone surrogate survives as its escape.
+function encodePath(path) {
+  return path.map((step) => (typeof step === 'number' ? step : JSON.stringify(step)))
+}
+
+// Where a place of the value read is in a new value (see the invariants).
+class Places {
+  #arrayKey
+  #arrays = new Map() // array read → { array: new array, position(i) }
+
+  constructor(arrayKey) {
+    this.#arrayKey = arrayKey
+  }
+
+  // { steps, value } in `now` for `path` in `read`, or null when it is gone
+  // or cannot be told.
+  find(read, now, path) {
+    const steps = []
+    for (const step of path) {
+      // toJSON() writes something else than the members seen here.
+      if (now === null || typeof now !== 'object' || typeof now.toJSON === 'function') return null
+      if (typeof step === 'number') {
+        if (!Array.isArray(now)) return null
+        const at = this.#position(read, now, step)
+        if (at === -1) return null
+        steps.push(at)
+        read = read[step]
+        now = now[at]
+      } else {
+        if (Array.isArray(now) || !Object.hasOwn(now, step)) return null
+        steps.push(step)
+        read = read[step]
+        now = now[step]
+      }
+    }
+    return { steps, value: now }
+  }
+
+  #position(read, now, index) {
+    let known = this.#arrays.get(read)
+    if (known === undefined || known.array !== now) {
+      known = { array: now, position: this.#positions(read, now) }
+      this.#arrays.set(read, known)
+    }
+    return known.position(index)
+  }
+
+  #positions(read, now) {
+    const ids = idsOf(read, this.#arrayKey)
+    if (ids !== null) {
+      const at = new Map()
+      now.forEach((item, i) => {
+        if (item === null || typeof item !== 'object' || !Object.hasOwn(item, this.#arrayKey)) return
+        const id = item[this.#arrayKey]
+        at.set(id, at.has(id) ? -1 : i) // an id twice: neither is the element
+      })
+      return (index) => at.get(ids[index]) ?? -1
+    }
+    return aligned(read, now)
+  }
+}
+
+// Where each element of an array read is in the array now, for arrays
+// without ids: elements are told by their JSON text. An element found once in
+// each, in the same order relative to the other such elements, is itself
+// (patience diff anchors). Between anchors, elements the same before or after
+// a changed stretch are themselves, as is a lone element changed in place;
+// where equal elements make the changed stretch's place uncertain (removing
+// one of two equal ids), nothing in it is matched. -1: not found, or not sure.
+function aligned(read, now) {
+  const at = new Int32Array(read.length).fill(-1)
+  const readKeys = read.map(keyOf)
+  const nowKeys = now.map(keyOf)
+  const seen = new Map() // key → { read: count, readAt, now: count, nowAt }
+  readKeys.forEach((key, i) => {
+    if (key === null) return
+    const s = seen.get(key) ?? { read: 0, readAt: -1, now: 0, nowAt: -1 }
+    s.read++
+    s.readAt = i
+    seen.set(key, s)
+  })
+  nowKeys.forEach((key, i) => {
+    const s = key === null ? undefined : seen.get(key)
+    if (s === undefined) return
+    s.now++
+    s.nowAt = i
+  })
+  const pairs = []
+  for (const s of seen.values()) if (s.read === 1 && s.now === 1) pairs.push([s.readAt, s.nowAt])
+  pairs.sort((x, y) => x[0] - y[0])
+  let [r0, n0] = [0, 0]
+  for (const [r, n] of increasing(pairs)) {
+    between(readKeys, nowKeys, r0, r, n0, n, at)
+    at[r] = n
+    r0 = r + 1
+    n0 = n + 1
+  }
+  between(readKeys, nowKeys, r0, read.length, n0, now.length, at)
+  return (index) => at[index]
+}
+
+function keyOf(value) {
+  try {
+    return JSON.stringify(value) ?? null
+  } catch {
+    return null // a BigInt inside: equal to nothing read
+  }
+}
+
+// The longest run of pairs whose second members increase too (patience sorting).
+function increasing(pairs) {
+  const tails = [] // index into pairs of the last pair of the best run of each length
+  const previous = new Int32Array(pairs.length).fill(-1)
+  pairs.forEach(([, n], i) => {
+    let lo = 0
+    let hi = tails.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (pairs[tails[mid]][1] < n) lo = mid + 1
+      else hi = mid
+    }
+    if (lo > 0) previous[i] = tails[lo - 1]
+    tails[lo] = i
+  })
+  const run = []
+  for (let i = tails.length === 0 ? -1 : tails[tails.length - 1]; i !== -1; i = previous[i]) run.push(pairs[i])
+  return run.reverse()
+}
+
+// Matches read[r0, r1) to now[n0, n1), into `at`, where every explanation
+// by one changed stretch agrees: the one with it as late as possible (equal
+// elements matched from the front first) and as early as possible.
+function between(readKeys, nowKeys, r0, r1, n0, n1, at) {
+  if (r0 >= r1 || n0 >= n1) return
+  const late = stretch(readKeys, nowKeys, r0, r1, n0, n1, true)
+  const early = stretch(readKeys, nowKeys, r0, r1, n0, n1, false)
+  for (let i = r0; i < r1; i++) {
+    const a = late(i)
+    if (a === early(i)) at[i] = a
+  }
+}
+
+function stretch(readKeys, nowKeys, r0, r1, n0, n1, frontFirst) {
+  const same = (i, j) => readKeys[i] !== null && readKeys[i] === nowKeys[j]
+  const prefix = (limit) => {
+    let k = 0
+    while (k < limit && same(r0 + k, n0 + k)) k++
+    return k
+  }
+  const suffix = (limit) => {
+    let k = 0
+    while (k < limit && same(r1 - 1 - k, n1 - 1 - k)) k++
+    return k
+  }
+  const most = Math.min(r1 - r0, n1 - n0)
+  let before
+  let after
+  if (frontFirst) {
+    before = prefix(most)
+    after = suffix(most - before)
+  } else {
+    after = suffix(most)
+    before = prefix(most - after)
+  }
+  const inPlace = r1 - r0 - before - after === 1 && n1 - n0 - before - after === 1
+  return (i) => {
+    if (i < r0 + before) return n0 + (i - r0)
+    if (i >= r1 - after) return n1 - (r1 - i)
+    return inPlace ? n0 + before : -1
+  }
+}
+
+// The ids of an id array (as the merge sees one), or null. Values read are
+// frozen, so the answer is kept.
+const idsKnown = new WeakMap()
+function idsOf(array, arrayKey) {
+  const known = idsKnown.get(array)
+  if (known !== undefined && known.arrayKey === arrayKey) return known.ids
+  let ids = []
+  const seen = new Set()
+  for (const item of array) {
+    const id = item !== null && typeof item === 'object' && !Array.isArray(item) && Object.hasOwn(item, arrayKey) ? item[arrayKey] : undefined
+    if ((typeof id !== 'string' && typeof id !== 'number') || seen.has(id)) {
+      ids = null
+      break
+    }
+    seen.add(id)
+    ids.push(id)
+  }
+  if (Object.isFrozen(array)) idsKnown.set(array, { arrayKey, ids })
+  return ids
+}
+
+// A number as JSON has it, as the document's values hold it once they went
+// through JSON (update()/set()/edit() copies, merges): ±Infinity is null,
+// -0 is 0. A value read from the file still holds Infinity / -0 there.
+function jsonForm(value) {
+  if (typeof value !== 'number') return value
+  return Number.isFinite(value) ? value + 0 : null
+}
+
+function sameJson(a, b) {
+  return Object.is(jsonForm(a), jsonForm(b))
+}
+
+function isBigIntError(error) {
+  return error instanceof TypeError && /BigInt/.test(error.message)
+}
+
+/**
+ * JSON.stringify(value, replacer, space), also for a value holding BigInts:
+ * `{ text, bigints }`, where each BigInt (or BigInt object) is in `text` as a
+ * string of its digits and `bigints` says where: [{ path, digits }]; null
+ * when there is none (then `text` is plain JSON.stringify's, made once).
+ * Throws what JSON.stringify throws for anything else (a cycle, a throwing
+ * toJSON, what `replacer` throws).
+ */
+function jsonOf(value, replacer, space) {
+  try {
+    return { text: JSON.stringify(value, replacer, space), bigints: null }
+  } catch (error) {
+    if (!isBigIntError(error)) throw error
+  }
+  // Each object's place, as a link to its holder's ({ up, key }): a path is
+  // only spelled out for a BigInt.
+  const places = new Map()
+  const bigints = []
+  const ROOT = { up: null, key: null }
+  let root = true
+  const text = JSON.stringify(
+    value,
+    function (key, member) {
+      if (replacer !== undefined) member = replacer.call(this, key, member)
+      if (typeof member !== 'object' && typeof member !== 'bigint') return member // most members: nothing to note
+      if (member !== null && typeof member === 'object') member = bigIntObjectValue(member) ?? member
+      let place = ROOT
+      if (root) root = false
+      else place = { up: places.get(this), key: Array.isArray(this) ? Number(key) : key }
+      if (typeof member === 'bigint') {
+        const path = []
+        for (let at = place; at !== ROOT; at = at.up) {
+          if (at === undefined) throw new TypeError('Do not know where this BigInt is') // cannot happen
+          path.push(at.key)
+        }
+        const digits = member.toString()
+        bigints.push({ path: path.reverse(), digits })
+        return digits
+      }
+      // Its members are serialised next, with it as their holder.
+      if (member !== null && typeof member === 'object') places.set(member, place)
+      return member
+    },
+    space,
+  )
+  return { text, bigints: bigints.length === 0 ? null : bigints }
+}
+
+// The bigint inside a BigInt object (Object(5n)), as JSON.stringify unwraps
+// it; undefined for any other object (a brand check, not a tag check).
+function bigIntObjectValue(object) {
+  if (Object.prototype.toString.call(object) !== '[object BigInt]') return undefined // cheap, and no throw for plain objects
+  try {
+    return BigInt.prototype.valueOf.call(object)
+  } catch {
+    return undefined
+  }
+}
+
+/** Puts the BigInts `jsonOf` found back into JSON.parse of its text; returns `copy`. */
+function withBigInts(copy, bigints) {
+  for (const { path, digits } of bigints) {
+    if (path.length === 0) return BigInt(digits)
+    let holder = copy
+    for (let i = 0; i < path.length - 1; i++) holder = holder[path[i]]
+    holder[path[path.length - 1]] = BigInt(digits)
+  }
+  return copy
+}
+
+module.exports = { ExactNumbers, jsonOf, withBigInts }
