@@ -1149,6 +1149,9 @@ class JsonDocument extends EventEmitter {
     } catch (error) {
       if (error.code === 'EDEADLOCK') return
     }
+    // The manager may remember this spelling as the file it named before it
+    // became a link: the retry must resolve it again.
+    this.#native.forgetSpelling(this.#filePath)
     throw coded('EAGAIN', `${this.#filePath} was pointed at ${target} while this write held the lock of its previous target; the write is kept and will be retried`, { filePath: this.#filePath })
   }
 

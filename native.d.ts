@@ -40,6 +40,8 @@ export declare class NativeLockManager {
   release(lockId: number, reason?: string | undefined | null): boolean
   /** The canonical path under which `path` is locked. */
   resolvePath(path: string): string
+  /** Forgets what this spelling of a path was resolved to (it became a link). */
+  forgetSpelling(path: string): void
   /** Who holds the lock on `path`, as seen from outside (`holder` unset when free). */
   inspect(path: string): Promise<InspectOutcome>
   /**

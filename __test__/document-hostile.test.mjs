@@ -190,6 +190,35 @@ describe('a document reached through a symbolic link', () => {
     await doc.close()
   })
 
+  it('a plain file that becomes a link while open: the next write goes to the target, under its lock, the link kept', async () => {
+    const { target } = linkedLayout()
+    write(target, { n: 10 })
+    const plain = path.join(dir, 'plain.json')
+    write(plain, { n: 1 })
+    const m = manager()
+    const doc = await m.openDocument(plain, { watch: false })
+    await doc.update((v) => {
+      v.n++
+    })
+    expect(json(plain)).toEqual({ n: 2 })
+    fs.unlinkSync(plain)
+    fs.symlinkSync(target, plain)
+    // Another process holds the target: the write must wait for that lock, not the old one.
+    const holder = manager()
+    const held = await holder.acquireLock(target)
+    const pending = doc.update((v) => {
+      v.moved = true
+    })
+    pending.catch(() => {}) // a first attempt may be refused (EAGAIN, kept)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(json(target)).toEqual({ n: 10 }) // nothing written while the target is locked elsewhere
+    await held.release()
+    await waitUntil(() => json(target).moved === true, 10000, 'the write to land in the target')
+    expect(json(target)).toEqual({ n: 10, moved: true })
+    expect(isLink(plain)).toBe(true)
+    await doc.close()
+  })
+
   it('two processes, one through the link and one through the target, exclude each other: 2 × 150 increments, none lost, the link kept', async () => {
     const { target, link } = linkedLayout()
     write(target, { counter: 0 })

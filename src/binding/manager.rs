@@ -248,6 +248,12 @@ impl NativeLockManager {
             .map_err(to_napi_error)
     }
 
+    /// Forgets what this spelling of a path was resolved to (it became a link).
+    #[napi]
+    pub fn forget_spelling(&self, path: String) {
+        self.core.forget_spelling(&path);
+    }
+
     /// Who holds the lock on `path`, as seen from outside (`holder` unset when free).
     #[napi(ts_return_type = "Promise<InspectOutcome>")]
     pub fn inspect<'env>(

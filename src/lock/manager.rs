@@ -575,7 +575,15 @@ impl LockManager {
 
     /// The canonical path under which `path` is locked.
     pub fn resolve(&self, path: &str) -> Result<PathBuf, LockError> {
-        Ok(self.path_lock(path)?.target.clone())
+        // Fresh, not from the registry: links are followed as they are now.
+        resolve_target(path)
+    }
+
+    /// Forgets what `path` (this spelling) was resolved to, so the next
+    /// request resolves it again: a file that has become a symbolic link
+    /// since is then locked where the link leads.
+    pub fn forget_spelling(&self, path: &str) {
+        self.inner.paths.lock().by_spelling.remove(path);
     }
 
     /// Takes the lock if that needs no waiting. Never blocks.
@@ -793,18 +801,17 @@ impl LockManager {
         if self.is_closed() {
             return Err(LockError::Closed);
         }
-        // A spelling is remembered only while it does not name a symbolic
-        // link: a link is followed at every acquisition (it can be pointed
-        // elsewhere at any time, and the lock must be where the data lives).
-        let is_link = || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-        let known = self.inner.paths.lock().by_spelling.get(path).cloned();
-        if let Some(found) = known {
-            if !is_link() {
-                return Ok(found);
-            }
+        // The spelling of a symbolic link is never remembered: a link is
+        // followed at every acquisition (it can be pointed elsewhere at any
+        // time, and the lock must be where the data lives). Other spellings
+        // cost no syscall once known; a file that becomes a link later is
+        // noticed where it is written (documents: `forget_spelling`).
+        if let Some(found) = self.inner.paths.lock().by_spelling.get(path) {
+            return Ok(Arc::clone(found));
         }
         let target = resolve_target(path)?;
-        let remember = Path::new(path).is_absolute() && !is_link();
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        let remember = Path::new(path).is_absolute() && !is_link;
         let mut paths = self.inner.paths.lock();
         if paths.by_canonical.len() >= FORGET_IDLE_BEYOND
             && !paths.by_canonical.contains_key(&target)
