@@ -30,7 +30,7 @@
 //!   removes is the one it judged stale.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,31 @@ impl Created {
     }
 }
 
+impl Claim {
+    /// A claim on `file`, its fencing token at least `fencing_floor`.
+    fn new(file: File, #[cfg(unix)] inode: (u64, u64), mode: Mode, fencing_floor: u64) -> Claim {
+        Claim {
+            token: process::current().next_token(),
+            fencing_token: now_us().max(fencing_floor),
+            mode,
+            acquired_at: now_ms(),
+            #[cfg(unix)]
+            inode,
+            file,
+            record_len: 0,
+        }
+    }
+
+    /// Writes our record at the start of the file, padded over the
+    /// `previous_len` bytes that were there.
+    fn write_record(&mut self, previous_len: usize) -> io::Result<()> {
+        let bytes = record_bytes(self, self.acquired_at)?;
+        write_at_start(&self.file, &bytes, previous_len)?;
+        self.record_len = bytes.len().max(previous_len);
+        Ok(())
+    }
+}
+
 /// Creates the lock file if nobody has it.
 pub fn try_create(path: &Path, mode: Mode) -> io::Result<Created> {
     let file = match create_new(path) {
@@ -141,24 +166,15 @@ pub fn try_create(path: &Path, mode: Mode) -> io::Result<Created> {
         Err(e) if os_lock::means_unsupported(&e) => {} // the file's existence is the lock
         Err(e) => return Err(e),
     }
-    let acquired_at = now_ms();
-    let mut claim = Claim {
-        token: process::current().next_token(),
-        // No record outlives a lock file, so the clock is the only floor here.
-        fencing_token: now_us(),
-        mode,
-        acquired_at,
-        #[cfg(unix)]
-        inode,
-        file,
-        record_len: 0,
-    };
-    let bytes = record_bytes(&claim, acquired_at)?;
-    if let Err(e) = (&claim.file).write_all(&bytes) {
-        let _ = std::fs::remove_file(path);
+    // No record outlives a lock file, so the clock is the only floor here.
+    #[cfg(unix)]
+    let mut claim = Claim::new(file, inode, mode, 0);
+    #[cfg(not(unix))]
+    let mut claim = Claim::new(file, mode, 0);
+    if let Err(e) = claim.write_record(0) {
+        let _ = std::fs::remove_file(path); // still under its lock
         return Err(e);
     }
-    claim.record_len = bytes.len();
     Ok(Created::Held(claim))
 }
 
@@ -281,20 +297,11 @@ fn take_over(file: File, previous: Snapshot, mode: Mode) -> io::Result<Claim> {
     let previous_token = previous
         .record()
         .map_or(0, |r| r.fencing_token.saturating_add(1));
-    let acquired_at = now_ms();
-    let mut claim = Claim {
-        token: process::current().next_token(),
-        fencing_token: now_us().max(previous_token),
-        mode,
-        acquired_at,
-        #[cfg(unix)]
-        inode: previous.inode,
-        file,
-        record_len: previous.bytes.len(),
-    };
-    let bytes = record_bytes(&claim, acquired_at)?;
-    write_at_start(&claim.file, &bytes, previous.bytes.len())?;
-    claim.record_len = bytes.len().max(previous.bytes.len());
+    #[cfg(unix)]
+    let mut claim = Claim::new(file, previous.inode, mode, previous_token);
+    #[cfg(not(unix))]
+    let mut claim = Claim::new(file, mode, previous_token);
+    claim.write_record(previous.bytes.len())?;
     Ok(claim)
 }
 

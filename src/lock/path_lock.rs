@@ -100,9 +100,9 @@ pub struct PathLock {
     place: Place,
     /// Why the mechanism was chosen.
     why: String,
-    /// Set when this file switched to lock files (OS locks refused here, or
-    /// another process seen locking it with a lock file).
-    switched: AtomicBool,
+    /// Whether the lock file was chosen; using it otherwise means the file
+    /// switched (OS locks refused here, or another process seen using one).
+    chose_lock_file: bool,
     /// Whether the mechanism now is the lock file, and how often its holds are
     /// verified: readable without the mutex (a grant is completed under it).
     uses_lock_file: AtomicBool,
@@ -130,10 +130,11 @@ impl PathLock {
             on_stale_removed,
         };
         let chosen = strategy::choose(&place, choice, &file_system);
+        let chose_lock_file = chosen.lock.strategy() == Strategy::Lockfile;
         PathLock {
-            uses_lock_file: AtomicBool::new(chosen.lock.strategy() == Strategy::Lockfile),
+            uses_lock_file: AtomicBool::new(chose_lock_file),
+            chose_lock_file,
             verify_every_us: AtomicU64::new(micros(chosen.lock.verify_every())),
-            switched: AtomicBool::new(false),
             why: chosen.why,
             sidecar_path: place.sidecar_path.clone(),
             place,
@@ -155,7 +156,7 @@ impl PathLock {
 
     /// Why this file is locked the way it is (for `Lock.strategyReason`).
     pub fn strategy_reason(&self) -> String {
-        if self.switched.load(Ordering::Relaxed) {
+        if self.uses_lock_file.load(Ordering::Relaxed) && !self.chose_lock_file {
             "the lock file is in use for this file (OS locks were refused, or another process locks it with a lock file)".into()
         } else {
             self.why.clone()
@@ -409,7 +410,6 @@ impl PathLock {
             return;
         }
         st.lock = strategy::build(&self.place, Strategy::Lockfile);
-        self.switched.store(true, Ordering::Relaxed);
         self.uses_lock_file.store(true, Ordering::Relaxed);
         self.verify_every_us
             .store(micros(st.lock.verify_every()), Ordering::Relaxed);

@@ -165,12 +165,7 @@ impl Sidecar {
     /// Whether `path` still names the file this handle is open on.
     #[cfg(unix)]
     pub fn still_linked(&self, path: &Path) -> io::Result<bool> {
-        use std::os::unix::fs::MetadataExt;
-        match std::fs::symlink_metadata(path) {
-            Ok(meta) => Ok((meta.dev(), meta.ino()) == self.identity),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
+        super::interplay::names_inode(path, self.identity)
     }
 
     /// On Windows an open sidecar cannot be deleted or replaced (no FILE_SHARE_DELETE).
