@@ -25,11 +25,11 @@
 
 const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
-const { createHash } = require('node:crypto')
 const fsp = require('node:fs/promises')
 const path = require('node:path')
 const { FileLockError, fromNativeMessage } = require('./errors.js')
-const { ExactNumbers, jsonOf, withBigInts } = require('./exact-numbers.js')
+const { ExactNumbers } = require('./exact-numbers.js')
+const { BIG_TEXT, breathe, markClean, isClean, copyOf, makeSpare, adoptSpare, jsonTextOf, parseFrozen, withoutBom, deepFreeze, documentValue, documentValueSliced, parseJson, deepEqual } = require('./json-values.js')
 
 const RETRY_FIRST_MS = 200
 // close() waits this many lock timeouts for pending writes before giving up (EUNSAVED).
@@ -49,7 +49,6 @@ const READ_LOCK_WAIT_MS = 250
 // ignoreBOM keeps a byte order mark in the text, so the text is the file's
 // exact bytes (backups stay byte-exact); parseJson skips it.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-const jsonClean = new WeakSet() // frozen values that are exactly what JSON.parse of their text gives
 
 let merge = null
 function mergeModule() {
@@ -76,10 +75,6 @@ async function statKey(filePath) {
 
 async function exists(filePath) {
   return fsp.access(filePath).then(() => true, () => false)
-}
-
-function hashOf(text) {
-  return createHash('sha256').update(text).digest('hex')
 }
 
 // A FileLockError whose details are kept as given (a null `backupPath` says no copy was made).
@@ -204,7 +199,7 @@ class JsonDocument extends EventEmitter {
   #filePath
   #options
   #value
-  #hash = null
+  #text = null // the file's text as last read or written: a change is any other text
   #queue = []
   #draining = null
   #retryDelay = RETRY_FIRST_MS
@@ -230,6 +225,9 @@ class JsonDocument extends EventEmitter {
   #cancelled = null // the ECANCELED error while a cancel() is being applied
   #saveRetryDelay = RETRY_FIRST_MS
   #refreshAgain = false
+  #taking = Promise.resolve() // the text being taken from disk (one at a time)
+  #spare = null // a big document's copy made ahead for the next edit/update: { of, copy, ours }
+  #sparing = false
   #emit // emits outside the async context of any lock (see the invariants)
 
   constructor(manager, native, filePath, options) {
@@ -267,6 +265,7 @@ class JsonDocument extends EventEmitter {
     this.#statKey = this.#statKey ?? seen
     this.#opened = true
     if (this.#options.watch) this.#startWatching()
+    this.#prepareSpare()
   }
 
   // Before any lock or read, what cannot be a document is refused at once: not
@@ -403,9 +402,10 @@ class JsonDocument extends EventEmitter {
     if (typeof fn !== 'function') throw typeError('fn', 'a function')
     // Checked like set() (ERR_INVALID_ARG_VALUE, nothing changed): a value the
     // file cannot hold would only fail later, at a merge or a write.
-    const next = applyUpdate(fn, this.get(), false)
+    const next = this.#applyEdit(fn)
     // (Edits on top of a kept failed write make it the user's own.)
     this.#edits = { base: this.#edits?.base ?? this.#value, mine: next }
+    this.#prepareSpare()
     if (this.#conflict !== null) {
       try {
         this.#reconsiderConflict()
@@ -454,6 +454,7 @@ class JsonDocument extends EventEmitter {
       this.#removePreserved(this.#conflict)
       this.#conflict = null
     }
+    this.#prepareSpare()
     return this.get()
   }
 
@@ -468,7 +469,7 @@ class JsonDocument extends EventEmitter {
     if (seen !== null && seen === this.#statKey) return this.get()
     await this.#withReadLock(async () => {
       const text = await this.#readText()
-      if (text !== null && hashOf(text) !== this.#hash) await this.#takeFromDisk(text, 'read')
+      if (text !== null && text !== this.#text) await this.#takeFromDisk(text, 'read')
     })
     this.#statKey = seen
     return this.get()
@@ -532,6 +533,7 @@ class JsonDocument extends EventEmitter {
       // Each failed call was rejected to its own caller already.
     }
     this.#closed = true
+    this.#spare = null
     this.#watcher?.close()
     clearTimeout(this.#saveTimer)
     clearTimeout(this.#saveRetryTimer)
@@ -598,14 +600,14 @@ class JsonDocument extends EventEmitter {
     try {
       written = await this.#manager.withLock(this.#filePath, async () => {
         const text = await this.#readText()
-        if (text !== null && hashOf(text) !== this.#hash) await this.#takeFromDisk(text, 'write')
+        if (text !== null && text !== this.#text) await this.#takeFromDisk(text, 'write')
         let value = this.#value
         for (const op of batch) {
           try {
             if (op.kind === 'edits') {
               value = await this.#mergeEditsInto(value, op)
             } else {
-              value = op.kind === 'set' ? op.value : applyUpdate(op.fn, value, false)
+              value = op.kind === 'set' ? op.value : await this.#applyUpdate(op.fn, value)
             }
             op.result = value
           } catch (error) {
@@ -649,7 +651,7 @@ class JsonDocument extends EventEmitter {
     this.#removeFromQueue(batch)
     this.#retryDelay = RETRY_FIRST_MS
     try {
-      this.#afterWrite(batch, written)
+      await this.#afterWrite(batch, written)
     } catch (error) {
       // The write landed; rebasing edits it did not carry failed: they stay
       // as they were, for the next save() to merge (or to reject, coded).
@@ -795,11 +797,11 @@ class JsonDocument extends EventEmitter {
     }
   }
 
-  // The value of a text read from disk; a bad one is copied aside (ECORRUPT).
+  // The value of a text read from disk, frozen; a bad one is copied aside (ECORRUPT).
   async #parse(text) {
     let value
     try {
-      value = parseJson(text)
+      value = await parseFrozen(text, text.length > BIG_TEXT)
       if (value === null || typeof value !== 'object') throw new Error('not an object or array')
     } catch (cause) {
       let backupPath = null
@@ -815,56 +817,165 @@ class JsonDocument extends EventEmitter {
     return value
   }
 
-  // Takes a text read from disk as the new cached value.
-  async #accept(text) {
-    const value = deepFreeze(await this.#parse(text))
-    jsonClean.add(value)
-    this.#value = value
-    this.#hash = hashOf(text)
+  // Takes a text read from disk as the new cached value (`parsed`: its value,
+  // when the caller has parsed it already).
+  async #accept(text, parsed) {
+    const value = parsed ?? (await this.#parse(text))
+    if (text.length > BIG_TEXT) await breathe()
     this.#numbers.read(text, value)
+    // Its text is what the native merge gets, unless it holds numbers JS
+    // cannot (the merge must see the numbers JS has).
+    this.#value = markClean(value, this.#numbers.exact ? withoutBom(text) : undefined)
+    this.#text = text
+    this.#prepareSpare()
+  }
+
+  // Whether this document's work is done in slices (json-values.js).
+  get #big() {
+    return this.#text !== null && this.#text.length > BIG_TEXT
+  }
+
+  // update(fn) applied to `value`: fn gets a copy; the result is checked and
+  // frozen as set() does (documentValue). In slices for a big document.
+  async #applyUpdate(fn, value) {
+    if (!this.#big) return applyUpdate(fn, value, false)
+    const spare = this.#takeSpare(value)
+    let copy
+    if (spare === null) {
+      copy = copyOf(value)
+      await breathe()
+    } else {
+      copy = spare.copy
+    }
+    const next = fn(copy)
+    if (next !== null && typeof next === 'object' && typeof next.then === 'function') {
+      throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
+    }
+    const result = next === undefined ? copy : next
+    const name = next === undefined ? 'the value fn changed' : 'the value fn returned'
+    if (spare !== null) {
+      await breathe()
+      const adopted = adoptSpare(result, spare)
+      if (adopted !== null) return adopted
+    }
+    await breathe()
+    return documentValueSliced(result, name, true)
+  }
+
+  // edit(fn) applied to what get() gives: on the spare copy, taken in place,
+  // when there is one (a big document: no copy of it is made now), else as update() does.
+  #applyEdit(fn) {
+    const current = this.get()
+    const spare = this.#takeSpare(current)
+    if (spare === null) return applyUpdate(fn, current, false)
+    const next = fn(spare.copy)
+    if (next !== null && typeof next === 'object' && typeof next.then === 'function') {
+      throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
+    }
+    const result = next === undefined ? spare.copy : next
+    return adoptSpare(result, spare) ?? documentValue(result, next === undefined ? 'the value fn changed' : 'the value fn returned')
+  }
+
+  // The spare copy of `value`, taken (used once), or null.
+  #takeSpare(value) {
+    const spare = this.#spare
+    if (spare === null || spare.of !== value) return null
+    this.#spare = null
+    return spare
+  }
+
+  // What the next edit() starts from.
+  #spareBase() {
+    return this.#edits === null ? this.#value : this.#edits.mine
+  }
+
+  // A big document keeps a copy of what the next edit()/update() changes,
+  // made ahead in slices (json-values.js makeSpare): edit() is synchronous
+  // and could not copy a big value without a long stall.
+  #prepareSpare() {
+    if (this.#sparing || this.#closed || !this.#big) return
+    const of = this.#spareBase()
+    if (this.#spare !== null && this.#spare.of === of) return
+    this.#spare = null
+    this.#sparing = true
+    makeSpare(of, () => (this.#closed ? null : this.#spareBase())).then(
+      (spare) => {
+        this.#sparing = false
+        if (this.#closed) return
+        if (spare !== null && spare.of === this.#spareBase()) this.#spare = spare
+        else this.#prepareSpare()
+      },
+      // A value with no JSON text (a BigInt in it): no spare; edits copy it then.
+      () => (this.#sparing = false),
+    )
+  }
+
+  // The three-way merge of document values, off the JS thread; `merged` frozen.
+  async #merge(base, mine, theirs, favor) {
+    const big = this.#big
+    const texts = [await jsonTextOf(base, 'base', big), await jsonTextOf(mine, 'mine', big), await jsonTextOf(theirs, 'theirs', big)]
+    const result = await mergeModule().mergeTexts(...texts, { arrayKey: this.#options.arrayKey, favor, breathe: big ? breathe : undefined })
+    if (big) await breathe()
+    result.merged = markClean(deepFreeze(result.merged))
+    return result
   }
 
   // Another writer changed the file (seen by `origin`: 'watch', 'read' or the
   // re-read before a 'write'): take the new version, say what changed, and
   // rebase unsaved edits onto it. Called with the file locked (shared or exclusive).
-  async #takeFromDisk(text, origin) {
+  // One at a time: a read() and a watch event may both find the same new text.
+  #takeFromDisk(text, origin, parsed) {
+    const taking = this.#taking.then(() => (text === this.#text ? undefined : this.#takeNewText(text, origin, parsed)))
+    this.#taking = taking.catch(() => {})
+    return taking
+  }
+
+  async #takeNewText(text, origin, parsed) {
     const old = this.#value
-    await this.#accept(text)
+    await this.#accept(text, parsed)
     const value = this.#value
     if (!this.#opened) return
     const heard = this.listenerCount('external-change') > 0 || this.#manager.listenerCount('external-change') > 0
-    const changes = heard ? this.#diff(old, value) : []
+    const changes = heard ? await this.#diff(old, value) : []
     const reloaded = this.#edits === null
     this.#audit('external-change', reloaded ? 'reloaded' : 'pending', `${changes.length} change(s), seen at ${origin}`)
     this.#emit('external-change', { filePath: this.#filePath, oldValue: old, newValue: value, changes, reloaded, origin })
-    if (this.#edits !== null && this.#conflict === null && origin !== 'write') this.#rebaseEdits(value)
+    if (this.#edits !== null && this.#conflict === null && origin !== 'write') await this.#rebaseEdits(value)
   }
 
-  // Unsaved edits meet a new version of the file: merge them onto it.
-  #rebaseEdits(theirs) {
-    const { base, mine, kept } = this.#edits
-    const { mergeJson } = mergeModule()
-    let result
-    try {
-      // A kept failed write is older than the change that just arrived: it yields.
-      result = mergeJson(base, mine, theirs, { arrayKey: this.#options.arrayKey, favor: kept ? 'theirs' : undefined })
-    } catch (error) {
-      // The new version is taken; the edits stay as they were (save() merges
-      // them again, or rejects with this code).
-      this.#emit('error', this.#mergeFailure(error))
-      return false
+  // Unsaved edits meet a new version of the file: merge them onto it. The
+  // merge runs off the JS thread; edits made meanwhile are merged again.
+  async #rebaseEdits(theirs) {
+    for (;;) {
+      const edits = this.#edits
+      // Saved, discarded, in conflict, or a newer version arrived (its own take rebases).
+      if (edits === null || this.#conflict !== null || this.#value !== theirs) return
+      const { base, mine, kept } = edits
+      let result
+      try {
+        // A kept failed write is older than the change that just arrived: it yields.
+        result = await this.#merge(base, mine, theirs, kept ? 'theirs' : undefined)
+      } catch (error) {
+        // The new version is taken; the edits stay as they were (save() merges
+        // them again, or rejects with this code).
+        if (this.#edits === edits) this.#emit('error', this.#mergeFailure(error))
+        return
+      }
+      if (this.#edits !== edits) continue
+      if (this.#conflict !== null || this.#value !== theirs) return
+      if (result.conflicts.length > 0 && !kept) {
+        this.#raiseConflict(base, mine, theirs, result)
+        return
+      }
+      if (kept && deepEqual(result.merged, theirs)) {
+        this.#edits = null
+        return
+      }
+      this.#edits = { base: theirs, mine: result.merged, kept }
+      this.#prepareSpare()
+      await this.#announceMerge(base, mine, theirs, result.merged)
+      return
     }
-    if (result.conflicts.length > 0 && !kept) {
-      this.#raiseConflict(base, mine, theirs, result)
-      return false
-    }
-    if (kept && deepEqual(result.merged, theirs)) {
-      this.#edits = null
-      return true
-    }
-    this.#edits = { base: theirs, mine: deepFreeze(result.merged), kept }
-    this.#announceMerge(base, mine, theirs, result.merged)
-    return true
   }
 
   // An 'edits' op of a write batch: the edits merged into `value` (the file as
@@ -877,21 +988,20 @@ class JsonDocument extends EventEmitter {
       op.savedEdits = edits
       return edits.mine
     }
-    const arrayKey = this.#options.arrayKey
     // A merge that throws rejects this save() with a coded error; the edits
     // are kept (op.savedEdits unset) and the rest of the batch is written.
-    const merge = (favor) => {
+    const merge = async (favor) => {
       try {
-        return mergeModule().mergeJson(edits.base, edits.mine, value, { arrayKey, favor })
+        return await this.#merge(edits.base, edits.mine, value, favor)
       } catch (error) {
         op.savedEdits = undefined
         throw this.#mergeFailure(error)
       }
     }
-    const result = merge(undefined)
+    const result = await merge(undefined)
     op.savedEdits = edits
     if (result.conflicts.length === 0) {
-      this.#announceMerge(edits.base, edits.mine, value, result.merged)
+      await this.#announceMerge(edits.base, edits.mine, value, result.merged)
       return result.merged
     }
     const policy = this.#options.onConflict
@@ -905,7 +1015,7 @@ class JsonDocument extends EventEmitter {
     const current = await this.#readText()
     if (current !== null) await this.#backup(current, 'json')
     await this.#preserveBoth(edits.mine, value).catch(() => null)
-    const resolved = policy === 'merged' ? result.merged : merge(policy).merged
+    const resolved = policy === 'merged' ? result.merged : (await merge(policy)).merged
     this.#audit('conflict', 'pending', result.conflicts.map((c) => `${c.kind} at ${c.path}`).join('; '))
     this.#audit('conflict-resolved', policy, `by the onConflict policy: ${result.conflicts.map((c) => c.path).join(', ')}`)
     this.#emit('conflict', { filePath: this.#filePath, base: edits.base, mine: edits.mine, theirs: value, merged: result.merged, conflicts: result.conflicts, policy, resolve: () => Promise.resolve(resolved) })
@@ -914,38 +1024,44 @@ class JsonDocument extends EventEmitter {
 
   // What changed from `before` to `after` by JSON path; [] when it cannot be
   // told (the diff threw): a report, never a failure.
-  #diff(before, after) {
+  async #diff(before, after) {
     try {
-      return mergeModule().diffJson(before, after, { arrayKey: this.#options.arrayKey })
+      const big = this.#big
+      return await mergeModule().diffTexts(await jsonTextOf(before, 'before', big), await jsonTextOf(after, 'after', big), this.#options.arrayKey, big ? breathe : undefined)
     } catch {
       return []
     }
   }
 
-  #announceMerge(base, mine, theirs, merged) {
-    const fromMine = this.#diff(base, mine)
-    const fromTheirs = this.#diff(base, theirs)
+  async #announceMerge(base, mine, theirs, merged) {
+    const [fromMine, fromTheirs] = await Promise.all([this.#diff(base, mine), this.#diff(base, theirs)])
     this.#audit('merged', 'applied', `${fromMine.length} local change(s) merged with ${fromTheirs.length} from the file`)
     this.#emit('merged', { filePath: this.#filePath, base, mine, theirs, merged, fromMine, fromTheirs })
   }
 
   // After a write: edits it saved are done; edits still unsaved (made during the
   // write, or not part of it) are rebased onto what was written, quietly.
-  #afterWrite(batch, written) {
+  async #afterWrite(batch, written) {
     const saved = batch.find((op) => op.savedEdits !== undefined && !op.error)?.savedEdits
-    if (saved !== undefined && this.#edits === saved) {
-      this.#edits = null
+    for (;;) {
+      const edits = this.#edits
+      if (saved !== undefined && edits === saved) {
+        this.#edits = null
+        return
+      }
+      if (edits === null || this.#conflict !== null || this.#value !== written || deepEqual(edits.base, written)) return
+      const base = saved === undefined ? edits.base : saved.mine
+      const kept = edits.kept === true
+      const result = await this.#merge(base, edits.mine, written, kept ? 'theirs' : undefined)
+      if (this.#edits !== edits) continue // edited again during the merge
+      if (this.#conflict !== null || this.#value !== written) return
+      if (kept || result.conflicts.length === 0) {
+        this.#edits = deepEqual(result.merged, written) ? null : { base: written, mine: result.merged, kept }
+        this.#prepareSpare()
+      } else {
+        this.#raiseConflict(base, edits.mine, written, result)
+      }
       return
-    }
-    if (this.#edits === null || this.#conflict !== null || deepEqual(this.#edits.base, written)) return
-    const base = saved === undefined ? this.#edits.base : saved.mine
-    const { mergeJson } = mergeModule()
-    const kept = this.#edits.kept === true
-    const result = mergeJson(base, this.#edits.mine, written, { arrayKey: this.#options.arrayKey, favor: kept ? 'theirs' : undefined })
-    if (kept || result.conflicts.length === 0) {
-      this.#edits = deepEqual(result.merged, written) ? null : { base: written, mine: result.merged, kept }
-    } else {
-      this.#raiseConflict(base, this.#edits.mine, written, result)
     }
   }
 
@@ -1027,8 +1143,7 @@ class JsonDocument extends EventEmitter {
     // A value of one's own is checked as set() checks one (ERR_INVALID_ARG_VALUE).
     let value = custom ? documentValue(choice, 'the chosen value') : choice
     if (!custom) {
-      const { mergeJson } = mergeModule()
-      value = choice === 'merged' ? conflict.merged : mergeJson(conflict.base, conflict.mine, conflict.theirs, { arrayKey: this.#options.arrayKey, favor: choice }).merged
+      value = choice === 'merged' ? conflict.merged : (await this.#merge(conflict.base, conflict.mine, conflict.theirs, choice)).merged
     }
     await conflict.preserved
     // The file as it is before the resolution changes it.
@@ -1052,7 +1167,7 @@ class JsonDocument extends EventEmitter {
   #onFileChange(change) {
     if (this.#closed) return
     if (change.kind === 'deleted') {
-      this.#hash = null
+      this.#text = null
       this.#statKey = null
       this.#audit('external-change', 'other', 'the file was deleted')
       this.#emit('external-change', { filePath: this.#filePath, oldValue: this.#value, newValue: null, changes: [], reloaded: false, origin: 'watch', deleted: true })
@@ -1069,9 +1184,11 @@ class JsonDocument extends EventEmitter {
     this.#refreshing = this
       .#withReadLock(async () => {
         const text = await this.#readText()
-        if (text === null || hashOf(text) === this.#hash) return
+        if (text === null || text === this.#text) return
+        let parsed
         try {
-          parseJson(text)
+          parsed = await parseFrozen(text, text.length > BIG_TEXT)
+          if (parsed === null || typeof parsed !== 'object') throw new Error('not an object or array')
         } catch {
           // Perhaps half-way through someone's in-place write: look again soon,
           // and report only if it is still unreadable then.
@@ -1079,8 +1196,9 @@ class JsonDocument extends EventEmitter {
             setTimeout(() => this.#closed || this.#refresh(true), CORRUPT_RECHECK_MS).unref()
             return
           }
+          parsed = undefined // taken as it is: ECORRUPT, with a copy of its bytes
         }
-        await this.#takeFromDisk(text, 'watch')
+        await this.#takeFromDisk(text, 'watch', parsed)
       })
       .catch((error) => {
         if (this.#closed) return
@@ -1101,6 +1219,8 @@ class JsonDocument extends EventEmitter {
   }
 
   async #write(value) {
+    const big = this.#big
+    if (big) await breathe()
     // JSON.stringify's text, with the inexact numbers read kept and BigInts' digits.
     const text = `${this.#numbers.stringify(value, this.#options.arrayKey)}\n`
     const bytes = Buffer.from(text)
@@ -1124,9 +1244,13 @@ class JsonDocument extends EventEmitter {
     }
     // What a reader of the file gets (Dates as strings, no undefined members), read-only.
     // (A text with numbers put back reads differently: 1e400 is Infinity, not the null JSON has.)
-    this.#value = jsonClean.has(value) && !this.#numbers.spliced ? value : deepFreeze(parseJson(text))
+    const spliced = this.#numbers.spliced
+    this.#value = isClean(value) && !spliced ? value : await parseFrozen(text, big)
     this.#numbers.wrote(text, this.#value)
-    this.#hash = hashOf(text)
+    // A text with numbers put back is not what the merge may be given.
+    this.#value = markClean(this.#value, spliced ? undefined : text)
+    this.#text = text
+    this.#prepareSpare()
     this.#statKey = await statKey(this.#filePath)
   }
 
@@ -1281,143 +1405,6 @@ function rangeError(name, expected, value) {
   return error
 }
 
-// Values handed out by get() are frozen: changing them would change the
-// document's state behind its back (and not be saved); use update()/edit().
-// Iterative: JSON.parse accepts nesting far deeper than a recursion would
-// survive. A frozen object is taken as frozen all the way down (ours are).
-function deepFreeze(value) {
-  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value
-  const pending = [value]
-  while (pending.length > 0) {
-    const object = pending.pop()
-    if (Object.isFrozen(object)) continue // reached twice
-    Object.freeze(object)
-    if (Array.isArray(object)) {
-      for (let i = 0; i < object.length; i++) {
-        const child = object[i]
-        if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) pending.push(child)
-      }
-    } else {
-      for (const key of Object.keys(object)) {
-        const child = object[key]
-        if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) pending.push(child)
-      }
-    }
-  }
-  return value
-}
-
-// The package's one nesting limit (arrays and objects inside each other),
-// from the native side: merges, documents, values and defaultValue alike.
-let maxDepth = 0
-function maxJsonDepth() {
-  maxDepth ||= mergeModule().MAX_JSON_DEPTH
-  return maxDepth
-}
-
-function tooDeepText() {
-  return `is nested more than ${maxJsonDepth()} levels deep (arrays and objects inside each other; the limit is ${maxJsonDepth()})`
-}
-
-// Whether a JSON value (as JSON.parse makes them) nests more than `limit`
-// levels; iterative, and it stops at the first level too many.
-function nestedDeeperThan(root, limit) {
-  if (root === null || typeof root !== 'object') return false
-  const values = [root]
-  const depths = [1]
-  while (values.length > 0) {
-    const value = values.pop()
-    const depth = depths.pop()
-    if (depth > limit) return true
-    const children = Array.isArray(value) ? value : Object.values(value)
-    for (let i = 0; i < children.length; i++) {
-      const child = children[i]
-      if (child !== null && typeof child === 'object') {
-        values.push(child)
-        depths.push(depth + 1)
-      }
-    }
-  }
-  return false
-}
-
-// A plain object (of any realm, or without prototype) or an array: what a
-// document's value can be. Not a Date, Map, class instance, function…
-function isPlainContainer(value) {
-  if (Array.isArray(value)) return true
-  if (value === null || typeof value !== 'object') return false
-  const proto = Object.getPrototypeOf(value)
-  return proto === null || Object.getPrototypeOf(proto) === null
-}
-
-function describe(value) {
-  if (value === null) return 'null'
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'an object'}`
-  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`
-  return typeof value
-}
-
-// A member JSON.stringify would drop silently, data the caller meant to keep.
-function refuseFunctions(key, value) {
-  if (typeof value === 'function' || typeof value === 'symbol') {
-    throw new TypeError(`${key === '' ? 'it' : `its member ${JSON.stringify(key)}`} is a ${typeof value}`)
-  }
-  return value
-}
-
-/**
- * What a document holds, checked once for every way in (set, update, edit,
- * defaultValue): a plain object or an array, whose JSON form exists (BigInts
- * kept, written as their digits; no cycle, no throwing toJSON), holds no function or symbol, and nests at
- * most MAX_JSON_DEPTH levels. Returns a frozen copy of that JSON form, as it
- * will be on disk (undefined members left out, Dates as strings); anything
- * else is a TypeError with code ERR_INVALID_ARG_VALUE, and nothing is kept.
- */
-function documentValue(value, name = 'the value') {
-  if (!isPlainContainer(value)) throw invalidValue(`${name} must be a plain object or an array; got ${describe(value)}`)
-  let text
-  let bigints // null, or where BigInts are: written as their exact digits (exact-numbers.js)
-  try {
-    ;({ text, bigints } = jsonOf(value, refuseFunctions))
-  } catch (cause) {
-    // A RangeError is the stack running out: thousands of levels.
-    const deep = cause instanceof RangeError && /call stack/i.test(cause.message)
-    throw invalidValue(deep ? `${name} ${tooDeepText()}` : `${name} cannot be saved as JSON: ${cause.message}`, cause)
-  }
-  const copy = text === undefined ? undefined : JSON.parse(text)
-  // A top-level toJSON() may turn it into something else.
-  if (copy === null || typeof copy !== 'object') throw invalidValue(`${name} must be a plain object or an array; its JSON form is ${describe(copy)}`)
-  if (nestedDeeperThan(copy, maxJsonDepth())) throw invalidValue(`${name} ${tooDeepText()}`)
-  if (bigints !== null) return deepFreeze(withBigInts(copy, bigints)) // not what JSON.parse gives: not jsonClean
-  jsonClean.add(deepFreeze(copy))
-  return copy
-}
-
-function invalidValue(message, cause) {
-  const error = new TypeError(message, cause === undefined ? undefined : { cause })
-  error.code = 'ERR_INVALID_ARG_VALUE'
-  return error
-}
-
-// JSON.parse, past a leading byte order mark (Notepad writes one). A value
-// nested past the package's limit is refused like a text that does not parse.
-function parseJson(text) {
-  const value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
-  if (nestedDeeperThan(value, maxJsonDepth())) throw new RangeError(`it ${tooDeepText()}`)
-  return value
-}
-
-// Structural equality of JSON values.
-function deepEqual(a, b) {
-  if (a === b) return true
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  const keys = Object.keys(a)
-  if (keys.length !== Object.keys(b).length) return false
-  for (const key of keys) if (!Object.hasOwn(b, key) || !deepEqual(a[key], b[key])) return false
-  return true
-}
 
 function typeError(name, expected) {
   const error = new TypeError(`${name} must be ${expected}`)

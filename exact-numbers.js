@@ -63,6 +63,11 @@ class ExactNumbers {
     return text
   }
 
+  /** Whether the version last read or written holds no inexact number (its text means what JS holds). */
+  get exact() {
+    return this.#read === null
+  }
+
   /** Whether the last stringify() put number texts in (its text is not JSON.stringify's). */
   get spliced() {
     return this.#spliced

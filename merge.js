@@ -20,7 +20,7 @@
 //   mergeJson(b, t, m) give the same `merged` and mirrored conflicts (with
 //   `favor`, favoring 'mine' with the sides swapped is favoring 'theirs').
 
-const { mergeJsonText, diffJsonText, MAX_JSON_DEPTH } = require('./native.js')
+const { mergeJsonText, diffJsonText, mergeJsonTextAsync, diffJsonTextAsync, MAX_JSON_DEPTH } = require('./native.js')
 
 function mergeJson(base, mine, theirs, options) {
   const arrayKey = arrayKeyOf(options)
@@ -36,6 +36,24 @@ function mergeJson(base, mine, theirs, options) {
 function diffJson(before, after, options) {
   const arrayKey = arrayKeyOf(options)
   return JSON.parse(callNative(() => diffJsonText(toJson('before', before), toJson('after', after), arrayKey)))
+}
+
+// For JsonDocument: the merge and diff of values already in JSON text, done
+// off the JS thread (a big document's merge takes seconds). The result is
+// parsed here, the one pass on this thread. Options are the document's,
+// checked when it was opened.
+// `breathe`, when given, is awaited before the parse of a big result (the
+// native promise settles outside the document's turn-taking: json-values.js).
+async function mergeTexts(base, mine, theirs, { arrayKey, favor, breathe }) {
+  const text = await mergeJsonTextAsync(base, mine, theirs, arrayKey, favor).catch((error) => Promise.reject(nativeFailure(error)))
+  if (breathe !== undefined) await breathe()
+  return JSON.parse(text)
+}
+
+async function diffTexts(before, after, arrayKey, breathe) {
+  const text = await diffJsonTextAsync(before, after, arrayKey).catch((error) => Promise.reject(nativeFailure(error)))
+  if (breathe !== undefined) await breathe()
+  return JSON.parse(text)
 }
 
 function arrayKeyOf(options) {
@@ -77,14 +95,18 @@ function callNative(call) {
   try {
     return call()
   } catch (error) {
-    const match = /^(E[A-Z]+): /.exec(typeof error?.message === 'string' ? error.message : '')
-    if (match === null) throw error
-    const message = error.message.slice(match[0].length)
-    if (match[1] === 'EINVAL') throw invalidValue(message, error)
-    const failure = new Error(message, { cause: error })
-    failure.code = match[1]
-    throw failure
+    throw nativeFailure(error)
   }
+}
+
+function nativeFailure(error) {
+  const match = /^(E[A-Z]+): /.exec(typeof error?.message === 'string' ? error.message : '')
+  if (match === null) return error
+  const message = error.message.slice(match[0].length)
+  if (match[1] === 'EINVAL') return invalidValue(message, error)
+  const failure = new Error(message, { cause: error })
+  failure.code = match[1]
+  return failure
 }
 
 function invalidType(name, expected, value) {
@@ -99,4 +121,4 @@ function invalidValue(message, cause) {
   return error
 }
 
-module.exports = { mergeJson, diffJson, MAX_JSON_DEPTH }
+module.exports = { mergeJson, diffJson, mergeTexts, diffTexts, toJson, MAX_JSON_DEPTH }

@@ -143,6 +143,9 @@ export interface DiagnoseOptions {
  */
 export declare function diffJsonText(before: string, after: string, arrayKey: string): string
 
+/** `diffJsonText` on the blocking pool. */
+export declare function diffJsonTextAsync(before: string, after: string, arrayKey: string): Promise<string>
+
 export interface DoctorCheck {
   id: string
   title: string
@@ -324,6 +327,12 @@ export declare const MAX_JSON_DEPTH: number
  * `arrayKey` or another `favor`. Use `mergeJson` of `merge.js` instead.
  */
 export declare function mergeJsonText(base: string, mine: string, theirs: string, arrayKey: string, favor?: string | undefined | null): string
+
+/**
+ * `mergeJsonText` on the blocking pool: resolves with the same text, rejects
+ * with the same `EINVAL: …` errors.
+ */
+export declare function mergeJsonTextAsync(base: string, mine: string, theirs: string, arrayKey: string, favor?: string | undefined | null): Promise<string>
 
 /** One change of a watched file, or a failure to look at it. */
 export interface NativeChange {

@@ -220,10 +220,10 @@ describe('the unsaved edit meets an external change, then save() (two processes)
 describe('a failure inside the save/merge path', () => {
   let original
   beforeEach(() => {
-    original = mergeModule.mergeJson
+    original = mergeModule.mergeTexts
   })
   afterEach(() => {
-    mergeModule.mergeJson = original
+    mergeModule.mergeTexts = original
   })
 
   const failingMerge = (code) => () => {
@@ -242,7 +242,7 @@ describe('a failure inside the save/merge path', () => {
       v.roles[0].name = 'Administrator'
     })
     await otherInstanceAddsARole()
-    mergeModule.mergeJson = failingMerge(injected)
+    mergeModule.mergeTexts = failingMerge(injected)
     const error = await rejectionOf(doc.save(), 10000, 'save()')
     expect(error.code).toBe(expected)
     expect(error.message).toMatch(/could not be merged.*injected merge failure.*kept/)
@@ -252,7 +252,7 @@ describe('a failure inside the save/merge path', () => {
     expect(doc.get().roles[0].name).toBe('Administrator')
     expect(onDisk().roles.map((r) => [r.id, r.name])).toStrictEqual([['admin', 'Admin'], ['viewer', 'Viewer'], ['auditor', 'Added elsewhere']])
     // Writes of other calls are not held up by it.
-    mergeModule.mergeJson = original
+    mergeModule.mergeTexts = original
     await doc.save()
     expect(doc.hasUnsavedChanges).toBe(false)
     expect(onDisk().roles.map((r) => r.name)).toStrictEqual(['Administrator', 'Viewer', 'Added elsewhere'])
@@ -265,7 +265,7 @@ describe('a failure inside the save/merge path', () => {
     doc.edit((v) => {
       v.roles[0].name = 'Administrator'
     })
-    mergeModule.mergeJson = failingMerge()
+    mergeModule.mergeTexts = failingMerge()
     const failed = nextEvent(doc, 'error')
     const arrived = nextEvent(doc, 'external-change')
     await otherInstanceAddsARole()
@@ -273,7 +273,7 @@ describe('a failure inside the save/merge path', () => {
     const error = await failed
     expect(error.code).toBe('EINTERNAL')
     expect(doc.get().roles.map((r) => r.name)).toStrictEqual(['Administrator', 'Viewer'])
-    mergeModule.mergeJson = original
+    mergeModule.mergeTexts = original
     await doc.save()
     expect(onDisk().roles.map((r) => r.name)).toStrictEqual(['Administrator', 'Viewer', 'Added elsewhere'])
     await doc.close()
@@ -286,7 +286,7 @@ describe('a failure inside the save/merge path', () => {
       v.roles[0].name = 'Administrator'
     })
     await otherInstanceAddsARole()
-    mergeModule.mergeJson = failingMerge()
+    mergeModule.mergeTexts = failingMerge()
     const failed = nextEvent(doc, 'error')
     await doc.update((v) => {
       v.version = 2
@@ -296,7 +296,7 @@ describe('a failure inside the save/merge path', () => {
     expect(doc.hasUnsavedChanges).toBe(true)
     const again = await rejectionOf(doc.save())
     expect(again.code).toBe('EINTERNAL')
-    mergeModule.mergeJson = original
+    mergeModule.mergeTexts = original
     await doc.save()
     expect(onDisk()).toMatchObject({ version: 2, roles: [{ name: 'Administrator' }, { name: 'Viewer' }, { id: 'auditor' }] })
     await doc.close()

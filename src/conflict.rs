@@ -26,6 +26,10 @@
 //!   on the text before anything recursive runs; deep values are walked on a
 //!   thread of our own whose stack fits `MAX_DEPTH` levels, never on the
 //!   caller's (the JS thread, of whatever size the embedder gave it).
+//! - Numbers in texts are taken as JavaScript takes them: `1.0`, `1e2` and
+//!   `100.0` are the integers `1` and `100`, as `JSON.stringify` writes them, so
+//!   a file another program wrote merges with values this side stringified
+//!   without a number seen as changed.
 
 // Fx hashing: ids and keys come from the documents being merged, not from an
 // attacker, and SipHash was a third of the merge time on 5000 roles.
@@ -410,10 +414,12 @@ fn walk_texts<const N: usize, T: Serialize>(
     };
     let mut values = Vec::with_capacity(N);
     for (i, text) in texts.iter().enumerate() {
-        values.push(parse(text).map_err(|e| TextError {
+        let mut value = parse(text).map_err(|e| TextError {
             input: Some(i),
             kind: TextErrorKind::Invalid(e),
-        })?);
+        })?;
+        as_js_numbers(&mut value);
+        values.push(value);
     }
     let values: [Value; N] = values.try_into().expect("one value per text");
     let outcome = walk(&values, &key);
@@ -439,6 +445,25 @@ fn on_stack_for<T: Send>(depth: usize, f: impl FnOnce() -> T + Send) -> std::io:
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     })
+}
+
+/// Integral floats as integers, as a JS number prints: `1.0` is `1`. Beyond
+/// 2^53 a float stays one (JSON.stringify writes `1e+21`, which is a float
+/// here too). Recursive: called where the value's depth fits the stack.
+fn as_js_numbers(value: &mut Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                if f.fract() == 0.0 && f.abs() < EXACT {
+                    *n = serde_json::Number::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(as_js_numbers),
+        Value::Object(members) => members.values_mut().for_each(as_js_numbers),
+        _ => {}
+    }
 }
 
 /// serde_json's own limit (128 levels) lifted: `scan` has bounded the depth.
@@ -2233,6 +2258,27 @@ mod tests {
             .spawn(walk_at_the_limit)
             .unwrap();
         assert!(probe.join().unwrap() > 0);
+    }
+
+    #[test]
+    fn numbers_are_taken_as_javascript_takes_them() {
+        // Another program wrote 1.0 and 1e2; JSON.stringify writes 1 and 100.
+        let merged = merge_texts(
+            [
+                r#"{"a":1.0,"b":1,"c":1e2,"ids":[{"id":2.0,"n":1}]}"#,
+                r#"{"a":1,"b":2,"c":100,"ids":[{"id":2,"n":1}]}"#,
+                r#"{"a":1,"b":1,"c":1E+2,"ids":[{"id":2,"n":5}]}"#,
+            ],
+            "id",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            merged,
+            r#"{"merged":{"a":1,"b":2,"c":100,"ids":[{"id":2,"n":5}]},"conflicts":[]}"#
+        );
+        let changes = diff_texts([r#"[1.0,2.5,-0.0,1e300]"#, r#"[1,2.5,0,1e300]"#], "id");
+        assert_eq!(changes.unwrap(), "[]");
     }
 
     #[test]

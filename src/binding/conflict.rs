@@ -7,10 +7,16 @@
 //! - Every text `JSON.stringify` writes is accepted, lone UTF-16 surrogates
 //!   included, up to `conflict::MAX_DEPTH` levels of nesting
 //!   (`conflict::merge_texts`).
+//! - Big documents are merged off the JS thread: `mergeJsonTextAsync` /
+//!   `diffJsonTextAsync` do the same work on the blocking pool and resolve with
+//!   the same text (a 50 MB merge takes seconds: an Electron main process must
+//!   not freeze for it).
 //! - Only bad input throws (`EINVAL: …`, a programming error of the caller,
 //!   naming the input and, for nesting, the limit); a merge never throws, its
 //!   conflicts are data in the result.
 
+use napi::bindgen_prelude::PromiseRaw;
+use napi::Env;
 use napi_derive::napi;
 
 use crate::conflict::{self, Side, TextError, TextErrorKind};
@@ -89,6 +95,55 @@ pub fn diff_json_text(before: String, after: String, array_key: String) -> napi:
     check_array_key(&array_key)?;
     conflict::diff_texts([&before, &after], &array_key)
         .map_err(|e| refused(&["before", "after"], e))
+}
+
+/// `mergeJsonText` on the blocking pool: resolves with the same text, rejects
+/// with the same `EINVAL: …` errors.
+// (Called from JS only: unused in `cargo test`.)
+#[cfg_attr(test, allow(dead_code))]
+#[napi(ts_return_type = "Promise<string>")]
+pub fn merge_json_text_async<'env>(
+    env: &'env Env,
+    base: String,
+    mine: String,
+    theirs: String,
+    array_key: String,
+    favor: Option<String>,
+) -> napi::Result<PromiseRaw<'env, String>> {
+    check_array_key(&array_key)?;
+    let favor = favor.as_deref().map(side).transpose()?;
+    off_thread(env, move || {
+        conflict::merge_texts([&base, &mine, &theirs], &array_key, favor)
+            .map_err(|e| refused(&["base", "mine", "theirs"], e))
+    })
+}
+
+/// `diffJsonText` on the blocking pool.
+#[cfg_attr(test, allow(dead_code))]
+#[napi(ts_return_type = "Promise<string>")]
+pub fn diff_json_text_async<'env>(
+    env: &'env Env,
+    before: String,
+    after: String,
+    array_key: String,
+) -> napi::Result<PromiseRaw<'env, String>> {
+    check_array_key(&array_key)?;
+    off_thread(env, move || {
+        conflict::diff_texts([&before, &after], &array_key)
+            .map_err(|e| refused(&["before", "after"], e))
+    })
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn off_thread<'env>(
+    env: &'env Env,
+    work: impl FnOnce() -> napi::Result<String> + Send + 'static,
+) -> napi::Result<PromiseRaw<'env, String>> {
+    env.spawn_future(async move {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| napi::Error::from_reason(format!("EINTERNAL: {e}")))?
+    })
 }
 
 #[cfg(test)]
