@@ -914,8 +914,8 @@ class JsonDocument extends EventEmitter {
   async #merge(base, mine, theirs, favor) {
     const big = this.#big
     const texts = [await jsonTextOf(base, 'base', big), await jsonTextOf(mine, 'mine', big), await jsonTextOf(theirs, 'theirs', big)]
-    const result = await mergeModule().mergeTexts(...texts, { arrayKey: this.#options.arrayKey, favor, breathe: big ? breathe : undefined })
-    if (big) await breathe()
+    // The merged value shares with theirs (frozen) what the merge kept of it.
+    const result = await mergeModule().mergeTexts(...texts, { arrayKey: this.#options.arrayKey, favor, breathe: big ? breathe : undefined, theirsValue: theirs })
     result.merged = markClean(deepFreeze(result.merged))
     return result
   }

@@ -101,14 +101,18 @@ async function parseFrozen(text, big) {
  * Resolves with null when `current()` is no longer `of` (it changed meanwhile).
  */
 async function makeSpare(of, current) {
-  await breathe()
-  if (current() !== of) return null
+  // Speculative work: it waits while a merge or diff holds a core (its parse
+  // would run slower, and the merge too), and gives up once `of` is outdated.
+  const when = async () => {
+    await mergeModule().nativeIdle()
+    await breathe()
+    return current() === of
+  }
+  if (!(await when())) return null
   const text = await jsonTextOf(of, 'the value', true)
-  await breathe()
-  if (current() !== of) return null
+  if (!(await when())) return null
   const copy = JSON.parse(text)
-  await breathe()
-  if (current() !== of) return null
+  if (!(await when())) return null
   const ours = new WeakSet()
   const pending = [copy]
   let count = 0

@@ -42,16 +42,81 @@ function diffJson(before, after, options) {
 // off the JS thread (a big document's merge takes seconds). The result is
 // parsed here, the one pass on this thread. Options are the document's,
 // checked when it was opened.
-// `breathe`, when given, is awaited before the parse of a big result (the
-// native promise settles outside the document's turn-taking: json-values.js).
-async function mergeTexts(base, mine, theirs, { arrayKey, favor, breathe }) {
-  const text = await mergeJsonTextAsync(base, mine, theirs, arrayKey, favor).catch((error) => Promise.reject(nativeFailure(error)))
+// Merges and diffs running on the thread pool: on a 2-core machine each takes
+// a core, so work that can wait (a spare copy, json-values.js) waits for none.
+let inFlight = 0
+let idleWaiters = []
+
+function running(promise) {
+  inFlight++
+  return promise.then(
+    (text) => {
+      settled()
+      return text
+    },
+    (error) => {
+      settled()
+      throw nativeFailure(error)
+    },
+  )
+}
+
+function settled() {
+  if (--inFlight > 0) return
+  const waiters = idleWaiters
+  idleWaiters = []
+  for (const resolve of waiters) resolve()
+}
+
+/** Resolves when no merge or diff of a document runs on the thread pool. */
+function nativeIdle() {
+  return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve))
+}
+
+// `theirsValue`, when given, is the value `theirs` is the text of: the merged
+// value is then built from it, sharing every part the merge left as it was
+// (src/conflict/recipe.rs), not parsed whole. `breathe`, when given, is
+// awaited before the parse of a result (the native promise settles outside the
+// document's turn-taking: json-values.js).
+async function mergeTexts(base, mine, theirs, { arrayKey, favor, breathe, theirsValue }) {
+  const sharing = theirsValue !== undefined
+  const text = await running(mergeJsonTextAsync(base, mine, theirs, arrayKey, favor, sharing))
   if (breathe !== undefined) await breathe()
-  return JSON.parse(text)
+  const result = JSON.parse(text)
+  if (sharing) result.merged = fromRecipe(result.merged, theirsValue)
+  return result
+}
+
+// The merged value from its recipe against `theirs` (see recipe.rs): `1` is
+// theirs' counterpart as it is, `{v}` a value, `{o}` an object's members,
+// `{a}` an array's items (`[start, end]`: theirs' elements as they are; a node
+// with `j`: told against theirs' element j).
+function fromRecipe(node, theirs) {
+  if (node === 1) return theirs
+  if (Object.hasOwn(node, 'v')) return node.v
+  if (Object.hasOwn(node, 'o')) {
+    const out = {}
+    for (const [key, child] of node.o) {
+      const value = fromRecipe(child, theirs !== null && typeof theirs === 'object' && Object.hasOwn(theirs, key) ? theirs[key] : undefined)
+      // As JSON.parse makes it: an own member, not the prototype.
+      if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
+      else out[key] = value
+    }
+    return out
+  }
+  const out = []
+  for (const item of node.a) {
+    if (Array.isArray(item)) {
+      for (let i = item[0]; i < item[1]; i++) out.push(theirs[i])
+    } else {
+      out.push(fromRecipe(item, Object.hasOwn(item, 'j') ? theirs[item.j] : undefined))
+    }
+  }
+  return out
 }
 
 async function diffTexts(before, after, arrayKey, breathe) {
-  const text = await diffJsonTextAsync(before, after, arrayKey).catch((error) => Promise.reject(nativeFailure(error)))
+  const text = await running(diffJsonTextAsync(before, after, arrayKey))
   if (breathe !== undefined) await breathe()
   return JSON.parse(text)
 }
@@ -121,4 +186,4 @@ function invalidValue(message, cause) {
   return error
 }
 
-module.exports = { mergeJson, diffJson, mergeTexts, diffTexts, toJson, MAX_JSON_DEPTH }
+module.exports = { mergeJson, diffJson, mergeTexts, diffTexts, nativeIdle, toJson, MAX_JSON_DEPTH }

@@ -330,9 +330,10 @@ export declare function mergeJsonText(base: string, mine: string, theirs: string
 
 /**
  * `mergeJsonText` on the blocking pool: resolves with the same text, rejects
- * with the same `EINVAL: …` errors.
+ * with the same `EINVAL: …` errors. With `sharing`, `merged` is a recipe
+ * against `theirs` (`conflict::merge_texts_sharing`; merge.js builds it).
  */
-export declare function mergeJsonTextAsync(base: string, mine: string, theirs: string, arrayKey: string, favor?: string | undefined | null): Promise<string>
+export declare function mergeJsonTextAsync(base: string, mine: string, theirs: string, arrayKey: string, favor?: string | undefined | null, sharing?: boolean | undefined | null): Promise<string>
 
 /** One change of a watched file, or a failure to look at it. */
 export interface NativeChange {

@@ -158,3 +158,30 @@ describe('numbers written by other programs', () => {
     expect(saved.roles).toEqual([{ id: 'a', name: 'mine', seats: 2 }, { id: 'b', name: 'theirs', seats: 100 }])
   })
 })
+
+describe("a merge's result shares what it kept with the version on disk", () => {
+  it('unchanged parts are the very objects of the version read (no copy), changed ones new; __proto__ stays a member', async () => {
+    const text = '{"__proto__": {"polluted": true}, "roles": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}, {"id": "c", "name": "C"}]}'
+    fs.writeFileSync(file, text)
+    const doc = await manager().openDocument(file)
+    doc.edit((v) => { v.roles[0].name = 'mine' })
+    const arrived = nextEvent(doc, 'external-change')
+    const merged = nextEvent(doc, 'merged')
+    await otherProcessWrites(1, 'theirs')
+    const theirs = (await arrived).newValue
+    await merged
+    const now = doc.get()
+    expect(now.roles.map((r) => r.name)).toEqual(['mine', 'theirs', 'C'])
+    expect(now.roles[1]).toBe(theirs.roles[1])
+    expect(now.roles[2]).toBe(theirs.roles[2])
+    expect(now.roles[0]).not.toBe(theirs.roles[0])
+    expect(Object.isFrozen(now.roles)).toBe(true)
+    expect(Object.isFrozen(now.roles[0])).toBe(true)
+    // JSON.parse's own "__proto__" member, kept as a member: no prototype was set.
+    expect(Object.hasOwn(now, '__proto__')).toBe(true)
+    expect(Object.getPrototypeOf(now)).toBe(Object.prototype)
+    expect(now.polluted).toBe(undefined)
+    await doc.save()
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(JSON.parse('{"__proto__": {"polluted": true}, "roles": [{"id": "a", "name": "mine"}, {"id": "b", "name": "theirs"}, {"id": "c", "name": "C"}]}'))
+  })
+})

@@ -33,6 +33,8 @@
 
 // Fx hashing: ids and keys come from the documents being merged, not from an
 // attacker, and SipHash was a third of the merge time on 5000 roles.
+mod recipe;
+
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt::{self, Write as _};
 use std::hash::Hash;
@@ -357,6 +359,23 @@ pub fn merge_texts(
 ) -> Result<String, TextError> {
     on_texts(texts, array_key, |[base, mine, theirs], key| {
         run_merge(base, mine, theirs, key, favor)
+    })
+}
+
+/// `merge_texts`, with `merged` told as a recipe against `theirs`
+/// (`recipe.rs`): what the caller, who holds theirs as a value, builds the
+/// merged value from without parsing all of it.
+pub fn merge_texts_sharing(
+    texts: [&str; 3],
+    array_key: &str,
+    favor: Option<Side>,
+) -> Result<String, TextError> {
+    on_texts(texts, array_key, |[base, mine, theirs], key| {
+        let outcome = run_merge(base, mine, theirs, key, favor);
+        MergeOutcome {
+            merged: recipe::recipe(&outcome.merged, theirs, key),
+            conflicts: outcome.conflicts,
+        }
     })
 }
 

@@ -98,7 +98,8 @@ pub fn diff_json_text(before: String, after: String, array_key: String) -> napi:
 }
 
 /// `mergeJsonText` on the blocking pool: resolves with the same text, rejects
-/// with the same `EINVAL: …` errors.
+/// with the same `EINVAL: …` errors. With `sharing`, `merged` is a recipe
+/// against `theirs` (`conflict::merge_texts_sharing`; merge.js builds it).
 // (Called from JS only: unused in `cargo test`.)
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<string>")]
@@ -109,11 +110,17 @@ pub fn merge_json_text_async<'env>(
     theirs: String,
     array_key: String,
     favor: Option<String>,
+    sharing: Option<bool>,
 ) -> napi::Result<PromiseRaw<'env, String>> {
     check_array_key(&array_key)?;
     let favor = favor.as_deref().map(side).transpose()?;
+    let merge = if sharing == Some(true) {
+        conflict::merge_texts_sharing
+    } else {
+        conflict::merge_texts
+    };
     off_thread(env, move || {
-        conflict::merge_texts([&base, &mine, &theirs], &array_key, favor)
+        merge([&base, &mine, &theirs], &array_key, favor)
             .map_err(|e| refused(&["base", "mine", "theirs"], e))
     })
 }
