@@ -28,8 +28,8 @@ const { AsyncResource } = require('node:async_hooks')
 const fsp = require('node:fs/promises')
 const path = require('node:path')
 const { FileLockError, fromNativeMessage } = require('./errors.js')
-const { ExactNumbers } = require('./exact-numbers.js')
-const { BIG_TEXT, breathe, markClean, isClean, copyOf, makeSpare, adoptSpare, jsonTextOf, parseFrozen, withoutBom, deepFreeze, documentValue, documentValueSliced, parseJson, deepEqual } = require('./json-values.js')
+const { ExactNumbers, putBigIntsBack } = require('./exact-numbers.js')
+const { BIG_TEXT, breathe, markClean, isClean, copyOf, makeSpare, adoptSpare, mergeTextOf, parseFrozen, withoutBom, deepFreeze, documentValue, documentValueSliced, parseJson, deepEqual } = require('./json-values.js')
 
 const RETRY_FIRST_MS = 200
 // close() waits this many lock timeouts for pending writes before giving up (EUNSAVED).
@@ -911,12 +911,21 @@ class JsonDocument extends EventEmitter {
   }
 
   // The three-way merge of document values, off the JS thread; `merged` frozen.
+  // BigInts (only unsaved edits can hold them: what is read gives numbers) go
+  // through it as their digits and come back where the merge kept them.
   async #merge(base, mine, theirs, favor) {
     const big = this.#big
-    const texts = [await jsonTextOf(base, 'base', big), await jsonTextOf(mine, 'mine', big), await jsonTextOf(theirs, 'theirs', big)]
+    const arrayKey = this.#options.arrayKey
+    const sides = [await mergeTextOf(base, 'base', big), await mergeTextOf(mine, 'mine', big), await mergeTextOf(theirs, 'theirs', big)]
     // The merged value shares with theirs (frozen) what the merge kept of it.
-    const result = await mergeModule().mergeTexts(...texts, { arrayKey: this.#options.arrayKey, favor, breathe: big ? breathe : undefined, theirsValue: theirs })
-    result.merged = markClean(deepFreeze(result.merged))
+    const result = await mergeModule().mergeTexts(...sides.map((side) => side.text), { arrayKey, favor, breathe: big ? breathe : undefined, theirsValue: theirs })
+    const withBigInts = sides.some((side) => side.bigints !== null)
+    for (const [i, value] of [base, mine].entries()) {
+      if (sides[i].bigints !== null) putBigIntsBack(result.merged, value, sides[i].bigints, arrayKey)
+    }
+    deepFreeze(result.merged)
+    // A value holding BigInts is not what JSON.parse gives: not clean.
+    if (!withBigInts) markClean(result.merged)
     return result
   }
 
@@ -1027,7 +1036,8 @@ class JsonDocument extends EventEmitter {
   async #diff(before, after) {
     try {
       const big = this.#big
-      return await mergeModule().diffTexts(await jsonTextOf(before, 'before', big), await jsonTextOf(after, 'after', big), this.#options.arrayKey, big ? breathe : undefined)
+      const [from, to] = [await mergeTextOf(before, 'before', big), await mergeTextOf(after, 'after', big)]
+      return await mergeModule().diffTexts(from.text, to.text, this.#options.arrayKey, big ? breathe : undefined)
     } catch {
       return []
     }
@@ -1065,11 +1075,11 @@ class JsonDocument extends EventEmitter {
     }
   }
 
-  #preserveBoth(mine, theirs) {
-    return Promise.all([
-      this.#backup(`${JSON.stringify(mine, null, 2)}\n`, 'conflict-mine'),
-      this.#backup(`${JSON.stringify(theirs, null, 2)}\n`, 'conflict-theirs'),
-    ]).then(([minePath, theirsPath]) => ({ mine: minePath, theirs: theirsPath }))
+  // As the document would write them (BigInts of unsaved edits as their digits).
+  async #preserveBoth(mine, theirs) {
+    const text = (value) => `${new ExactNumbers().stringify(value, this.#options.arrayKey)}\n`
+    const [minePath, theirsPath] = await Promise.all([this.#backup(text(mine), 'conflict-mine'), this.#backup(text(theirs), 'conflict-theirs')])
+    return { mine: minePath, theirs: theirsPath }
   }
 
   #raiseConflict(base, mine, theirs, result) {

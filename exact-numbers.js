@@ -404,4 +404,25 @@ function withBigInts(copy, bigints) {
   return copy
 }
 
-module.exports = { ExactNumbers, jsonOf, withBigInts }
+/**
+ * After a merge: the BigInts `jsonOf` found in `source` (written into the
+ * merge's text as strings of their digits) put back where the merge kept
+ * them in `merged`: at the same place (found as ExactNumbers finds places:
+ * keys, ids, content), holding that very string, in a container the merge
+ * made (a frozen one was shared from the file, whose string it is). Returns
+ * `merged` (a BigInt as the whole value is not a document).
+ */
+function putBigIntsBack(merged, source, bigints, arrayKey) {
+  const places = new Places(arrayKey)
+  for (const { path, digits } of bigints) {
+    if (path.length === 0) continue
+    const place = places.find(source, merged, path)
+    if (place === null || place.value !== digits) continue
+    let holder = merged
+    for (const step of place.steps.slice(0, -1)) holder = holder[step]
+    if (!Object.isFrozen(holder)) holder[place.steps[place.steps.length - 1]] = BigInt(digits)
+  }
+  return merged
+}
+
+module.exports = { ExactNumbers, jsonOf, withBigInts, putBigIntsBack }

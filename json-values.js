@@ -82,6 +82,22 @@ async function jsonTextOf(value, name, big) {
 }
 
 /**
+ * The text a merge or diff is given for a document value: jsonTextOf's, or
+ * for a value holding BigInts (unsaved edits may), JSON.stringify's with each
+ * BigInt as a string of its digits, and where they are (`bigints`, for
+ * putBigIntsBack; null when there is none).
+ */
+async function mergeTextOf(value, name, big) {
+  try {
+    return { text: await jsonTextOf(value, name, big), bigints: null }
+  } catch (error) {
+    if (!/BigInt/.test(error?.message)) throw error
+  }
+  const json = jsonOf(value)
+  return { text: json.text, bigints: json.bigints }
+}
+
+/**
  * JSON.parse of a text read from a file (past a byte order mark), checked for
  * nesting and frozen; in two slices when `big`. Throws what JSON.parse throws,
  * or a RangeError for nesting past the limit.
@@ -404,6 +420,7 @@ module.exports = {
   makeSpare,
   adoptSpare,
   jsonTextOf,
+  mergeTextOf,
   parseFrozen,
   withoutBom,
   deepFreeze,

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { Child, FIXTURES, nextEvent, runSnippet, useScratchDir } from './helpers.mjs'
+import { Child, FIXTURES, nextEvent, runSnippet, useScratchDir, waitUntil } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const native = require('../native.js')
@@ -237,6 +237,47 @@ describe('every write path', () => {
 })
 
 describe('changing such a value is explicit', () => {
+  it('BigInts in unsaved edits meet another instance\'s change: merged, each written as its digits where the merge kept it', async () => {
+    fs.writeFileSync(file, JSON.stringify({ roles: [{ id: 'a', n: 1 }, { id: 'b', n: 2 }, { id: 'c', n: 3 }], note: 'x' }))
+    const doc = await open()
+    doc.edit((v) => {
+      v.roles[0].n = 12345678901234567890n // an edit of an element another instance moves
+      v.roles.push({ id: 'd', n: -98765432109876543210n, list: [1n, 'keep'] }) // an element of its own
+      v.total = 9007199254740993n
+    })
+    // The other instance reverses the roles and changes c and the note.
+    await otherProcessUpdates(`v.roles.reverse(); v.roles[0].n = 30; v.note = 'theirs'`)
+    const saved = await doc.save()
+    expect(doc.conflict).toBe(null)
+    expect(onDisk()).toContain('"n": 12345678901234567890')
+    expect(onDisk()).toContain('"n": -98765432109876543210')
+    expect(onDisk()).toContain('"total": 9007199254740993')
+    const read = JSON.parse(onDisk())
+    // d lands after its neighbour in mine (c), as the merge places added elements.
+    expect(read.roles.map((r) => r.id)).toEqual(['c', 'd', 'b', 'a'])
+    expect(read.roles[0].n).toBe(30)
+    expect(read.roles[1].list).toEqual([1, 'keep'])
+    expect(read.note).toBe('theirs')
+    expect(saved.roles[3].n).toBe(12345678901234567890n) // the value written, as merged
+  })
+
+  it('a BigInt edit and another instance\'s change of the same member: a conflict, both kept, resolved either way', async () => {
+    fs.writeFileSync(file, JSON.stringify({ id: 1 }))
+    const doc = await open()
+    doc.edit((v) => void (v.id = 1234567890123456789n))
+    await otherProcessUpdates('v.id = 2')
+    const error = await doc.save().catch((e) => e)
+    expect(error.code).toBe('ECONFLICT')
+    expect(doc.hasUnsavedChanges).toBe(true)
+    // Both versions are kept while the conflict waits (written as the document writes).
+    const kept = () => (fs.existsSync(path.join(dir, '.roles.json.backups')) ? fs.readdirSync(path.join(dir, '.roles.json.backups')) : [])
+    await waitUntil(() => kept().some((name) => name.endsWith('.conflict-mine')), 5000, 'the conflict backups')
+    const mineKept = kept().find((name) => name.endsWith('.conflict-mine'))
+    expect(fs.readFileSync(path.join(dir, '.roles.json.backups', mineKept), 'utf8')).toBe('{\n  "id": 1234567890123456789\n}\n')
+    await doc.conflict.resolve('mine')
+    expect(onDisk()).toBe('{\n  "id": 1234567890123456789\n}\n')
+  })
+
   it('a BigInt writes its exact digits (update, set, edit, defaultValue); reads give JS numbers again', async () => {
     fs.writeFileSync(file, '{"big": 9007199254740993}')
     const doc = await open()
