@@ -216,6 +216,7 @@ class JsonDocument extends EventEmitter {
   #conflict = null // the unresolved conflict: { id, base, mine, theirs, merged, conflicts, preserved }
   #conflictSeq = 0
   #watcher = null
+  #targetWatcher = null // through a link: the watch of the file it leads to ({ path, watcher })
   #numbers = new ExactNumbers() // inexact number texts of the version read, kept at write (exact-numbers.js)
   #watchError = null // the coded error of a watch that could not be set up
   #saveTimer = null
@@ -264,7 +265,15 @@ class JsonDocument extends EventEmitter {
     }
     this.#statKey = this.#statKey ?? seen
     this.#opened = true
-    if (this.#options.watch) this.#startWatching()
+    if (this.#options.watch) {
+      this.#startWatching()
+      // A change between the read above and the watch's start is one no event
+      // will tell: look once more if the file may have changed since.
+      if (this.#watcher !== null) {
+        const now = await statKey(this.#filePath)
+        if (now === null || now !== this.#statKey) this.#refresh()
+      }
+    }
     this.#prepareSpare()
   }
 
@@ -335,8 +344,9 @@ class JsonDocument extends EventEmitter {
   // to the manager's 'error' when the document has no listener.
   #startWatching() {
     try {
-      this.#watcher = this.#manager.watch(this.#filePath, (change) => this.#onFileChange(change), { persistent: false })
+      this.#watcher = this.#manager.watch(this.#filePath, (change) => this.#onLinkOrFileChange(change), { persistent: false })
       this.#watcher.on('error', (error) => this.#emit('error', error))
+      this.#watchTarget()
     } catch (error) {
       this.#watchError = error
       this.#audit('external-change', 'other', `not watching ${this.#filePath}: ${error.message}`)
@@ -535,6 +545,7 @@ class JsonDocument extends EventEmitter {
     this.#closed = true
     this.#spare = null
     this.#watcher?.close()
+    this.#targetWatcher?.watcher.close()
     clearTimeout(this.#saveTimer)
     clearTimeout(this.#saveRetryTimer)
     const unsaved = this.#unsavedAtClose.map((op) => (op.kind === 'set' ? { set: op.value } : op.kind === 'update' ? { update: op.fn } : { edits: this.#edits?.mine }))
@@ -1171,6 +1182,37 @@ class JsonDocument extends EventEmitter {
     conflict.preserved.then(() => {
       for (const file of Object.values(conflict.files ?? {})) fsp.rm(file, { force: true }).catch(() => {})
     })
+  }
+
+  // Through a symbolic link the file changes in its own folder, where the
+  // link's watch hears nothing: the file it leads to is watched too, and
+  // watched anew when the link is pointed elsewhere (heard by the link's watch).
+  #watchTarget() {
+    let target = null
+    try {
+      target = this.#native.resolvePath(this.#filePath)
+    } catch {
+      // A dangling link or a vanished folder: the link's own watch hears its return.
+    }
+    if (target === this.#targetWatcher?.path) return
+    this.#targetWatcher?.watcher.close()
+    this.#targetWatcher = null
+    if (target === null || target === this.#filePath || this.#closed) return
+    try {
+      const watcher = this.#manager.watch(target, (change) => this.#onFileChange(change), { persistent: false })
+      watcher.on('error', (error) => this.#emit('error', error))
+      this.#targetWatcher = { path: target, watcher }
+    } catch (error) {
+      // Not silent: the link's own watch still works; say the target is not watched.
+      this.#audit('external-change', 'other', `not watching ${target} (where ${this.#filePath} leads): ${error.message}`)
+      this.#emit('error', error)
+    }
+  }
+
+  #onLinkOrFileChange(change) {
+    if (this.#closed) return
+    this.#watchTarget()
+    this.#onFileChange(change)
   }
 
   // A watch event: look at the file (under the shared lock); one look at a time.

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Child, FIXTURES, rejectionOf, runSnippet, useScratchDir, waitUntil, within } from './helpers.mjs'
+import { Child, FIXTURES, nextEvent, rejectionOf, runSnippet, useScratchDir, waitUntil, within } from './helpers.mjs'
 
 let dir
 let file
@@ -129,6 +129,31 @@ describe('a document reached through a symbolic link', () => {
     const loop = path.join(dir, 'loop.json')
     fs.symlinkSync('loop.json', loop)
     expect((await rejectionOf(m.openDocument(loop, { defaultValue: {} }))).code).toBe('ELOOP')
+  })
+
+  it("hears changes made through the file's own path by another process, and after the link is pointed elsewhere, the new file's", async () => {
+    const { data, target, link } = linkedLayout()
+    write(target, { n: 1 })
+    const other = path.join(data, 'other.json')
+    write(other, { n: 10 })
+    const doc = await manager().openDocument(link)
+    const replaceByAnotherProcess = async (file, value) => {
+      const { exited } = runSnippet(file, `const fs = require('node:fs'); fs.writeFileSync(file + '.tmp', ${JSON.stringify(JSON.stringify(value))}); fs.renameSync(file + '.tmp', file)`)
+      expect((await exited).code).toBe(0)
+    }
+    let seen = nextEvent(doc, 'external-change')
+    await replaceByAnotherProcess(target, { n: 2 }) // in data/, where the link's folder hears nothing
+    expect((await seen).newValue).toEqual({ n: 2 })
+    expect(doc.get()).toEqual({ n: 2 })
+    // Re-pointed: heard by the link's own watch; from then on the new file is the one watched.
+    seen = nextEvent(doc, 'external-change')
+    fs.unlinkSync(link)
+    fs.symlinkSync('../data/other.json', link)
+    expect((await seen).newValue).toEqual({ n: 10 })
+    seen = nextEvent(doc, 'external-change')
+    await replaceByAnotherProcess(other, { n: 11 })
+    expect((await seen).newValue).toEqual({ n: 11 })
+    await doc.close()
   })
 
   it('is resolved at each write: pointed elsewhere, the next write goes there, under the lock of the new target', async () => {
