@@ -29,7 +29,7 @@ const fsp = require('node:fs/promises')
 const path = require('node:path')
 const { FileLockError, fromNativeMessage } = require('./errors.js')
 const { ExactNumbers, putBigIntsBack } = require('./exact-numbers.js')
-const { BIG_TEXT, breathe, markClean, isClean, copyOf, makeSpare, adoptSpare, mergeTextOf, parseFrozen, withoutBom, deepFreeze, documentValue, documentValueSliced, parseJson, deepEqual } = require('./json-values.js')
+const { BIG_TEXT, breathe, markClean, isClean, copyOf, copyOfInPieces, stringifyInPieces, makeSpare, adoptSpare, adoptSpareSliced, mergeTextOf, parseFrozen, withoutBom, deepFreeze, documentValue, documentValueSliced, parseJson, deepEqual } = require('./json-values.js')
 
 const RETRY_FIRST_MS = 200
 // close() waits this many lock timeouts for pending writes before giving up (EUNSAVED).
@@ -228,7 +228,7 @@ class JsonDocument extends EventEmitter {
   #refreshAgain = false
   #taking = Promise.resolve() // the text being taken from disk (one at a time)
   #spare = null // a big document's copy made ahead for the next edit/update: { of, copy, ours }
-  #sparing = false
+  #sparing = null // the spare copy being made (resolves when it is, or was given up)
   #emit // emits outside the async context of any lock (see the invariants)
 
   constructor(manager, native, filePath, options) {
@@ -274,7 +274,9 @@ class JsonDocument extends EventEmitter {
         if (now === null || now !== this.#statKey) this.#refresh()
       }
     }
-    this.#prepareSpare()
+    // A big document opens with its spare copy made: an edit() right away
+    // finds it (made in slices: a longer open, no long stall).
+    await this.#prepareSpare()
   }
 
   // Before any lock or read, what cannot be a document is refused at once: not
@@ -668,6 +670,9 @@ class JsonDocument extends EventEmitter {
       // as they were, for the next save() to merge (or to reject, coded).
       this.#emit('error', this.#mergeFailure(error))
     }
+    // A big document resolves a write once the spare copy of its new value is
+    // made (in slices, the lock released): an edit() right after finds it.
+    if (this.#big) await this.#prepareSpare()
     for (const op of batch) {
       for (const w of op.waiters) (op.error ? w.reject(op.error) : w.resolve(op.result))
     }
@@ -853,7 +858,7 @@ class JsonDocument extends EventEmitter {
     const spare = this.#takeSpare(value)
     let copy
     if (spare === null) {
-      copy = copyOf(value)
+      copy = await copyOfInPieces(value)
       await breathe()
     } else {
       copy = spare.copy
@@ -866,7 +871,7 @@ class JsonDocument extends EventEmitter {
     const name = next === undefined ? 'the value fn changed' : 'the value fn returned'
     if (spare !== null) {
       await breathe()
-      const adopted = adoptSpare(result, spare)
+      const adopted = await adoptSpareSliced(result, spare)
       if (adopted !== null) return adopted
     }
     await breathe()
@@ -903,22 +908,30 @@ class JsonDocument extends EventEmitter {
   // A big document keeps a copy of what the next edit()/update() changes,
   // made ahead in slices (json-values.js makeSpare): edit() is synchronous
   // and could not copy a big value without a long stall.
+  // Resolves when the spare copy of what the next edit() starts from is ready
+  // (or cannot be made: edits then copy at once).
   #prepareSpare() {
-    if (this.#sparing || this.#closed || !this.#big) return
+    if (this.#closed || !this.#big) return Promise.resolve()
+    if (this.#sparing !== null) return this.#sparing
     const of = this.#spareBase()
-    if (this.#spare !== null && this.#spare.of === of) return
+    if (this.#spare !== null && this.#spare.of === of) return Promise.resolve()
     this.#spare = null
-    this.#sparing = true
-    makeSpare(of, () => (this.#closed ? null : this.#spareBase())).then(
+    this.#sparing = makeSpare(of, () => (this.#closed ? null : this.#spareBase())).then(
       (spare) => {
-        this.#sparing = false
-        if (this.#closed) return
-        if (spare !== null && spare.of === this.#spareBase()) this.#spare = spare
-        else this.#prepareSpare()
+        this.#sparing = null
+        if (this.#closed) return undefined
+        if (spare !== null && spare.of === this.#spareBase()) {
+          this.#spare = spare
+          return undefined
+        }
+        return this.#prepareSpare()
       },
       // A value with no JSON text (a BigInt in it): no spare; edits copy it then.
-      () => (this.#sparing = false),
+      () => {
+        this.#sparing = null
+      },
     )
+    return this.#sparing
   }
 
   // The three-way merge of document values, off the JS thread; `merged` frozen.
@@ -1272,9 +1285,17 @@ class JsonDocument extends EventEmitter {
 
   async #write(value) {
     const big = this.#big
-    if (big) await breathe()
-    // JSON.stringify's text, with the inexact numbers read kept and BigInts' digits.
-    const text = `${this.#numbers.stringify(value, this.#options.arrayKey)}\n`
+    let text
+    if (big && this.#numbers.exact && isClean(value)) {
+      // Plain JSON data and no number text to keep: JSON.stringify's text, a range at a time.
+      text = `${await stringifyInPieces(value, true)}\n`
+      this.#numbers.plainText()
+      await breathe()
+    } else {
+      if (big) await breathe()
+      // JSON.stringify's text, with the inexact numbers read kept and BigInts' digits.
+      text = `${this.#numbers.stringify(value, this.#options.arrayKey)}\n`
+    }
     const bytes = Buffer.from(text)
     // What this document could not read back is not written either (nothing is).
     if (bytes.length > this.#maxBytes) {

@@ -68,6 +68,15 @@ class ExactNumbers {
     return this.#read === null
   }
 
+  /**
+   * A text made without stringify() is about to be written: the value has no
+   * BigInt and the version read no inexact number (`exact`), so it is what
+   * stringify() would have made, with nothing put in.
+   */
+  plainText() {
+    this.#spliced = false
+  }
+
   /** Whether the last stringify() put number texts in (its text is not JSON.stringify's). */
   get spliced() {
     return this.#spliced

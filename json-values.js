@@ -24,6 +24,16 @@ function mergeModule() {
 
 // Past this many characters of text a document's work is done in slices.
 const BIG_TEXT = 1 << 20
+// A big text is parsed in pieces of at most this many characters (a few ms
+// each), and the event loop let run after every SLICE characters of them.
+const PIECE = 1 << 20
+const SLICE = 8 << 20
+
+let native = null
+function nativeModule() {
+  native ??= require('./native.js')
+  return native
+}
 
 // Slices waiting for their turn: one is let go per turn of the event loop, so
 // two big documents (or a document's save and its watch) working at once
@@ -63,6 +73,12 @@ function copyOf(value) {
   return text === undefined ? structuredClone(value) : JSON.parse(text)
 }
 
+/** copyOf for a big value, the parse in pieces. */
+async function copyOfInPieces(value) {
+  const text = texts.get(value)
+  return text === undefined ? structuredClone(value) : parseInPieces(text)
+}
+
 function isClean(value) {
   return clean.has(value)
 }
@@ -76,7 +92,8 @@ async function jsonTextOf(value, name, big) {
   const known = texts.get(value)
   if (known !== undefined) return known
   if (big) await breathe()
-  const text = mergeModule().toJson(name, value)
+  // Plain JSON data (clean) has a text: a big one is made a range at a time.
+  const text = big && clean.has(value) ? await stringifyInPieces(value, false) : mergeModule().toJson(name, value)
   if (Object.isFrozen(value)) texts.set(value, text)
   return text
 }
@@ -103,10 +120,130 @@ async function mergeTextOf(value, name, big) {
  * or a RangeError for nesting past the limit.
  */
 async function parseFrozen(text, big) {
-  if (big) await breathe()
-  const value = JSON.parse(withoutBom(text))
+  const value = big ? await parseInPieces(withoutBom(text)) : JSON.parse(withoutBom(text))
   if (big) await breathe()
   return freezeWithin(value)
+}
+
+/**
+ * JSON.parse of a big text, a piece at a time with the event loop let run
+ * between slices of them: where to cut is worked out in Rust off the JS
+ * thread (src/document/json_chunks.rs), each piece is a JSON.parse of its
+ * own, and the value is put together as JSON.parse would make it (members in
+ * order, the last of duplicate keys winning, `__proto__` an own member).
+ * A text that is not JSON is parsed whole, for JSON.parse's own error.
+ */
+async function parseInPieces(text) {
+  await breathe()
+  const plan = await nativeModule().jsonChunksAsync(text, PIECE)
+  if (plan === null) return JSON.parse(text)
+  const budget = { left: SLICE }
+  return fromPieces(text, JSON.parse(plan), budget)
+}
+
+async function fromPieces(text, node, budget) {
+  const piece = async (from, to, open, close) => {
+    budget.left -= to - from
+    if (budget.left <= 0) {
+      budget.left = SLICE
+      await breathe()
+    }
+    return JSON.parse(open + text.slice(from, to) + close)
+  }
+  if (Array.isArray(node)) return piece(node[0], node[1], '', '')
+  if (Object.hasOwn(node, 'a')) {
+    const out = []
+    for (const item of node.a) {
+      if (Array.isArray(item) && item.length === 3) {
+        const part = await piece(item[0], item[1], '[', ']')
+        for (let i = 0; i < part.length; i++) out.push(part[i])
+      } else {
+        out.push(await fromPieces(text, item, budget))
+      }
+    }
+    return out
+  }
+  const out = {}
+  for (const item of node.o) {
+    if (typeof item[0] === 'number') {
+      const part = await piece(item[0], item[1], '{', '}')
+      for (const key of Object.keys(part)) member(out, key, part[key])
+    } else {
+      member(out, JSON.parse(item[0]), await fromPieces(text, item[1], budget))
+    }
+  }
+  return out
+}
+
+// Containers with more members than this are stringified a range at a time.
+const RANGE = 2000
+
+/**
+ * JSON.stringify(value) — or JSON.stringify(value, null, 2) when `pretty` —
+ * of a big clean value (plain JSON data: what JSON.parse gives), made a range
+ * of members at a time with the event loop let run after every SLICE
+ * characters: the same text, never one long stall. Containers with more than
+ * RANGE members are cut; the rest are stringified whole (JSON strings hold no
+ * raw line breaks, so a piece is re-indented by its line breaks).
+ */
+async function stringifyInPieces(value, pretty) {
+  const budget = { left: SLICE }
+  const spend = async (text) => {
+    budget.left -= text.length
+    if (budget.left <= 0) {
+      budget.left = SLICE
+      await breathe()
+    }
+    return text
+  }
+  const indent = (depth) => (pretty ? '\n' + '  '.repeat(depth) : '')
+  const whole = (v, depth) => {
+    const text = pretty ? JSON.stringify(v, null, 2) : JSON.stringify(v)
+    return pretty && depth > 0 ? text.replace(/\n/g, indent(depth)) : text
+  }
+  const size = (v) => (v === null || typeof v !== 'object' ? 0 : Array.isArray(v) ? v.length : Object.keys(v).length)
+  async function text(v, depth) {
+    if (size(v) <= RANGE && !hasBigMember(v)) return spend(whole(v, depth))
+    const parts = []
+    if (Array.isArray(v)) {
+      for (let start = 0; start < v.length; ) {
+        if (size(v[start]) > RANGE || hasBigMember(v[start])) {
+          parts.push(indent(depth + 1) + (await text(v[start], depth + 1)))
+          start++
+          continue
+        }
+        let end = start + 1
+        while (end < v.length && end - start < RANGE && size(v[end]) <= RANGE && !hasBigMember(v[end])) end++
+        // "[" + items + "]" of the range, its brackets (and their line breaks) cut off.
+        const range = whole(v.slice(start, end), depth)
+        parts.push(await spend(pretty ? range.slice(1, range.length - indent(depth).length - 1) : range.slice(1, -1)))
+        start = end
+      }
+      return `[${parts.join(',')}${indent(depth)}]`
+    }
+    for (const key of Object.keys(v)) {
+      parts.push(`${indent(depth + 1)}${JSON.stringify(key)}:${pretty ? ' ' : ''}${await text(v[key], depth + 1)}`)
+    }
+    return `{${parts.join(',')}${indent(depth)}}`
+  }
+  return text(value, 0)
+}
+
+// Whether one of a container's own members is a container cut in ranges.
+function hasBigMember(v) {
+  if (v === null || typeof v !== 'object') return false
+  const members = Array.isArray(v) ? v : Object.values(v)
+  if (members.length > RANGE) return false // cut anyway
+  for (const member of members) {
+    if (member !== null && typeof member === 'object' && ((Array.isArray(member) ? member.length : Object.keys(member).length) > RANGE || hasBigMember(member))) return true
+  }
+  return false
+}
+
+// As JSON.parse sets a member: an own one, also for "__proto__".
+function member(object, key, value) {
+  if (key === '__proto__') Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true })
+  else object[key] = value
 }
 
 /**
@@ -127,7 +264,7 @@ async function makeSpare(of, current) {
   if (!(await when())) return null
   const text = await jsonTextOf(of, 'the value', true)
   if (!(await when())) return null
-  const copy = JSON.parse(text)
+  const copy = await parseInPieces(text)
   if (!(await when())) return null
   const ours = new WeakSet()
   const pending = [copy]
@@ -135,7 +272,11 @@ async function makeSpare(of, current) {
   while (pending.length > 0) {
     const object = pending.pop()
     ours.add(object)
-    count++
+    // A slice of its own every so many objects (a 50 MB document has ~600,000).
+    if (++count % 100_000 === 0) {
+      await breathe()
+      if (current() !== of) return null
+    }
     for (const key in object) {
       const child = object[key]
       if (child !== null && typeof child === 'object') pending.push(child)
@@ -154,7 +295,25 @@ async function makeSpare(of, current) {
  * clean. Returns null when anything else is found: then documentValue(result)
  * decides (copying, converting, or refusing with its coded error).
  */
-function adoptSpare(result, { ours, count }) {
+function adoptSpare(result, spare) {
+  const steps = adopting(result, spare)
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+  }
+}
+
+/** adoptSpare, with the event loop let run every 100,000 objects (update() may wait; edit() may not). */
+async function adoptSpareSliced(result, spare) {
+  const steps = adopting(result, spare)
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+    await breathe()
+  }
+}
+
+function* adopting(result, { ours, count }) {
   const limit = maxJsonDepth()
   // Objects reached more often than this: something shared over and over, or
   // a cycle (which only the nesting limit would end): documentValue says which.
@@ -165,10 +324,12 @@ function adoptSpare(result, { ours, count }) {
   if (root === null) return null
   const values = [root]
   const depths = [1]
+  let visited = 0
   while (values.length > 0) {
     const value = values.pop()
     const depth = depths.pop()
     if (depth > limit || --budget < 0) return null
+    if (++visited % 100_000 === 0) yield
     const keys = Array.isArray(value) ? null : Object.keys(value)
     const length = keys === null ? value.length : keys.length
     for (let i = 0; i < length; i++) {
@@ -372,8 +533,7 @@ async function documentValueSliced(value, name, big) {
     throw invalidValue(deep ? `${name} ${tooDeepText()}` : `${name} cannot be saved as JSON: ${cause.message}`, cause)
   }
   if (json.text === undefined) throw invalidValue(`${name} must be a plain object or an array; its JSON form is undefined`)
-  await breathe()
-  const copy = JSON.parse(json.text)
+  const copy = await parseInPieces(json.text)
   if (copy === null || typeof copy !== 'object') throw invalidValue(`${name} must be a plain object or an array; its JSON form is ${describe(copy)}`)
   await breathe()
   if (json.bigints !== null) withBigInts(copy, json.bigints)
@@ -417,8 +577,12 @@ module.exports = {
   markClean,
   isClean,
   copyOf,
+  copyOfInPieces,
+  parseInPieces,
+  stringifyInPieces,
   makeSpare,
   adoptSpare,
+  adoptSpareSliced,
   jsonTextOf,
   mergeTextOf,
   parseFrozen,

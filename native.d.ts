@@ -220,6 +220,13 @@ export interface InspectOutcome {
   failure?: LockFailure
 }
 
+/**
+ * The plan for parsing `text` in pieces of at most `max` UTF-16 units, as
+ * JSON text (see `json_chunks`); null when `text` is not JSON (parse it whole
+ * for the error). Use `parseInPieces` of `json-values.js` instead.
+ */
+export declare function jsonChunksAsync(text: string, max: number): Promise<string | null>
+
 /** Why an acquisition (or inspection) did not succeed. */
 export interface LockFailure {
   code: string

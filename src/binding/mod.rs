@@ -5,6 +5,7 @@
 //! wrapper can build one `Error` with `code`, `filePath`, `waitedMs`,
 //! `attempts` and `holder`; only programming errors throw.
 
+mod chunks;
 mod conflict;
 mod convert;
 mod diagnose;

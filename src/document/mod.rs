@@ -2,4 +2,5 @@
 //! file replacement it will write through.
 
 pub mod atomic_write;
+pub mod json_chunks;
 pub mod number_text;

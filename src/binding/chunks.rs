@@ -1,0 +1,27 @@
+//! `jsonChunksAsync`: where a big JSON text can be cut for JS to parse it a
+//! piece at a time (`crate::document::json_chunks`), worked out on the
+//! blocking pool.
+
+use napi::bindgen_prelude::PromiseRaw;
+use napi::Env;
+use napi_derive::napi;
+
+use crate::document::json_chunks;
+
+/// The plan for parsing `text` in pieces of at most `max` UTF-16 units, as
+/// JSON text (see `json_chunks`); null when `text` is not JSON (parse it whole
+/// for the error). Use `parseInPieces` of `json-values.js` instead.
+// (Called from JS only: unused in `cargo test`.)
+#[cfg_attr(test, allow(dead_code))]
+#[napi(ts_return_type = "Promise<string | null>")]
+pub fn json_chunks_async<'env>(
+    env: &'env Env,
+    text: String,
+    max: u32,
+) -> napi::Result<PromiseRaw<'env, Option<String>>> {
+    env.spawn_future(async move {
+        tokio::task::spawn_blocking(move || json_chunks::plan(&text, max as usize))
+            .await
+            .map_err(|e| napi::Error::from_reason(format!("EINTERNAL: {e}")))
+    })
+}
