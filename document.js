@@ -837,8 +837,8 @@ class JsonDocument extends EventEmitter {
   // when the caller has parsed it already).
   async #accept(text, parsed) {
     const value = parsed ?? (await this.#parse(text))
-    if (text.length > BIG_TEXT) await breathe()
-    this.#numbers.read(text, value)
+    if (text.length > BIG_TEXT) await this.#numbers.readOffThread(text, value)
+    else this.#numbers.read(text, value)
     // Its text is what the native merge gets, unless it holds numbers JS
     // cannot (the merge must see the numbers JS has).
     this.#value = markClean(value, this.#numbers.exact ? withoutBom(text) : undefined)

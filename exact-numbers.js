@@ -48,6 +48,18 @@ class ExactNumbers {
     this.#scan(text, value, Object.is)
   }
 
+  /** read(), the scan of the text done off the JS thread (a big text). */
+  async readOffThread(text, value) {
+    this.#spliced = false
+    let found
+    try {
+      found = await nativeModule().inexactNumberTokensAsync(text)
+    } catch {
+      found = null
+    }
+    this.#read = found === null ? null : recordOf(JSON.parse(found), value, Object.is)
+  }
+
   /**
    * JSON.stringify(value, null, 2), with the kept numbers' texts and BigInts'
    * digits in place. Throws what JSON.stringify throws for anything else.

@@ -214,6 +214,12 @@ export interface HolderInfo {
  */
 export declare function inexactNumberTokens(text: string): string | null
 
+/**
+ * `inexactNumberTokens` on the blocking pool, for big texts (the scan of
+ * 50 MB is a pass the JS thread need not make). Rejects like it throws.
+ */
+export declare function inexactNumberTokensAsync(text: string): Promise<string | null>
+
 /** The result of `inspect`: a holder, nothing (free), or a failure. */
 export interface InspectOutcome {
   holder?: HolderInfo

@@ -843,6 +843,7 @@ module.exports.diffJsonText = nativeBinding.diffJsonText
 module.exports.diffJsonTextAsync = nativeBinding.diffJsonTextAsync
 module.exports.fsKindOf = nativeBinding.fsKindOf
 module.exports.inexactNumberTokens = nativeBinding.inexactNumberTokens
+module.exports.inexactNumberTokensAsync = nativeBinding.inexactNumberTokensAsync
 module.exports.jsonChunksAsync = nativeBinding.jsonChunksAsync
 module.exports.lockFileStatus = nativeBinding.lockFileStatus
 module.exports.MAX_JSON_DEPTH = nativeBinding.MAX_JSON_DEPTH

@@ -144,6 +144,22 @@ describe('a big document', () => {
   })
 })
 
+describe('a big document holding numbers JS cannot hold exactly', () => {
+  it('keeps their text through update, edit + save and a merge with another process\'s change', async () => {
+    const doc0 = bigRoles()
+    doc0.snowflake = '@S'
+    fs.writeFileSync(file, `${JSON.stringify(doc0, null, 2).replace('"@S"', '1234567890123456789')}\n`)
+    const doc = await manager().openDocument(file)
+    await doc.update((v) => { v.roles[0].name = 'updated' })
+    doc.edit((v) => { v.roles[1].name = 'edited' })
+    await otherProcessWrites(2, 'theirs', `text = text.replace('"snowflake": 1234567890123456800', '"snowflake": 1234567890123456789')`)
+    await doc.save()
+    const text = fs.readFileSync(file, 'utf8')
+    expect(text).toContain('"snowflake": 1234567890123456789')
+    expect(JSON.parse(text).roles.slice(0, 3).map((r) => r.name)).toEqual(['updated', 'edited', 'theirs'])
+  })
+})
+
 describe('numbers written by other programs', () => {
   it('a file another program wrote with 1.0 and 1e2 merges with unsaved edits without a conflict', async () => {
     fs.writeFileSync(file, `${JSON.stringify({ version: 1, roles: [{ id: 'a', name: 'A', seats: 1 }, { id: 'b', name: 'B', seats: 100 }] }, null, 2)}\n`)

@@ -29,6 +29,24 @@ pub fn inexact_number_tokens(text: Utf16String) -> napi::Result<Option<String>> 
     number_text::inexact_numbers_utf16_json(&text).map_err(invalid)
 }
 
+/// `inexactNumberTokens` on the blocking pool, for big texts (the scan of
+/// 50 MB is a pass the JS thread need not make). Rejects like it throws.
+// (Called from JS only: unused in `cargo test`.)
+#[cfg_attr(test, allow(dead_code))]
+#[napi(ts_return_type = "Promise<string | null>")]
+pub fn inexact_number_tokens_async<'env>(
+    env: &'env napi::Env,
+    text: Utf16String,
+) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, Option<String>>> {
+    let text: Vec<u16> = text.to_vec();
+    env.spawn_future(async move {
+        tokio::task::spawn_blocking(move || number_text::inexact_numbers_utf16_json(&text))
+            .await
+            .map_err(|e| napi::Error::from_reason(format!("EINTERNAL: {e}")))?
+            .map_err(invalid)
+    })
+}
+
 /// `text` with number tokens put at paths: `keep` is the JSON text of
 /// `[[path, token, expected, required], …]` (keys as `JSON.stringify(key)`);
 /// a token replaces the scalar at its path when that scalar is spelled
