@@ -1296,12 +1296,15 @@ class JsonDocument extends EventEmitter {
       // JSON.stringify's text, with the inexact numbers read kept and BigInts' digits.
       text = `${this.#numbers.stringify(value, this.#options.arrayKey)}\n`
     }
-    const bytes = Buffer.from(text)
+    // A big text goes to Rust as a string: a 50 MB Buffer's external memory
+    // would make V8 collect garbage on this thread at once.
+    const bytes = big ? text : Buffer.from(text)
+    const size = big ? Buffer.byteLength(text) : bytes.length
     // What this document could not read back is not written either (nothing is).
-    if (bytes.length > this.#maxBytes) {
-      throw coded('ETOOBIG', `the value to write to ${this.#filePath} is ${bytes.length} bytes as JSON, above the document's maxBytes (${this.#maxBytes}); nothing was written`, {
+    if (size > this.#maxBytes) {
+      throw coded('ETOOBIG', `the value to write to ${this.#filePath} is ${size} bytes as JSON, above the document's maxBytes (${this.#maxBytes}); nothing was written`, {
         filePath: this.#filePath,
-        size: bytes.length,
+        size,
         maxBytes: this.#maxBytes,
       })
     }
@@ -1372,7 +1375,7 @@ class JsonDocument extends EventEmitter {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-')
     let backupPath = path.join(dir, `${stamp}.${kind}`)
     for (let n = 1; await exists(backupPath); n++) backupPath = path.join(dir, `${stamp}-${n}.${kind}`)
-    const bytes = typeof text === 'string' ? Buffer.from(text) : text
+    const bytes = text // a string is written as UTF-8 by replaceFile itself
     await this.#native.replaceFile(backupPath, bytes, this.#options.durability !== 'none').catch((error) => {
       throw fromNativeIo(error, backupPath)
     })
@@ -1390,9 +1393,16 @@ class JsonDocument extends EventEmitter {
     try {
       const newest = (await this.#backupsOf('json'))[0]
       if (newest !== undefined) {
-        const bytes = Buffer.from(text)
-        // Read safely and only as far as it could be the same bytes.
-        const same = await readRegular(newest, bytes.length).then((found) => found?.equals(bytes), () => false)
+        // Read safely and only as far as it could be the same bytes; compared
+        // as text (no second copy of a big document's bytes made here).
+        const size = Buffer.byteLength(text)
+        const found = await readRegular(newest, size).catch(() => null)
+        let same = false
+        try {
+          same = found?.length === size && utf8.decode(found) === text
+        } catch {
+          // Not UTF-8: not the same.
+        }
         if (same) return
       }
       await this.#backup(text, 'json')

@@ -47,9 +47,11 @@ export declare class NativeLockManager {
   /**
    * Replaces `path` with `data` atomically (unique temp file, rename), durably
    * when `durable` (fsync of file and directory), off the JS thread. Rejects
-   * with an `Error` whose message starts with the errno code.
+   * with an `Error` whose message starts with the errno code. `data` may be
+   * a string (written as UTF-8): a big text then needs no JS Buffer, whose
+   * external memory would make V8 collect garbage on the JS thread.
    */
-  replaceFile(path: string, data: Buffer, durable: boolean): Promise<void>
+  replaceFile(path: string, data: Buffer | string, durable: boolean): Promise<void>
   /** Removes temp files of `path` left by writers that died; resolves with how many. */
   removeStaleTemps(path: string): Promise<number>
   /**

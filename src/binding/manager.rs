@@ -282,16 +282,21 @@ impl NativeLockManager {
 
     /// Replaces `path` with `data` atomically (unique temp file, rename), durably
     /// when `durable` (fsync of file and directory), off the JS thread. Rejects
-    /// with an `Error` whose message starts with the errno code.
+    /// with an `Error` whose message starts with the errno code. `data` may be
+    /// a string (written as UTF-8): a big text then needs no JS Buffer, whose
+    /// external memory would make V8 collect garbage on the JS thread.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn replace_file<'env>(
         &self,
         env: &'env Env,
         path: String,
-        data: napi::bindgen_prelude::Buffer,
+        data: napi::bindgen_prelude::Either<napi::bindgen_prelude::Buffer, String>,
         durable: bool,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let bytes: Vec<u8> = data.to_vec();
+        let bytes: Vec<u8> = match data {
+            napi::bindgen_prelude::Either::A(buffer) => buffer.to_vec(),
+            napi::bindgen_prelude::Either::B(text) => text.into_bytes(),
+        };
         env.spawn_future(async move {
             let durability = if durable {
                 Durability::Fsync

@@ -36,11 +36,12 @@ pub fn inexact_number_tokens(text: Utf16String) -> napi::Result<Option<String>> 
 #[napi(ts_return_type = "Promise<string | null>")]
 pub fn inexact_number_tokens_async<'env>(
     env: &'env napi::Env,
-    text: Utf16String,
+    text: String,
 ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, Option<String>>> {
-    let text: Vec<u16> = text.to_vec();
+    // UTF-8 here: a one-byte JS string widened to UTF-16 costs the JS thread
+    // far more than its transcoding (the paths are the same either way).
     env.spawn_future(async move {
-        tokio::task::spawn_blocking(move || number_text::inexact_numbers_utf16_json(&text))
+        tokio::task::spawn_blocking(move || number_text::inexact_numbers_json(&text))
             .await
             .map_err(|e| napi::Error::from_reason(format!("EINTERNAL: {e}")))?
             .map_err(invalid)
