@@ -379,6 +379,13 @@ assert.ok(entry.startsWith(path.join(here, 'node_modules') + path.sep), 'file-lo
 const api = require('file-lock-manager')
 const { FileLockManager, FileLockError, JsonDocument, Lock, mergeJson, diffJson, DEFAULTS } = api
 
+// The exports map: the entry and package.json, nothing else (the generated
+// loader would skip every argument check; internals are not an API).
+assert.equal(require('file-lock-manager/package.json').name, 'file-lock-manager')
+for (const internal of ['file-lock-manager/native.js', 'file-lock-manager/document.js', 'file-lock-manager/json-values.js', 'file-lock-manager/index.js']) {
+  assert.throws(() => require(internal), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' }, internal + ' should not be importable')
+}
+
 // Everything loaded comes from this project, the binary from the platform package.
 const loaded = Object.keys(require.cache)
 const foreign = loaded.filter((file) => !file.startsWith(here + path.sep))

@@ -1,8 +1,11 @@
 //! file-lock-manager: cross-process file locks for Node and Electron.
 //!
-//! The crate is a plain-Rust core (`lock`, `process`, `audit`) that knows nothing of
-//! JavaScript, plus one `binding` module that is the only place with `#[napi]`:
-//! it converts options, errors and events at the edge.
+//! The crate is a plain-Rust core that knows nothing of JavaScript — `lock` (the
+//! engine and its strategies), `process` (holder identity), `audit`, `fs_kind`,
+//! `paths`, `watch` (the process's one watcher), `document` (atomic replace,
+//! number texts, text pieces), `conflict` (three-way merge and diff) — plus one
+//! `binding` module that is the only place with `#[napi]`: it converts options,
+//! errors and events at the edge.
 
 pub mod audit;
 mod binding;

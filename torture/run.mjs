@@ -23,7 +23,7 @@ const ROOT = path.dirname(TORTURE)
 let SCENARIOS = path.join(TORTURE, 'scenarios')
 let customDir = false
 const RUNNER = path.join(TORTURE, 'lib', 'runner.mjs')
-const RESULTS = path.join(ROOT, 'bench', 'results')
+const RESULTS = path.join(ROOT, 'torture', 'results')
 /** Scenarios listed here run first, in this order; any other module of scenarios/ follows (by `order`, then name). */
 const ORDER = ['kill-storm', 'lock-stress', 'deadlocks', 'clock-jumps']
 const DEFAULT_BUDGET_MS = { quick: 30_000, full: 300_000 }

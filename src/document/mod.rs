@@ -1,5 +1,6 @@
-//! The JSON document layer (issue "JsonDocument"): so far, the atomic durable
-//! file replacement it will write through.
+//! The file side of JSON documents (document.js is the rest): the atomic
+//! durable replace they write through, the number texts JS cannot hold
+//! exactly, and where a big text can be cut to be parsed in pieces.
 
 pub mod atomic_write;
 pub mod json_chunks;

@@ -61,7 +61,7 @@ pub struct ManagerOptions {
 /// The `strategy` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrategyChoice {
-    /// OS locks (this version; the lock-file fallback for shares comes later).
+    /// OS locks where they are reliable, lock files on network shares (`strategy::auto_strategy`).
     Auto,
     Os,
     Lockfile,
