@@ -17,9 +17,10 @@ use super::convert::{
 use crate::audit::{AuditEntry, AuditFile, AuditSink};
 use crate::binding::watch::{self, ChangeCallback, NativeWatch, NativeWatchOptions};
 use crate::document::atomic_write::{self, Durability};
+use crate::document::DocumentEvent;
 use crate::lock::{
-    AcquireRequest, DocumentEvent, EventSink, HeldLock, LockError, LockEvent, LockManager,
-    ManagerOptions, Mode, ReleaseReason, Request,
+    AcquireRequest, EventSink, HeldLock, LockError, LockEvent, LockManager, ManagerOptions, Mode,
+    ReleaseReason, Request,
 };
 
 /// Both callbacks are weak (unref'd): they never keep Node alive by themselves.
@@ -369,7 +370,7 @@ impl NativeLockManager {
             _ => "other",
         };
         self.core
-            .record_document_event(op, std::path::Path::new(&path), outcome, detail);
+            .record_audit(op.name(), std::path::Path::new(&path), outcome, detail);
         Ok(())
     }
 

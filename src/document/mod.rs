@@ -3,5 +3,7 @@
 //! exactly, and where a big text can be cut to be parsed in pieces.
 
 pub mod atomic_write;
+mod events;
+pub use events::DocumentEvent;
 pub mod json_chunks;
 pub mod number_text;

@@ -512,44 +512,6 @@ impl PathRegistry {
     }
 }
 
-/// What a JSON document records in the audit trail besides its locks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentEvent {
-    Recovered,
-    /// A backup could not be written (best effort: the operation went on).
-    BackupFailed,
-    ExternalChange,
-    Merged,
-    Conflict,
-    ConflictResolved,
-}
-
-impl DocumentEvent {
-    pub fn name(self) -> &'static str {
-        match self {
-            DocumentEvent::Recovered => "recovered",
-            DocumentEvent::BackupFailed => "backup-failed",
-            DocumentEvent::ExternalChange => "external-change",
-            DocumentEvent::Merged => "merged",
-            DocumentEvent::Conflict => "conflict",
-            DocumentEvent::ConflictResolved => "conflict-resolved",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<DocumentEvent> {
-        [
-            DocumentEvent::Recovered,
-            DocumentEvent::BackupFailed,
-            DocumentEvent::ExternalChange,
-            DocumentEvent::Merged,
-            DocumentEvent::Conflict,
-            DocumentEvent::ConflictResolved,
-        ]
-        .into_iter()
-        .find(|e| e.name() == name)
-    }
-}
-
 #[derive(Clone)]
 pub struct LockManager {
     inner: Arc<Inner>,
@@ -658,11 +620,12 @@ impl LockManager {
         Ok(Waiting { request, outcome })
     }
 
-    /// Records a document event (recovery, external change, merge, conflict)
-    /// in the same audit trail as the lock operations.
-    pub fn record_document_event(
+    /// Records an entry of another layer (a document's recovery, external
+    /// change, merge, conflict: `crate::document::DocumentEvent`) in the same
+    /// audit trail as the lock operations. The engine knows only its name.
+    pub fn record_audit(
         &self,
-        op: DocumentEvent,
+        op: &'static str,
         path: &Path,
         outcome: &'static str,
         detail: Option<String>,
@@ -671,7 +634,7 @@ impl LockManager {
             strategy: "",
             outcome,
             detail,
-            ..AuditEntry::new(op.name(), path)
+            ..AuditEntry::new(op, path)
         });
     }
 

@@ -20,8 +20,8 @@ mod waiter_pool;
 pub use error::LockError;
 pub use events::{EventSink, LockEvent, ReleaseReason};
 pub use manager::{
-    AcquireRequest, Completion, DocumentEvent, HeldLock, LockManager, ManagerOptions, Request,
-    StrategyChoice, Waiting,
+    AcquireRequest, Completion, HeldLock, LockManager, ManagerOptions, Request, StrategyChoice,
+    Waiting,
 };
 pub use metadata::{now_ms, Holder, Strategy};
 pub use sidecar::sidecar_path;
