@@ -863,12 +863,7 @@ class JsonDocument extends EventEmitter {
     } else {
       copy = spare.copy
     }
-    const next = fn(copy)
-    if (next !== null && typeof next === 'object' && typeof next.then === 'function') {
-      throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
-    }
-    const result = next === undefined ? copy : next
-    const name = next === undefined ? 'the value fn changed' : 'the value fn returned'
+    const { result, name } = fnResult(fn, copy)
     if (spare !== null) {
       await breathe()
       const adopted = await adoptSpareSliced(result, spare)
@@ -884,12 +879,8 @@ class JsonDocument extends EventEmitter {
     const current = this.get()
     const spare = this.#takeSpare(current)
     if (spare === null) return applyUpdate(fn, current, false)
-    const next = fn(spare.copy)
-    if (next !== null && typeof next === 'object' && typeof next.then === 'function') {
-      throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
-    }
-    const result = next === undefined ? spare.copy : next
-    return adoptSpare(result, spare) ?? documentValue(result, next === undefined ? 'the value fn changed' : 'the value fn returned')
+    const { result, name } = fnResult(fn, spare.copy)
+    return adoptSpare(result, spare) ?? documentValue(result, name)
   }
 
   // The spare copy of `value`, taken (used once), or null.
@@ -1472,14 +1463,24 @@ class JsonDocument extends EventEmitter {
 // (`documentValue`), so a value the file cannot hold never reaches a write or a merge.
 function applyUpdate(fn, value, preview) {
   const copy = structuredClone(value)
-  const next = fn(copy)
-  if (next !== null && typeof next === 'object' && typeof next.then === 'function') {
-    if (preview) return value
-    throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
+  if (preview) {
+    const next = fn(copy)
+    return isThenable(next) ? value : next === undefined ? copy : next
   }
-  const result = next === undefined ? copy : next
-  if (preview) return result
-  return documentValue(result, next === undefined ? 'the value fn changed' : 'the value fn returned')
+  const { result, name } = fnResult(fn, copy)
+  return documentValue(result, name)
+}
+
+// What fn made of `copy`: its return value, or the copy it changed (and how
+// to name it in an error); a promise is refused (fn runs under the lock).
+function fnResult(fn, copy) {
+  const next = fn(copy)
+  if (isThenable(next)) throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
+  return next === undefined ? { result: copy, name: 'the value fn changed' } : { result: next, name: 'the value fn returned' }
+}
+
+function isThenable(value) {
+  return value !== null && typeof value === 'object' && typeof value.then === 'function'
 }
 
 function rangeError(name, expected, value) {

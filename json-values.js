@@ -167,9 +167,9 @@ async function fromPieces(text, node, budget) {
   for (const item of node.o) {
     if (typeof item[0] === 'number') {
       const part = await piece(item[0], item[1], '{', '}')
-      for (const key of Object.keys(part)) member(out, key, part[key])
+      for (const key of Object.keys(part)) setMember(out, key, part[key])
     } else {
-      member(out, JSON.parse(item[0]), await fromPieces(text, item[1], budget))
+      setMember(out, JSON.parse(item[0]), await fromPieces(text, item[1], budget))
     }
   }
   return out
@@ -240,8 +240,8 @@ function hasBigMember(v) {
   return false
 }
 
-// As JSON.parse sets a member: an own one, also for "__proto__".
-function member(object, key, value) {
+/** Sets a member as JSON.parse does: an own one, also for "__proto__" (never the prototype). */
+function setMember(object, key, value) {
   if (key === '__proto__') Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true })
   else object[key] = value
 }
@@ -580,6 +580,7 @@ module.exports = {
   copyOfInPieces,
   parseInPieces,
   stringifyInPieces,
+  setMember,
   makeSpare,
   adoptSpare,
   adoptSpareSliced,

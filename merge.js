@@ -20,6 +20,7 @@
 //   mergeJson(b, t, m) give the same `merged` and mirrored conflicts (with
 //   `favor`, favoring 'mine' with the sides swapped is favoring 'theirs').
 
+const { setMember } = require('./json-values.js')
 const { mergeJsonText, diffJsonText, mergeJsonTextAsync, diffJsonTextAsync, MAX_JSON_DEPTH } = require('./native.js')
 
 function mergeJson(base, mine, theirs, options) {
@@ -97,10 +98,7 @@ function fromRecipe(node, theirs) {
   if (Object.hasOwn(node, 'o')) {
     const out = {}
     for (const [key, child] of node.o) {
-      const value = fromRecipe(child, theirs !== null && typeof theirs === 'object' && Object.hasOwn(theirs, key) ? theirs[key] : undefined)
-      // As JSON.parse makes it: an own member, not the prototype.
-      if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
-      else out[key] = value
+      setMember(out, key, fromRecipe(child, theirs !== null && typeof theirs === 'object' && Object.hasOwn(theirs, key) ? theirs[key] : undefined))
     }
     return out
   }

@@ -15,6 +15,8 @@ pub mod fs_kind;
 pub mod lock;
 pub mod paths;
 pub mod process;
+#[cfg(test)]
+mod test_rng;
 pub mod watch;
 
 // JSON merges build and drop many small values; mimalloc makes that several

@@ -82,13 +82,7 @@ fn other_kinds_and_duplicate_ids_are_told_whole_or_by_index() {
 // merged value exactly.
 #[test]
 fn random_documents_round_trip() {
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut next = crate::test_rng::below(0x2545_f491_4f6c_dd1d_u64);
     fn value(next: &mut dyn FnMut(u64) -> u64, depth: u32) -> Value {
         match if depth > 3 { next(3) } else { next(6) } {
             0 => Value::from(next(5)),

@@ -113,13 +113,7 @@ fn text_that_is_not_json_gets_no_plan() {
 
 #[test]
 fn random_documents_rebuild_exactly() {
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut next = crate::test_rng::below(0x9e37_79b9_7f4a_7c15_u64);
     fn value(next: &mut dyn FnMut(u64) -> u64, depth: u32) -> Value {
         let strings = ["", "a", "é", "🔑", "日本", "\"q\"", "back\\slash", "\n"];
         match if depth > 4 { next(4) } else { next(7) } {

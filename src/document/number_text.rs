@@ -314,6 +314,16 @@ fn number_at<U: Unit>(text: &[U], at: usize) -> (usize, bool) {
     (end, U::exact(&text[at..end]))
 }
 
+/// Where the scan goes on after a number-like unit at `at` outside strings;
+/// `None` when an inexact number starts there.
+fn past_number<U: Unit>(text: &[U], at: usize) -> Option<usize> {
+    if text[at].get() == u32::from(b'.') || text[at].get() == u32::from(b'/') {
+        return Some(at + 1); // not JSON here, and no number
+    }
+    let (end, exact) = number_at(text, at);
+    exact.then_some(end)
+}
+
 /// Whether some number token of `text` is inexact, in one pass that tracks
 /// nothing but whether it is inside a string. A word at a time (SWAR), with
 /// no step per string: the quotes of a word give the lanes inside strings
@@ -350,15 +360,10 @@ fn any_inexact_swar<U: Unit>(text: &[U]) -> Result<bool, TextError> {
         // Outside any string from here.
         in_string = false;
         let at = i + (numbers.trailing_zeros() / U::BITS) as usize;
-        if text[at].get() == u32::from(b'.') || text[at].get() == u32::from(b'/') {
-            i = at + 1; // not JSON here, and no number
-            continue;
+        match past_number(text, at) {
+            Some(next) => i = next,
+            None => return Ok(true),
         }
-        let (end, exact) = number_at(text, at);
-        if !exact {
-            return Ok(true);
-        }
-        i = end;
     }
     if in_string {
         return error("unterminated string");
@@ -461,15 +466,10 @@ fn any_inexact_sse2<U: Unit>(text: &[U]) -> Result<bool, TextError> {
         }
         in_string = false;
         let at = i + numbers.trailing_zeros() as usize;
-        if text[at].get() == u32::from(b'.') || text[at].get() == u32::from(b'/') {
-            i = at + 1; // not JSON here, and no number
-            continue;
+        match past_number(text, at) {
+            Some(next) => i = next,
+            None => return Ok(true),
         }
-        let (end, exact) = number_at(text, at);
-        if !exact {
-            return Ok(true);
-        }
-        i = end;
     }
     if in_string {
         return error("unterminated string");
