@@ -27,7 +27,7 @@ const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
 const fsp = require('node:fs/promises')
 const path = require('node:path')
-const { FileLockError, fromNativeMessage } = require('./errors.js')
+const { FileLockError, fromNative } = require('./errors.js')
 const { ExactNumbers, putBigIntsBack } = require('./exact-numbers.js')
 const { BIG_TEXT, breathe, markClean, isClean, copyOf, copyOfInPieces, stringifyInPieces, makeSpare, adoptSpare, adoptSpareSliced, mergeTextOf, parseFrozen, withoutBom, deepFreeze, documentValue, documentValueSliced, parseJson, deepEqual } = require('./json-values.js')
 
@@ -82,9 +82,8 @@ function coded(code, message, details) {
   return Object.assign(new FileLockError(code, message), details)
 }
 
-// replaceFile rejects with "CODE: message".
 function fromNativeIo(error, filePath) {
-  return fromNativeMessage(error?.message, { filePath }) ?? error
+  return fromNative(error, { filePath })
 }
 
 // --- What a document's file may be, and the names made beside it ----------

@@ -15,13 +15,18 @@ class FileLockError extends Error {
   }
 }
 
+// The engine's codes: what the native side sets as `error.code` (napi's own
+// failures carry codes like `GenericFailure`, which are not ours).
+const ENGINE_CODE = /^E[A-Z0-9]+$/
+
 /**
- * A FileLockError from a native "CODE: message" text (replaceFile rejections,
- * watch failures); null when the text carries no code.
+ * A FileLockError from an error the native side threw or rejected with: its
+ * `code` is the engine's stable code (the one channel; no message is parsed).
+ * Anything else (not from the engine) is returned as it is.
  */
-function fromNativeMessage(text, details) {
-  const match = /^([A-Z][A-Z0-9_]+): /.exec(text ?? '')
-  return match ? new FileLockError(match[1], text.slice(match[0].length), details) : null
+function fromNative(error, details) {
+  if (typeof error?.code !== 'string' || !ENGINE_CODE.test(error.code)) return error
+  return new FileLockError(error.code, error.message, details)
 }
 
-module.exports = { FileLockError, fromNativeMessage }
+module.exports = { FileLockError, fromNative, ENGINE_CODE }

@@ -15,7 +15,7 @@ const path = require('node:path')
 const { NativeLockManager } = require('./native.js')
 const { JsonDocument, documentValue } = require('./document.js')
 const { Watcher } = require('./watcher.js')
-const { FileLockError } = require('./errors.js')
+const { FileLockError, fromNative } = require('./errors.js')
 
 const DEFAULTS = Object.freeze({
   timeoutMs: 5000,
@@ -304,7 +304,7 @@ class FileLockManager extends EventEmitter {
     try {
       grant = this.#native.tryAcquire(filePath, request.exclusive)
     } catch (error) {
-      throw fromNative(error, filePath)
+      throw fromNative(error, { filePath })
     }
     if (grant === null) grant = await this.#wait(filePath, request)
     return this.#handOver(grant)
@@ -406,7 +406,7 @@ class FileLockManager extends EventEmitter {
             onChange,
           )
         } catch (error) {
-          throw fromNative(error, filePath)
+          throw fromNative(error, { filePath })
         }
       },
       {
@@ -513,7 +513,7 @@ class FileLockManager extends EventEmitter {
         this.#native.acquire(filePath, request.exclusive, request.timeoutMs, request.retries, requestId)
       } catch (error) {
         this.#settled(requestId)
-        reject(fromNative(error, filePath))
+        reject(fromNative(error, { filePath }))
       }
     })
   }
@@ -652,7 +652,7 @@ function newNativeManager(...args) {
   try {
     return new NativeLockManager(...args)
   } catch (error) {
-    throw fromNative(error, args[0].auditLog)
+    throw fromNative(error, { filePath: args[0].auditLog })
   }
 }
 
@@ -679,13 +679,6 @@ function closedError() {
   return new FileLockError('ECLOSED', 'the lock manager is closed')
 }
 
-// Sync native calls throw napi errors whose `code` is our code.
-function fromNative(error, filePath) {
-  if (typeof error?.code === 'string' && /^E[A-Z]+$/.test(error.code)) {
-    return new FileLockError(error.code, error.message, { filePath })
-  }
-  return error
-}
 
 function failureError(failure) {
   return new FileLockError(failure.code, failure.message, {

@@ -21,6 +21,7 @@
 //   `favor`, favoring 'mine' with the sides swapped is favoring 'theirs').
 
 const { setMember } = require('./json-values.js')
+const { fromNative } = require('./errors.js')
 const { mergeJsonText, diffJsonText, mergeJsonTextAsync, diffJsonTextAsync, MAX_JSON_DEPTH } = require('./native.js')
 
 function mergeJson(base, mine, theirs, options) {
@@ -152,7 +153,7 @@ function toJson(name, value) {
 
 const tooDeep = `is nested more than ${MAX_JSON_DEPTH} levels deep (arrays and objects inside each other; the limit is ${MAX_JSON_DEPTH})`
 
-// Rust refuses text nested more than MAX_JSON_DEPTH levels ("EINVAL: mine is
+// Rust refuses text nested more than MAX_JSON_DEPTH levels (EINVAL, "mine is
 // nested …"); EAGAIN: no thread could be started to merge a deep value.
 function callNative(call) {
   try {
@@ -162,14 +163,10 @@ function callNative(call) {
   }
 }
 
+// The engine's EINVAL is the caller's mistake: Node's own code for it.
 function nativeFailure(error) {
-  const match = /^(E[A-Z]+): /.exec(typeof error?.message === 'string' ? error.message : '')
-  if (match === null) return error
-  const message = error.message.slice(match[0].length)
-  if (match[1] === 'EINVAL') return invalidValue(message, error)
-  const failure = new Error(message, { cause: error })
-  failure.code = match[1]
-  return failure
+  if (error?.code === 'EINVAL') return invalidValue(error.message, error)
+  return fromNative(error)
 }
 
 function invalidType(name, expected, value) {

@@ -47,7 +47,7 @@ export declare class NativeLockManager {
   /**
    * Replaces `path` with `data` atomically (unique temp file, rename), durably
    * when `durable` (fsync of file and directory), off the JS thread. Rejects
-   * with an `Error` whose message starts with the errno code. `data` may be
+   * with an `Error` whose `code` is the errno code. `data` may be
    * a string (written as UTF-8): a big text then needs no JS Buffer, whose
    * external memory would make V8 collect garbage on the JS thread.
    */
@@ -140,7 +140,7 @@ export interface DiagnoseOptions {
 /**
  * What changed from `before` to `after` (JSON texts), as the JSON text of
  * `[{ path, kind: 'added' | 'removed' | 'changed' | 'reordered', before?, after? }]`,
- * id arrays element by element. Throws `EINVAL: …` like `mergeJsonText`.
+ * id arrays element by element. Throws `EINVAL` like `mergeJsonText`.
  * Use `diffJson` of `merge.js` instead.
  */
 export declare function diffJsonText(before: string, after: string, arrayKey: string): string
@@ -209,7 +209,7 @@ export interface HolderInfo {
 /**
  * The number tokens of the JSON `text` that a JS number does not hold
  * exactly (see `number_text`), as the JSON text `[[path, token], …]` with
- * keys spelled as in `text`; null when there are none. Throws `EINVAL: …`
+ * keys spelled as in `text`; null when there are none. Throws `EINVAL`
  * for text that is not JSON where its paths had to be followed (the pass
  * that finds none checks no grammar: `text` is what JSON.parse accepted).
  * Use `exact-numbers.js` instead.
@@ -337,7 +337,7 @@ export declare const MAX_JSON_DEPTH: number
  * `{ merged, conflicts: [{ path, kind, base?, mine?, theirs?, deletedBy? }] }`
  * (a value absent on a side is omitted). At a conflict `merged` keeps the
  * base value, or with `favor` (`'mine'` / `'theirs'`) that side's. Lone
- * surrogate escapes (`"\ud83d"`) come back as they went in. Throws `EINVAL: …`
+ * surrogate escapes (`"\ud83d"`) come back as they went in. Throws `EINVAL`
  * for text that is not JSON or nests more than 1000 levels, an empty
  * `arrayKey` or another `favor`. Use `mergeJson` of `merge.js` instead.
  */
@@ -345,7 +345,7 @@ export declare function mergeJsonText(base: string, mine: string, theirs: string
 
 /**
  * `mergeJsonText` on the blocking pool: resolves with the same text, rejects
- * with the same `EINVAL: …` errors. With `sharing`, `merged` is a recipe
+ * with the same `EINVAL` errors. With `sharing`, `merged` is a recipe
  * against `theirs` (`conflict::merge_texts_sharing`; merge.js builds it).
  */
 export declare function mergeJsonTextAsync(base: string, mine: string, theirs: string, arrayKey: string, favor?: string | undefined | null, sharing?: boolean | undefined | null): Promise<string>
@@ -360,7 +360,9 @@ export interface NativeChange {
   mtimeMs?: number
   /** The OS reported an overflow: the change was found by re-reading. */
   rescan?: boolean
-  /** "CODE: message" when the file could not be read. */
+  /** The engine's code when the file could not be read (`EACCES`, `EIO`…). */
+  errorCode?: string
+  /** What went wrong, with `errorCode`. */
   error?: string
 }
 
@@ -437,7 +439,7 @@ export declare function probeOsLocks(dir: string): OsLockSupport
  * `text` with number tokens put at paths: `keep` is the JSON text of
  * `[[path, token, expected, required], …]` (keys as `JSON.stringify(key)`);
  * a token replaces the scalar at its path when that scalar is spelled
- * `expected`. Throws `EINVAL: …` when a required one finds no place, a token
+ * `expected`. Throws `EINVAL` when a required one finds no place, a token
  * is not a JSON number, or either text is malformed. Use `exact-numbers.js`
  * instead.
  */

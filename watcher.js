@@ -8,7 +8,7 @@
 // - A listener that throws is reported on its own tick and never stops the watch.
 
 const { EventEmitter } = require('node:events')
-const { FileLockError, fromNativeMessage } = require('./errors.js')
+const { FileLockError } = require('./errors.js')
 
 let keepAlive = null
 let persistentCount = 0
@@ -71,7 +71,7 @@ class Watcher extends EventEmitter {
     if (this.#closed) return
     if (native.error !== undefined && native.error !== null) {
       const details = { filePath: this.filePath }
-      this.#emitSafely('error', fromNativeMessage(native.error, details) ?? new FileLockError('EIO', native.error, details))
+      this.#emitSafely('error', new FileLockError(native.errorCode ?? 'EIO', native.error, details))
       return
     }
     this.#emitSafely('change', {

@@ -6,6 +6,7 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
 
+use super::coded::off_thread;
 use crate::document::json_chunks;
 
 /// The plan for parsing `text` in pieces of at most `max` UTF-16 units, as
@@ -18,10 +19,6 @@ pub fn json_chunks_async<'env>(
     env: &'env Env,
     text: String,
     max: u32,
-) -> napi::Result<PromiseRaw<'env, Option<String>>> {
-    env.spawn_future(async move {
-        tokio::task::spawn_blocking(move || json_chunks::plan(&text, max as usize))
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("EINTERNAL: {e}")))
-    })
+) -> napi::Result<PromiseRaw<'env, Option<String>>, String> {
+    off_thread(env, move || Ok(json_chunks::plan(&text, max as usize)))
 }

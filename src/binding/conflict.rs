@@ -11,13 +11,15 @@
 //!   `diffJsonTextAsync` do the same work on the blocking pool and resolve with
 //!   the same text (a 50 MB merge takes seconds: an Electron main process must
 //!   not freeze for it).
-//! - Only bad input throws (`EINVAL: …`, a programming error of the caller,
+//! - Only bad input throws (`EINVAL`, a programming error of the caller,
 //!   naming the input and, for nesting, the limit); a merge never throws, its
 //!   conflicts are data in the result.
 
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
+
+use super::coded::{off_thread, Coded};
 
 use crate::conflict::{self, Side, TextError, TextErrorKind};
 
@@ -29,9 +31,9 @@ pub const MAX_JSON_DEPTH: u32 = 1000;
 
 const _: () = assert!(MAX_JSON_DEPTH as usize == conflict::MAX_DEPTH);
 
-/// `EINVAL: <name> …` for a refused text (`EAGAIN` when no thread could be
+/// `EINVAL` naming the refused text (`EAGAIN` when no thread could be
 /// started for a deep value).
-fn refused(names: &[&str], error: TextError) -> napi::Error {
+fn refused(names: &[&str], error: TextError) -> Coded {
     let code = match error.kind {
         TextErrorKind::Thread(_) => "EAGAIN",
         _ => "EINVAL",
@@ -41,24 +43,22 @@ fn refused(names: &[&str], error: TextError) -> napi::Error {
         .and_then(|i| names.get(i))
         .copied()
         .unwrap_or("the value");
-    napi::Error::from_reason(format!("{code}: {name} {}", error.kind))
+    Coded::new(code, format!("{name} {}", error.kind))
 }
 
-fn check_array_key(array_key: &str) -> napi::Result<()> {
+fn check_array_key(array_key: &str) -> Result<(), Coded> {
     if array_key.is_empty() {
-        return Err(napi::Error::from_reason(
-            "EINVAL: arrayKey must be a non-empty string",
-        ));
+        return Err(Coded::invalid("arrayKey must be a non-empty string"));
     }
     Ok(())
 }
 
-fn side(favor: &str) -> napi::Result<Side> {
+fn side(favor: &str) -> Result<Side, Coded> {
     match favor {
         "mine" => Ok(Side::Mine),
         "theirs" => Ok(Side::Theirs),
-        _ => Err(napi::Error::from_reason(format!(
-            "EINVAL: favor must be 'mine' or 'theirs', got {favor:?}"
+        _ => Err(Coded::invalid(format!(
+            "favor must be 'mine' or 'theirs', got {favor:?}"
         ))),
     }
 }
@@ -69,7 +69,7 @@ fn side(favor: &str) -> napi::Result<Side> {
 /// `{ merged, conflicts: [{ path, kind, base?, mine?, theirs?, deletedBy? }] }`
 /// (a value absent on a side is omitted). At a conflict `merged` keeps the
 /// base value, or with `favor` (`'mine'` / `'theirs'`) that side's. Lone
-/// surrogate escapes (`"\ud83d"`) come back as they went in. Throws `EINVAL: …`
+/// surrogate escapes (`"\ud83d"`) come back as they went in. Throws `EINVAL`
 /// for text that is not JSON or nests more than 1000 levels, an empty
 /// `arrayKey` or another `favor`. Use `mergeJson` of `merge.js` instead.
 #[napi]
@@ -79,26 +79,30 @@ pub fn merge_json_text(
     theirs: String,
     array_key: String,
     favor: Option<String>,
-) -> napi::Result<String> {
+) -> napi::Result<String, String> {
     check_array_key(&array_key)?;
     let favor = favor.as_deref().map(side).transpose()?;
     conflict::merge_texts([&base, &mine, &theirs], &array_key, favor)
-        .map_err(|e| refused(&["base", "mine", "theirs"], e))
+        .map_err(|e| refused(&["base", "mine", "theirs"], e).into())
 }
 
 /// What changed from `before` to `after` (JSON texts), as the JSON text of
 /// `[{ path, kind: 'added' | 'removed' | 'changed' | 'reordered', before?, after? }]`,
-/// id arrays element by element. Throws `EINVAL: …` like `mergeJsonText`.
+/// id arrays element by element. Throws `EINVAL` like `mergeJsonText`.
 /// Use `diffJson` of `merge.js` instead.
 #[napi]
-pub fn diff_json_text(before: String, after: String, array_key: String) -> napi::Result<String> {
+pub fn diff_json_text(
+    before: String,
+    after: String,
+    array_key: String,
+) -> napi::Result<String, String> {
     check_array_key(&array_key)?;
     conflict::diff_texts([&before, &after], &array_key)
-        .map_err(|e| refused(&["before", "after"], e))
+        .map_err(|e| refused(&["before", "after"], e).into())
 }
 
 /// `mergeJsonText` on the blocking pool: resolves with the same text, rejects
-/// with the same `EINVAL: …` errors. With `sharing`, `merged` is a recipe
+/// with the same `EINVAL` errors. With `sharing`, `merged` is a recipe
 /// against `theirs` (`conflict::merge_texts_sharing`; merge.js builds it).
 // (Called from JS only: unused in `cargo test`.)
 #[cfg_attr(test, allow(dead_code))]
@@ -111,7 +115,7 @@ pub fn merge_json_text_async<'env>(
     array_key: String,
     favor: Option<String>,
     sharing: Option<bool>,
-) -> napi::Result<PromiseRaw<'env, String>> {
+) -> napi::Result<PromiseRaw<'env, String>, String> {
     check_array_key(&array_key)?;
     let favor = favor.as_deref().map(side).transpose()?;
     let merge = if sharing == Some(true) {
@@ -133,23 +137,11 @@ pub fn diff_json_text_async<'env>(
     before: String,
     after: String,
     array_key: String,
-) -> napi::Result<PromiseRaw<'env, String>> {
+) -> napi::Result<PromiseRaw<'env, String>, String> {
     check_array_key(&array_key)?;
     off_thread(env, move || {
         conflict::diff_texts([&before, &after], &array_key)
             .map_err(|e| refused(&["before", "after"], e))
-    })
-}
-
-#[cfg_attr(test, allow(dead_code))]
-fn off_thread<'env>(
-    env: &'env Env,
-    work: impl FnOnce() -> napi::Result<String> + Send + 'static,
-) -> napi::Result<PromiseRaw<'env, String>> {
-    env.spawn_future(async move {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("EINTERNAL: {e}")))?
     })
 }
 
@@ -195,17 +187,17 @@ mod tests {
         let error =
             merge_json_text("{}".into(), "{".into(), "{}".into(), "id".into(), None).unwrap_err();
         assert!(
-            error.reason.starts_with("EINVAL: mine is not valid JSON"),
+            error.status == "EINVAL" && error.reason.starts_with("mine is not valid JSON"),
             "{}",
             error.reason
         );
         let error = diff_json_text("{}".into(), "{}".into(), String::new()).unwrap_err();
-        assert!(error.reason.starts_with("EINVAL: "), "{}", error.reason);
+        assert_eq!(error.status, "EINVAL", "{}", error.reason);
         let deep = format!("{}{}", "[".repeat(1001), "]".repeat(1001));
         let error = merge_json_text("[]".into(), "[]".into(), deep, "id".into(), None).unwrap_err();
         assert_eq!(
             error.reason,
-            "EINVAL: theirs is nested more than 1000 levels deep (arrays and objects inside each other; the limit is 1000)"
+            "theirs is nested more than 1000 levels deep (arrays and objects inside each other; the limit is 1000)"
         );
         let lone = diff_json_text(r#""\ud800""#.into(), r#""\udfff""#.into(), "id".into());
         assert_eq!(
@@ -214,6 +206,8 @@ mod tests {
         );
         let favor = Some("base".into());
         let error = merge_json_text("1".into(), "1".into(), "1".into(), "id".into(), favor);
-        assert!(error.unwrap_err().reason.starts_with("EINVAL: favor"));
+        let error = error.unwrap_err();
+        assert_eq!(error.status, "EINVAL");
+        assert!(error.reason.starts_with("favor"));
     }
 }

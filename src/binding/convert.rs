@@ -174,11 +174,6 @@ impl From<Holder> for HolderInfo {
     }
 }
 
-/// A coded JS error for the synchronous calls (`error.code` is the lock code).
-pub fn to_napi_error(e: LockError) -> napi::Error<String> {
-    napi::Error::new(e.code().to_string(), e.to_string())
-}
-
 pub fn failure(e: LockError, file_path: &str) -> LockFailure {
     let code = e.code().to_string();
     let message = e.to_string();

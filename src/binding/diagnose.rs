@@ -13,9 +13,8 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
 
-use super::convert::{
-    duration_from_ms, failure, path_string, to_napi_error, HolderInfo, LockFailure,
-};
+use super::coded::{off_thread, to_napi_error, Coded};
+use super::convert::{duration_from_ms, failure, path_string, HolderInfo, LockFailure};
 use crate::fs_kind::{self, FsKind};
 use crate::lock::diagnose::{self, BreakOutcome, DoctorReport, LockStatus, OsLockProbe, Rules};
 use crate::lock::LockError;
@@ -169,20 +168,16 @@ pub struct DoctorOutcome {
     pub failure: Option<LockFailure>,
 }
 
-fn coded(code: &str, message: String) -> napi::Error<String> {
-    napi::Error::new(code.to_string(), message)
-}
-
 fn rules(options: &DiagnoseOptions) -> napi::Result<Rules, String> {
     let stale_after = duration_from_ms(options.stale_ms)
-        .map_err(|e| coded("EINVAL", format!("staleMs: {}", e.reason)))?
+        .map_err(|e| Coded::invalid(format!("staleMs: {}", e.reason)))?
         .unwrap_or(Duration::MAX);
     let factor = options.network_timeout_factor;
     if !(1.0..=100.0).contains(&factor) {
-        return Err(coded(
-            "EINVAL",
-            format!("networkTimeoutFactor must be a number from 1 to 100, got {factor}"),
-        ));
+        return Err(Coded::invalid(format!(
+            "networkTimeoutFactor must be a number from 1 to 100, got {factor}"
+        ))
+        .into());
     }
     Ok(Rules {
         stale_after,
@@ -379,12 +374,7 @@ pub fn break_stale_lock<'env>(
 ) -> napi::Result<PromiseRaw<'env, BreakLockOutcome>, String> {
     let rules = rules(&options)?;
     let wait = options.wait.unwrap_or(false);
-    env.spawn_future(async move {
-        tokio::task::spawn_blocking(move || break_outcome(&path, &rules, wait))
-            .await
-            .map_err(|e| napi::Error::from_reason(e.to_string()))
-    })
-    .map_err(|e| coded("EIO", e.reason))
+    off_thread(env, move || Ok(break_outcome(&path, &rules, wait)))
 }
 
 /// Checks that locks and atomic saves work in `dir` (writable, O_EXCL create,
@@ -392,12 +382,11 @@ pub fn break_stale_lock<'env>(
 // Registered with Node by napi outside `cfg(test)`; its body is `doctor_outcome`.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<DoctorOutcome>")]
-pub fn diagnose_directory(env: &Env, dir: String) -> napi::Result<PromiseRaw<'_, DoctorOutcome>> {
-    env.spawn_future(async move {
-        tokio::task::spawn_blocking(move || doctor_outcome(&dir))
-            .await
-            .map_err(|e| napi::Error::from_reason(e.to_string()))
-    })
+pub fn diagnose_directory(
+    env: &Env,
+    dir: String,
+) -> napi::Result<PromiseRaw<'_, DoctorOutcome>, String> {
+    off_thread(env, move || Ok(doctor_outcome(&dir)))
 }
 
 #[cfg(test)]

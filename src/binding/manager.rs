@@ -10,9 +10,10 @@ use napi::{Env, Status};
 use napi_derive::napi;
 use parking_lot::Mutex;
 
+use super::coded::{off_thread, spawn_coded, to_napi_error, Coded};
 use super::convert::{
-    duration_from_ms, failure, path_string, to_napi_error, AcquireOutcome, InspectOutcome,
-    LockGrant, NativeLockEvent, NativeManagerOptions,
+    duration_from_ms, failure, path_string, AcquireOutcome, InspectOutcome, LockGrant,
+    NativeLockEvent, NativeManagerOptions,
 };
 use crate::audit::{AuditEntry, AuditFile, AuditSink};
 use crate::binding::watch::{self, ChangeCallback, NativeWatch, NativeWatchOptions};
@@ -261,13 +262,13 @@ impl NativeLockManager {
         &self,
         env: &'env Env,
         path: String,
-    ) -> napi::Result<PromiseRaw<'env, InspectOutcome>> {
+    ) -> napi::Result<PromiseRaw<'env, InspectOutcome>, String> {
         let core = self.core.clone();
-        env.spawn_future(async move {
+        spawn_coded(env, async move {
             let probe_path = path.clone();
             let found = tokio::task::spawn_blocking(move || core.inspect(&probe_path))
                 .await
-                .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+                .map_err(Coded::internal)?;
             Ok(match found {
                 Ok(holder) => InspectOutcome {
                     holder: holder.map(Into::into),
@@ -283,7 +284,7 @@ impl NativeLockManager {
 
     /// Replaces `path` with `data` atomically (unique temp file, rename), durably
     /// when `durable` (fsync of file and directory), off the JS thread. Rejects
-    /// with an `Error` whose message starts with the errno code. `data` may be
+    /// with an `Error` whose `code` is the errno code. `data` may be
     /// a string (written as UTF-8): a big text then needs no JS Buffer, whose
     /// external memory would make V8 collect garbage on the JS thread.
     #[napi(ts_return_type = "Promise<void>")]
@@ -293,24 +294,19 @@ impl NativeLockManager {
         path: String,
         data: napi::bindgen_prelude::Either<napi::bindgen_prelude::Buffer, String>,
         durable: bool,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
+    ) -> napi::Result<PromiseRaw<'env, ()>, String> {
         let bytes: Vec<u8> = match data {
             napi::bindgen_prelude::Either::A(buffer) => buffer.to_vec(),
             napi::bindgen_prelude::Either::B(text) => text.into_bytes(),
         };
-        env.spawn_future(async move {
-            let durability = if durable {
-                Durability::Fsync
-            } else {
-                Durability::None
-            };
-            tokio::task::spawn_blocking(move || {
-                atomic_write::replace(std::path::Path::new(&path), &bytes, durability)
-                    .map_err(|e| LockError::io(&path, "write", e))
-            })
-            .await
-            .map_err(|e| napi::Error::from_reason(e.to_string()))?
-            .map_err(|e| napi::Error::from_reason(format!("{}: {e}", e.code())))
+        let durability = if durable {
+            Durability::Fsync
+        } else {
+            Durability::None
+        };
+        off_thread(env, move || {
+            atomic_write::replace(std::path::Path::new(&path), &bytes, durability)
+                .map_err(|e| LockError::io(&path, "write", e).into())
         })
     }
 
@@ -320,15 +316,10 @@ impl NativeLockManager {
         &self,
         env: &'env Env,
         path: String,
-    ) -> napi::Result<PromiseRaw<'env, u32>> {
-        env.spawn_future(async move {
-            let removed = tokio::task::spawn_blocking(move || {
-                atomic_write::remove_stale_temps(std::path::Path::new(&path))
-            })
-            .await
-            .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+    ) -> napi::Result<PromiseRaw<'env, u32>, String> {
+        off_thread(env, move || {
             // A directory we cannot list just has nothing we may clean.
-            Ok(removed.unwrap_or(0) as u32)
+            Ok(atomic_write::remove_stale_temps(std::path::Path::new(&path)).unwrap_or(0) as u32)
         })
     }
 
@@ -355,9 +346,9 @@ impl NativeLockManager {
         path: String,
         outcome: String,
         detail: Option<String>,
-    ) -> napi::Result<()> {
+    ) -> napi::Result<(), String> {
         let op = DocumentEvent::from_name(&op)
-            .ok_or_else(|| napi::Error::from_reason(format!("unknown document event {op}")))?;
+            .ok_or_else(|| Coded::invalid(format!("unknown document event {op}")))?;
         // Outcomes come from a fixed vocabulary (the entry's field is static).
         let outcome = match outcome.as_str() {
             "applied" => "applied",

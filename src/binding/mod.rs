@@ -1,11 +1,13 @@
 //! The Node binding: the only module with `#[napi]`. It converts options,
 //! errors and events at the edge and keeps no lock state of its own.
 //!
-//! Lock failures travel to JS as data (`AcquireOutcome.failure`), so the JS
-//! wrapper can build one `Error` with `code`, `filePath`, `waitedMs`,
-//! `attempts` and `holder`; only programming errors throw.
+//! Every failure reaches JS one way: an `Error` whose `code` is the engine's
+//! stable code (`coded`). An acquisition's failure is resolved as data
+//! (`AcquireOutcome.failure`, the same code and message plus `waitedMs`,
+//! `attempts`, `holder`) because the waiter it settles lives in JS.
 
 mod chunks;
+mod coded;
 mod conflict;
 mod convert;
 mod diagnose;

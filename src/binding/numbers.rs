@@ -6,27 +6,29 @@
 //!   transcode, 3-5x slower for text past U+00FF) and results come back as
 //!   one string (or null): the common case, a document whose numbers are all
 //!   exact, costs napi's copy and one pass over it.
-//! - Only bad input throws (`EINVAL: …`, a programming error of the caller).
+//! - Only bad input throws (`EINVAL`, a programming error of the caller).
 
 use napi::bindgen_prelude::Utf16String;
 use napi_derive::napi;
 
+use super::coded::{off_thread, Coded};
+
 use crate::document::number_text::{self, TextError};
 
-fn invalid(error: TextError) -> napi::Error {
-    napi::Error::from_reason(format!("EINVAL: {error}"))
+fn invalid(error: TextError) -> Coded {
+    Coded::invalid(error.to_string())
 }
 
 /// The number tokens of the JSON `text` that a JS number does not hold
 /// exactly (see `number_text`), as the JSON text `[[path, token], …]` with
-/// keys spelled as in `text`; null when there are none. Throws `EINVAL: …`
+/// keys spelled as in `text`; null when there are none. Throws `EINVAL`
 /// for text that is not JSON where its paths had to be followed (the pass
 /// that finds none checks no grammar: `text` is what JSON.parse accepted).
 /// Use `exact-numbers.js` instead.
 #[napi]
-pub fn inexact_number_tokens(text: Utf16String) -> napi::Result<Option<String>> {
+pub fn inexact_number_tokens(text: Utf16String) -> napi::Result<Option<String>, String> {
     // UTF-16: V8 copies a string's units as they are; UTF-8 would transcode.
-    number_text::inexact_numbers_utf16_json(&text).map_err(invalid)
+    number_text::inexact_numbers_utf16_json(&text).map_err(|e| invalid(e).into())
 }
 
 /// `inexactNumberTokens` on the blocking pool, for big texts (the scan of
@@ -37,30 +39,27 @@ pub fn inexact_number_tokens(text: Utf16String) -> napi::Result<Option<String>> 
 pub fn inexact_number_tokens_async<'env>(
     env: &'env napi::Env,
     text: String,
-) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, Option<String>>> {
+) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, Option<String>>, String> {
     // UTF-8 here: a one-byte JS string widened to UTF-16 costs the JS thread
     // far more than its transcoding (the paths are the same either way).
-    env.spawn_future(async move {
-        tokio::task::spawn_blocking(move || number_text::inexact_numbers_json(&text))
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("EINTERNAL: {e}")))?
-            .map_err(invalid)
+    off_thread(env, move || {
+        number_text::inexact_numbers_json(&text).map_err(invalid)
     })
 }
 
 /// `text` with number tokens put at paths: `keep` is the JSON text of
 /// `[[path, token, expected, required], …]` (keys as `JSON.stringify(key)`);
 /// a token replaces the scalar at its path when that scalar is spelled
-/// `expected`. Throws `EINVAL: …` when a required one finds no place, a token
+/// `expected`. Throws `EINVAL` when a required one finds no place, a token
 /// is not a JSON number, or either text is malformed. Use `exact-numbers.js`
 /// instead.
 #[napi]
-pub fn splice_number_tokens(text: Utf16String, keep: String) -> napi::Result<Utf16String> {
+pub fn splice_number_tokens(text: Utf16String, keep: String) -> napi::Result<Utf16String, String> {
     let replacements = number_text::parse_replacements(&keep).map_err(invalid)?;
     // UTF-16 both ways: copies, where UTF-8 would transcode twice.
     number_text::splice_utf16(&text, &replacements)
         .map(Utf16String::from)
-        .map_err(invalid)
+        .map_err(|e| invalid(e).into())
 }
 
 #[cfg(test)]
@@ -87,7 +86,7 @@ mod tests {
             splice_number_tokens(utf16("{}"), r#"[[["\"a\""], "1", "\"1\"", true]]"#.into())
                 .unwrap_err(),
         ] {
-            assert!(error.reason.starts_with("EINVAL: "), "{}", error.reason);
+            assert_eq!(error.status, "EINVAL", "{}", error.reason);
         }
     }
 }

@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use crate::lock::LockError;
 use crate::watch::{self, FileWatch, WatchError, WatchOptions};
 
-use super::convert::to_napi_error;
+use super::coded::to_napi_error;
 
 /// One change of a watched file, or a failure to look at it.
 #[napi(object)]
@@ -28,7 +28,9 @@ pub struct NativeChange {
     pub mtime_ms: Option<f64>,
     /// The OS reported an overflow: the change was found by re-reading.
     pub rescan: Option<bool>,
-    /// "CODE: message" when the file could not be read.
+    /// The engine's code when the file could not be read (`EACCES`, `EIO`…).
+    pub error_code: Option<String>,
+    /// What went wrong, with `errorCode`.
     pub error: Option<String>,
 }
 
@@ -134,6 +136,7 @@ pub fn start(
                     size: change.size.map(|s| s as f64),
                     mtime_ms: change.mtime_ms,
                     rescan: Some(change.rescan),
+                    error_code: None,
                     error: None,
                 },
                 ThreadsafeFunctionCallMode::NonBlocking,
@@ -148,7 +151,8 @@ pub fn start(
                     size: None,
                     mtime_ms: None,
                     rescan: None,
-                    error: Some(format!("{}: {error}", error.code())),
+                    error_code: Some(error.code().to_string()),
+                    error: Some(error.to_string()),
                 },
                 ThreadsafeFunctionCallMode::NonBlocking,
             );
