@@ -1,25 +1,14 @@
-//! file-lock-manager: cross-process file locks for Node and Electron.
+//! file-lock-manager: the Node binding of `file-lock-core`.
 //!
-//! The crate is a plain-Rust core that knows nothing of JavaScript — `lock` (the
-//! engine and its strategies), `process` (holder identity), `audit`, `fs_kind`,
-//! `paths`, `watch` (the process's one watcher), `document` (atomic replace,
-//! number texts, text pieces), `conflict` (three-way merge and diff) — plus one
-//! `binding` module that is the only place with `#[napi]`: it converts options,
-//! errors and events at the edge.
+//! Invariant: this crate is the only place with `#[napi]`; it converts
+//! options, errors and events at the edge and keeps no lock state of its own.
+//! The engine (locks, watcher, documents' file side, merge, diagnostics) is
+//! `crates/file-lock-core`, which knows nothing of JavaScript.
 
-pub mod audit;
 mod binding;
-pub mod conflict;
-pub mod document;
-pub mod fs_kind;
-pub mod lock;
-pub mod paths;
-pub mod process;
-#[cfg(test)]
-mod test_rng;
-pub mod watch;
 
 // JSON merges build and drop many small values; mimalloc makes that several
 // times cheaper than the system allocator (the napi-rs projects' usual choice).
+// Set here, not in the core: a library crate must leave that choice to its user.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

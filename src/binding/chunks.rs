@@ -1,5 +1,5 @@
 //! `jsonChunksAsync`: where a big JSON text can be cut for JS to parse it a
-//! piece at a time (`crate::document::json_chunks`), worked out on the
+//! piece at a time (`file_lock_core::document::json_chunks`), worked out on the
 //! blocking pool.
 
 use napi::bindgen_prelude::PromiseRaw;
@@ -7,7 +7,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use super::coded::off_thread;
-use crate::document::json_chunks;
+use file_lock_core::document::json_chunks;
 
 /// The plan for parsing `text` in pieces of at most `max` UTF-16 units, as
 /// JSON text (see `json_chunks`); null when `text` is not JSON (parse it whole

@@ -14,7 +14,7 @@ use std::future::Future;
 use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
 use napi::{Env, JsError};
 
-use crate::lock::LockError;
+use file_lock_core::lock::LockError;
 
 /// A failure on its way to JS: the engine's code and its sentence.
 #[derive(Debug)]

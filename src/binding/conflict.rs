@@ -21,7 +21,7 @@ use napi_derive::napi;
 
 use super::coded::{off_thread, Coded};
 
-use crate::conflict::{self, Side, TextError, TextErrorKind};
+use file_lock_core::conflict::{self, Side, TextError, TextErrorKind};
 
 /// How deeply values may nest (arrays and objects inside each other) in
 /// `mergeJsonText` / `diffJsonText`, and in the whole package: documents,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use napi::Status;
 use napi_derive::napi;
 
-use crate::lock::{Holder, LockError, LockEvent, ManagerOptions, Mode, StrategyChoice};
+use file_lock_core::lock::{Holder, LockError, LockEvent, ManagerOptions, Mode, StrategyChoice};
 
 /// Options of `new FileLockManager(options)`, after the JS wrapper validated
 /// them and filled in defaults.
@@ -253,14 +253,14 @@ impl From<LockEvent> for NativeLockEvent {
             } => {
                 let name = path.file_name().unwrap_or_default().to_string_lossy();
                 let (event, message) = match reason {
-                    crate::lock::ReleaseReason::LeaseExpired => (
+                    file_lock_core::lock::ReleaseReason::LeaseExpired => (
                         "lease-expired",
                         format!(
                             "the lock on {name} was held for {} ms, longer than its lease, and was released",
                             held_for.as_millis()
                         ),
                     ),
-                    crate::lock::ReleaseReason::Compromised => (
+                    file_lock_core::lock::ReleaseReason::Compromised => (
                         "compromised",
                         format!(
                             "the lock file of {name} was deleted or replaced while the lock was held; the lock no longer protects {name}"

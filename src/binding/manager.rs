@@ -15,11 +15,11 @@ use super::convert::{
     duration_from_ms, failure, path_string, AcquireOutcome, InspectOutcome, LockGrant,
     NativeLockEvent, NativeManagerOptions,
 };
-use crate::audit::{AuditEntry, AuditFile, AuditSink};
 use crate::binding::watch::{self, ChangeCallback, NativeWatch, NativeWatchOptions};
-use crate::document::atomic_write::{self, Durability};
-use crate::document::DocumentEvent;
-use crate::lock::{
+use file_lock_core::audit::{AuditEntry, AuditFile, AuditSink};
+use file_lock_core::document::atomic_write::{self, Durability};
+use file_lock_core::document::DocumentEvent;
+use file_lock_core::lock::{
     AcquireRequest, EventSink, HeldLock, LockError, LockEvent, LockManager, ManagerOptions, Mode,
     ReleaseReason, Request,
 };
@@ -36,9 +36,10 @@ struct JsAuditLogger(AuditCallback);
 
 impl AuditSink for JsAuditLogger {
     fn record(&self, entry: AuditEntry) {
-        if let Ok(line) = serde_json::to_string(&entry) {
-            self.0.call(line, ThreadsafeFunctionCallMode::NonBlocking);
-        }
+        self.0.call(
+            entry.to_json_line(),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
     }
 }
 

@@ -1,5 +1,5 @@
 //! `inexactNumberTokens` / `spliceNumberTokens`: the number texts of
-//! `crate::document::number_text` for JS (through `exact-numbers.js`).
+//! `file_lock_core::document::number_text` for JS (through `exact-numbers.js`).
 //!
 //! Invariants:
 //! - Texts cross as UTF-16 (napi copies a string's units; UTF-8 would make V8
@@ -13,7 +13,7 @@ use napi_derive::napi;
 
 use super::coded::{off_thread, Coded};
 
-use crate::document::number_text::{self, TextError};
+use file_lock_core::document::number_text::{self, TextError};
 
 fn invalid(error: TextError) -> Coded {
     Coded::invalid(error.to_string())

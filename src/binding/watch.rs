@@ -12,8 +12,8 @@ use napi::Status;
 use napi_derive::napi;
 use parking_lot::Mutex;
 
-use crate::lock::LockError;
-use crate::watch::{self, FileWatch, WatchError, WatchOptions};
+use file_lock_core::lock::LockError;
+use file_lock_core::watch::{self, FileWatch, WatchError, WatchOptions};
 
 use super::coded::to_napi_error;
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use file_lock_manager::lock::{
+use file_lock_core::lock::{
     sidecar_path, AcquireRequest, EventSink, LockError, LockEvent, LockManager, ManagerOptions,
     Mode, ReleaseReason,
 };
