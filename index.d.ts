@@ -5,11 +5,11 @@
 
 import { EventEmitter } from 'node:events'
 import type { HolderInfo } from './native'
-import type { JsonChange, MergeConflict } from './merge'
+import type { JsonChange, MergeConflict } from './lib/merge'
 
 export type { HolderInfo } from './native'
-export { mergeJson, diffJson, MAX_JSON_DEPTH } from './merge'
-export type { JsonValue, JsonPath, JsonChange, JsonChangeKind, MergeConflict, MergeConflictKind, MergeOptions, MergeResult, DiffOptions } from './merge'
+export { mergeJson, diffJson, MAX_JSON_DEPTH } from './lib/merge'
+export type { JsonValue, JsonPath, JsonChange, JsonChangeKind, MergeConflict, MergeConflictKind, MergeOptions, MergeResult, DiffOptions } from './lib/merge'
 
 /** Error codes of this package (see README "Error codes"). */
 export type FileLockErrorCode =

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { nextEvent, rejectionOf, runSnippet, sleep, useScratchDir, waitUntil, within } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
-const mergeModule = require('../merge.js')
+const mergeModule = require('../lib/merge.js')
 const { mergeJson, diffJson, MAX_JSON_DEPTH } = mergeModule
 
 const LIMIT = 1000

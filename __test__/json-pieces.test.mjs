@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
 
 const require = createRequire(import.meta.url)
-const { parseInPieces, stringifyInPieces } = require('../json-values.js')
+const { parseInPieces, stringifyInPieces } = require('../lib/json-values.js')
 
 function lcg(seed) {
   let s = seed >>> 0

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
 
 const require = createRequire(import.meta.url)
-const { mergeJson, diffJson } = require('../merge.js')
+const { mergeJson, diffJson } = require('../lib/merge.js')
 
 const roles = () => ({
   version: 1,

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 const { inexactNumberTokens } = require('../native.js')
-const { ExactNumbers } = require('../exact-numbers.js')
+const { ExactNumbers } = require('../lib/exact-numbers.js')
 
 const megabytes = Number(process.argv[2] ?? 10)
 const runs = Number(process.argv[3] ?? 15)

@@ -858,7 +858,7 @@ function machineInfo(argv) {
   } catch {}
   let dirtySources = null
   try {
-    dirtySources = execFileSync('git', ['status', '--porcelain', '--', 'src', 'index.js', 'watcher.js', 'merge.js', 'document.js', 'native.js', 'Cargo.toml'], { cwd: root, encoding: 'utf8' })
+    dirtySources = execFileSync('git', ['status', '--porcelain', '--', 'src', 'index.js', 'lib', 'native.js', 'Cargo.toml'], { cwd: root, encoding: 'utf8' })
       .split('\n')
       .filter(Boolean)
       .map((l) => l.trim())

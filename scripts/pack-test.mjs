@@ -382,7 +382,7 @@ const { FileLockManager, FileLockError, JsonDocument, Lock, mergeJson, diffJson,
 // The exports map: the entry and package.json, nothing else (the generated
 // loader would skip every argument check; internals are not an API).
 assert.equal(require('file-lock-manager/package.json').name, 'file-lock-manager')
-for (const internal of ['file-lock-manager/native.js', 'file-lock-manager/document.js', 'file-lock-manager/json-values.js', 'file-lock-manager/index.js']) {
+for (const internal of ['file-lock-manager/native.js', 'file-lock-manager/lib/manager.js', 'file-lock-manager/lib/document.js', 'file-lock-manager/lib/json-values.js', 'file-lock-manager/lib', 'file-lock-manager/index.js']) {
   assert.throws(() => require(internal), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' }, internal + ' should not be importable')
 }
 

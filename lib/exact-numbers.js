@@ -28,7 +28,7 @@
 
 let native = null
 function nativeModule() {
-  native ??= require('./native.js')
+  native ??= require('../native.js')
   return native
 }
 

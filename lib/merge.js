@@ -22,7 +22,7 @@
 
 const { setMember } = require('./json-values.js')
 const { fromNative } = require('./errors.js')
-const { mergeJsonText, diffJsonText, mergeJsonTextAsync, diffJsonTextAsync, MAX_JSON_DEPTH } = require('./native.js')
+const { mergeJsonText, diffJsonText, mergeJsonTextAsync, diffJsonTextAsync, MAX_JSON_DEPTH } = require('../native.js')
 
 function mergeJson(base, mine, theirs, options) {
   const arrayKey = arrayKeyOf(options)

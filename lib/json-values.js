@@ -31,7 +31,7 @@ const SLICE = 8 << 20
 
 let native = null
 function nativeModule() {
-  native ??= require('./native.js')
+  native ??= require('../native.js')
   return native
 }
 
