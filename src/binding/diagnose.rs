@@ -15,10 +15,8 @@ use napi_derive::napi;
 
 use super::coded::{off_thread, to_napi_error, Coded};
 use super::convert::{duration_from_ms, failure, path_string, HolderInfo, LockFailure};
+use file_lock_core::diagnose::{self, BreakOutcome, DoctorReport, LockStatus, OsLockProbe, Rules};
 use file_lock_core::fs_kind::{self, FsKind};
-use file_lock_core::lock::diagnose::{
-    self, BreakOutcome, DoctorReport, LockStatus, OsLockProbe, Rules,
-};
 use file_lock_core::lock::LockError;
 use file_lock_core::process::Whereabouts;
 

@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::metadata::Holder;
+use super::holder_record::Holder;
 
 #[derive(Debug)]
 pub enum LockError {

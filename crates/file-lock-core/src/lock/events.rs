@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::metadata::Holder;
+use super::holder_record::Holder;
 use super::Mode;
 
 /// Why a held lock stopped being held.

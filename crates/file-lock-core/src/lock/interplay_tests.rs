@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::pause;
 use super::Step;
+use crate::lock::holder_record;
 use crate::lock::lockfile::testing::{dead_pid, plant};
-use crate::lock::metadata;
 use crate::lock::sidecar::Sidecar;
 use crate::lock::strategy::lock_file::LockFile;
 use crate::lock::strategy::os::OsLock;
@@ -73,11 +73,17 @@ fn prepare(before: Before, path: &Path) {
         Before::Nothing => {}
         Before::IdleSidecar => {
             let sidecar = Sidecar::open(path).unwrap();
-            metadata::take_over_record(sidecar.file(), Mode::Exclusive).unwrap();
+            holder_record::take_over_record(sidecar.file(), Mode::Exclusive).unwrap();
         }
         Before::DeadHoldersFile => {
             let me = crate::process::current();
-            plant(path, dead_pid(), &me.hostname, None, metadata::now_ms());
+            plant(
+                path,
+                dead_pid(),
+                &me.hostname,
+                None,
+                holder_record::now_ms(),
+            );
         }
     }
 }
@@ -221,9 +227,9 @@ fn an_os_lock_user_paused_while_switching_to_lock_files() {
 /// not remove that sidecar: rule U needs the OS lock exclusively.
 #[test]
 fn an_unwanted_shared_waiter_never_removes_a_sidecar_a_shared_holder_is_claiming() {
-    use crate::lock::manager::StrategyChoice;
     use crate::lock::os_lock;
     use crate::lock::path_lock::{Enqueued, GrantResult, PathLock, Waiter};
+    use crate::lock::StrategyChoice;
 
     struct Nobody;
     impl Waiter for Nobody {

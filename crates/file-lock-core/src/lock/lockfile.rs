@@ -34,8 +34,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::holder_record::{now_ms, HolderRecord, Strategy};
 use super::interplay::{self, Step};
-use super::metadata::{now_ms, HolderRecord, Strategy};
 use super::os_lock;
 use super::Mode;
 use crate::process::{self, Liveness, Whereabouts};

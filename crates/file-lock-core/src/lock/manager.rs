@@ -23,64 +23,19 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::config::{network_stretch, ManagerOptions, StrategyChoice};
 use super::error::LockError;
 use super::events::{EventSink, LockEvent, ReleaseReason};
-use super::metadata::{self, Holder, Strategy};
+use super::holder_record::{self, Holder, Strategy};
 use super::os_lock;
 use super::path_lock::{Enqueued, Grant, GrantResult, PathLock, StaleRemoved, Waiter};
 use super::sidecar::{sidecar_path, Sidecar};
 use super::timer::{self, TimerKey};
 use super::Mode;
-use crate::audit::{AuditEntry, AuditSink};
-use crate::fs_kind::FsKind;
+use crate::audit::AuditEntry;
 
 /// Longest backoff between attempts, whatever the timeout.
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
-
-#[derive(Clone)]
-pub struct ManagerOptions {
-    /// How long one attempt waits; `None` waits until granted or cancelled.
-    pub timeout: Option<Duration>,
-    /// How many attempts (at least one), with jittered exponential backoff between them.
-    pub retries: u32,
-    /// Longest a lock may be held; `None`: no lease.
-    pub lease: Option<Duration>,
-    /// Whether holders are described with their pid.
-    pub expose_pids: bool,
-    /// Where every acquisition, release, timeout and lease expiry is recorded.
-    pub audit: Option<Arc<dyn AuditSink>>,
-    /// On a network share each attempt waits this many times longer (≥ 1).
-    pub network_timeout_factor: f64,
-    /// How files are locked across processes.
-    pub strategy: StrategyChoice,
-    /// Lock-file strategy: a lock file not refreshed for this long (by our clock)
-    /// is stale when its owner's liveness cannot be checked (another host).
-    pub stale_after: Duration,
-}
-
-/// The `strategy` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StrategyChoice {
-    /// OS locks where they are reliable, lock files on network shares (`strategy::auto_strategy`).
-    Auto,
-    Os,
-    Lockfile,
-}
-
-impl Default for ManagerOptions {
-    fn default() -> Self {
-        ManagerOptions {
-            timeout: Some(Duration::from_secs(5)),
-            retries: 3,
-            lease: Some(Duration::from_secs(30)),
-            expose_pids: false,
-            audit: None,
-            network_timeout_factor: 3.0,
-            strategy: StrategyChoice::Auto,
-            stale_after: Duration::from_secs(30),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct AcquireRequest {
@@ -567,7 +522,7 @@ impl LockManager {
     ) -> Result<Arc<Request>, LockError> {
         let path_lock = self.path_lock(path)?;
         let request = AcquireRequest {
-            timeout: stretched_for(
+            timeout: network_stretch(
                 &path_lock.file_system,
                 request.timeout,
                 self.inner.options.network_timeout_factor,
@@ -673,7 +628,7 @@ impl LockManager {
         // shares and where OS locks are refused) holds the file, not its OS lock:
         // its record says so. Dead holders' lock files count as held, as above.
         let lock_file_holder = || {
-            metadata::read_record(sidecar.file())
+            holder_record::read_record(sidecar.file())
                 .ok()
                 .and_then(|r| r.0)
                 .filter(|record| record.strategy == Strategy::Lockfile)
@@ -697,7 +652,9 @@ impl LockManager {
         } else {
             Mode::Exclusive
         };
-        let record = metadata::read_record(sidecar.file()).ok().and_then(|r| r.0);
+        let record = holder_record::read_record(sidecar.file())
+            .ok()
+            .and_then(|r| r.0);
         Ok(Some(Holder::from_record(
             record.as_ref(),
             mode,
@@ -921,17 +878,6 @@ fn unusable(given: &Path, path: &Path, error: std::io::Error) -> LockError {
     LockError::io(given, "open", std::io::Error::new(kind, text))
 }
 
-/// The attempt timeout on `file_system`: `factor` times longer on a network share,
-/// where every round trip is slower (an unrepresentable result means no limit).
-fn stretched_for(file_system: &FsKind, timeout: Option<Duration>, factor: f64) -> Option<Duration> {
-    match timeout {
-        Some(t) if file_system.is_network() => {
-            Duration::try_from_secs_f64(t.as_secs_f64() * factor.max(1.0)).ok()
-        }
-        other => other,
-    }
-}
-
 /// `min(timeout, 100 ms) · 2^(attempt-1)`, scaled by a random factor in [0.5, 1.5).
 fn backoff(attempt: u32, timeout: Option<Duration>) -> Duration {
     let base = timeout.map_or(MAX_BACKOFF, |t| t.min(MAX_BACKOFF));
@@ -944,24 +890,6 @@ fn backoff(attempt: u32, timeout: Option<Duration>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timeouts_stretch_on_network_shares_only() {
-        let second = Some(Duration::from_secs(1));
-        let nfs = FsKind::Network("nfs".into());
-        assert_eq!(stretched_for(&FsKind::Local, second, 3.0), second);
-        assert_eq!(
-            stretched_for(&nfs, second, 3.0),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            stretched_for(&nfs, second, 0.5),
-            second,
-            "a factor below 1 never shortens"
-        );
-        assert_eq!(stretched_for(&nfs, None, 3.0), None);
-        assert_eq!(stretched_for(&nfs, Some(Duration::MAX), 3.0), None);
-    }
 
     fn resolved(path: &Path) -> Result<PathBuf, LockError> {
         resolve_target(&path.to_string_lossy())

@@ -1,29 +1,29 @@
 //! The lock engine: a fair in-process queue per file in front of an OS lock on
 //! a stable sidecar file, with leases, fencing tokens and events.
 
-pub mod diagnose;
+mod config;
 mod dir_watch;
 mod error;
 mod events;
+pub(crate) mod holder_record;
 pub mod interplay;
 pub mod lockfile;
 mod manager;
-mod metadata;
-mod os_lock;
+pub(crate) mod os_lock;
 mod path_lock;
 mod queue;
-mod sidecar;
+pub(crate) mod sidecar;
 pub mod strategy;
 mod timer;
 mod waiter_pool;
 
+pub use config::{network_stretch, ManagerOptions, StrategyChoice};
 pub use error::LockError;
 pub use events::{EventSink, LockEvent, ReleaseReason};
-pub use manager::{
-    AcquireRequest, Completion, HeldLock, LockManager, ManagerOptions, Request, StrategyChoice,
-    Waiting,
-};
-pub use metadata::{now_ms, Holder, Strategy};
+pub(crate) use holder_record::HolderRecord;
+pub use holder_record::{now_ms, Holder, Strategy};
+pub(crate) use manager::resolve_target;
+pub use manager::{AcquireRequest, Completion, HeldLock, LockManager, Request, Waiting};
 pub use sidecar::sidecar_path;
 
 /// Whether a lock excludes everyone (writers) or only exclusive holders (readers).

@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::config::StrategyChoice;
 use super::error::LockError;
-use super::manager::StrategyChoice;
-use super::metadata::{Holder, Strategy};
+use super::holder_record::{Holder, Strategy};
 use super::queue::{FairQueue, Holders};
 use super::sidecar::sidecar_path;
 use super::strategy::{self, Attempt, CrossProcessLock, HeldLock, Place, Won};

@@ -18,8 +18,8 @@ use parking_lot::Mutex;
 use super::{Attempt, CrossProcessLock, HeldLock, Place, Wait, Won, VERIFY_EVERY};
 use crate::lock::dir_watch::DirWatch;
 use crate::lock::error::LockError;
+use crate::lock::holder_record::{Holder, Strategy};
 use crate::lock::lockfile::{self, Claim, Created, Existing, StaleWatch};
-use crate::lock::metadata::{Holder, Strategy};
 use crate::lock::Mode;
 
 /// How often one attempt may find the file gone or changed before it reports busy.

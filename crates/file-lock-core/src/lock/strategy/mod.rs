@@ -21,9 +21,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::config::{network_stretch, StrategyChoice};
 use super::error::LockError;
-use super::manager::StrategyChoice;
-use super::metadata::{Holder, Strategy};
+use super::holder_record::{Holder, Strategy};
 use super::os_lock;
 use super::sidecar::Sidecar;
 use super::Mode;
@@ -178,17 +178,11 @@ pub fn auto_strategy(dir: &Path, file_system: &FsKind) -> (Strategy, String) {
     }
 }
 
-/// `staleMs` as applied on `file_system`: a share's round trips (and its
-/// holders' heartbeats) are slower, so it is stretched by the network factor.
+/// `staleMs` as applied on `file_system` (`config::network_stretch`).
 pub fn stale_after_on(
     file_system: &FsKind,
     stale_after: Duration,
     network_factor: f64,
 ) -> Duration {
-    if file_system.is_network() {
-        Duration::try_from_secs_f64(stale_after.as_secs_f64() * network_factor.max(1.0))
-            .unwrap_or(Duration::MAX)
-    } else {
-        stale_after
-    }
+    network_stretch(file_system, Some(stale_after), network_factor).unwrap_or(Duration::MAX)
 }

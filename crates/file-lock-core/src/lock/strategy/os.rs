@@ -20,8 +20,8 @@ use parking_lot::Mutex;
 
 use super::{Attempt, CrossProcessLock, HeldLock, Place, Wait, Won, VERIFY_EVERY};
 use crate::lock::error::LockError;
+use crate::lock::holder_record::{self, Holder, HolderRecord, NextRecord, Strategy};
 use crate::lock::interplay::{self, Step};
-use crate::lock::metadata::{self, Holder, HolderRecord, NextRecord, Strategy};
 use crate::lock::os_lock;
 use crate::lock::sidecar::Sidecar;
 use crate::lock::Mode;
@@ -83,7 +83,8 @@ impl OsLock {
             return Ok(None);
         }
         interplay::step(Step::LockedSidecar);
-        let next = metadata::next_record(sidecar.file()).map_err(|e| unlock_on_error(e, "read"))?;
+        let next =
+            holder_record::next_record(sidecar.file()).map_err(|e| unlock_on_error(e, "read"))?;
         if next.previous_strategy == Some(Strategy::Lockfile) {
             interplay::step(Step::SwitchingToLockFile);
             let _ = os_lock::unlock(sidecar.file());
@@ -159,7 +160,7 @@ impl CrossProcessLock for OsLock {
 
     fn recorded_holder(&self, expose_pids: bool) -> Option<Holder> {
         let sidecar = self.cached.lock().clone()?;
-        let (record, _) = metadata::read_record(sidecar.file()).ok()?;
+        let (record, _) = holder_record::read_record(sidecar.file()).ok()?;
         let record: Option<HolderRecord> = record;
         let mode = record.as_ref().map_or(Mode::Exclusive, |r| r.mode);
         Some(Holder::from_record(record.as_ref(), mode, expose_pids))
@@ -209,7 +210,7 @@ impl HeldLock for HeldSidecar {
             return Ok(());
         }
         self.published = true;
-        metadata::write_record(self.sidecar.file(), self.mode, self.next)
+        holder_record::write_record(self.sidecar.file(), self.mode, self.next)
     }
 
     fn still_held(&self) -> bool {

@@ -1,6 +1,14 @@
-//! Tests of the lock diagnostics (`diagnose.rs`): status, guarded breaking, doctor.
+//! Tests of the lock diagnostics (`diagnose/`): status, guarded breaking, doctor.
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::observe::held_reason;
 use super::*;
+use crate::lock::lockfile;
+use crate::lock::os_lock;
+use crate::lock::{now_ms, sidecar_path, HolderRecord, Mode, Strategy};
+use crate::process;
 
 const RULES: Rules = Rules {
     stale_after: Duration::from_secs(30),
@@ -75,10 +83,10 @@ fn a_file_without_lock_file_is_free_and_looking_creates_nothing() {
 fn an_os_lock_held_through_the_sidecar_is_reported_and_never_broken() {
     let dir = tempfile::tempdir().unwrap();
     let (file, lock) = data_file(&dir);
-    let sidecar = super::super::sidecar::Sidecar::open(&lock).unwrap();
+    let sidecar = crate::lock::sidecar::Sidecar::open(&lock).unwrap();
     assert!(os_lock::try_lock(sidecar.file(), Mode::Exclusive).unwrap());
-    let next = super::super::metadata::next_record(sidecar.file()).unwrap();
-    super::super::metadata::write_record(sidecar.file(), Mode::Exclusive, next).unwrap();
+    let next = crate::lock::holder_record::next_record(sidecar.file()).unwrap();
+    crate::lock::holder_record::write_record(sidecar.file(), Mode::Exclusive, next).unwrap();
     let status = status(&file, &RULES).unwrap();
     assert!(status.locked);
     assert_eq!(status.strategy, Some(Strategy::Os));
