@@ -8,9 +8,9 @@
 
 mod chunks;
 mod coded;
-mod conflict;
 mod convert;
 mod diagnose;
+mod json_merge;
 mod manager;
 mod numbers;
 mod watch;

@@ -11,15 +11,15 @@
 //! - `watch`: the process's one file watcher.
 //! - `document`: a JSON document's file side (atomic replace, number texts,
 //!   text pieces, audit events).
-//! - `conflict`: three-way JSON merge and diff.
+//! - `json_merge`: three-way JSON merge and diff.
 //! - `diagnose`: the CLI's status, break and doctor.
 //! - `audit`: the JSON-lines audit trail.
 
 pub mod audit;
-pub mod conflict;
 pub mod diagnose;
 pub mod document;
 pub mod fs_kind;
+pub mod json_merge;
 pub mod lock;
 pub mod paths;
 pub mod process;

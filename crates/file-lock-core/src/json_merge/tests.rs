@@ -1,8 +1,10 @@
-//! Tests of the three-way merge and diff (`conflict.rs`): hand-made cases,
+//! Tests of the three-way merge and diff (`json_merge/`): hand-made cases,
 //! symmetry, random documents, deep values, texts as JS writes them.
 
+use serde_json::{json, Map, Value};
+
+use super::keyed::elements;
 use super::*;
-use serde_json::json;
 
 /// Merges both ways round and checks the outcome is symmetric.
 fn merged(base: Value, mine: Value, theirs: Value) -> MergeOutcome {

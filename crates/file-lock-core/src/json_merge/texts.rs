@@ -10,7 +10,8 @@ use std::fmt::{self, Write as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{diff, recipe, run_merge, MergeOutcome, Side};
+use super::merge::run_merge;
+use super::{diff, recipe, MergeOutcome, Side};
 /// How deeply values may nest: arrays and objects inside each other, `[]` and
 /// `{}` being one level and a scalar none. The one limit of the whole package
 /// (`merge.js` and `document.js` use the same number): far above what a

@@ -1,12 +1,12 @@
 //! `mergeJsonText` / `diffJsonText`: the three-way JSON merge of
-//! `crate::conflict` for JS (through `merge.js`).
+//! `file_lock_core::json_merge` for JS (through `lib/merge.js`).
 //!
 //! Invariants:
 //! - Values cross as JSON text, one string each way: for big documents that is
 //!   much cheaper than napi's member-by-member object conversion.
 //! - Every text `JSON.stringify` writes is accepted, lone UTF-16 surrogates
-//!   included, up to `conflict::MAX_DEPTH` levels of nesting
-//!   (`conflict::merge_texts`).
+//!   included, up to `json_merge::MAX_DEPTH` levels of nesting
+//!   (`json_merge::merge_texts`).
 //! - Big documents are merged off the JS thread: `mergeJsonTextAsync` /
 //!   `diffJsonTextAsync` do the same work on the blocking pool and resolve with
 //!   the same text (a 50 MB merge takes seconds: an Electron main process must
@@ -21,15 +21,15 @@ use napi_derive::napi;
 
 use super::coded::{off_thread, Coded};
 
-use file_lock_core::conflict::{self, Side, TextError, TextErrorKind};
+use file_lock_core::json_merge::{self, Side, TextError, TextErrorKind};
 
 /// How deeply values may nest (arrays and objects inside each other) in
 /// `mergeJsonText` / `diffJsonText`, and in the whole package: documents,
-/// `set`/`update`/`edit` values, `defaultValue`. `conflict::MAX_DEPTH`.
+/// `set`/`update`/`edit` values, `defaultValue`. `json_merge::MAX_DEPTH`.
 #[napi]
 pub const MAX_JSON_DEPTH: u32 = 1000;
 
-const _: () = assert!(MAX_JSON_DEPTH as usize == conflict::MAX_DEPTH);
+const _: () = assert!(MAX_JSON_DEPTH as usize == json_merge::MAX_DEPTH);
 
 /// `EINVAL` naming the refused text (`EAGAIN` when no thread could be
 /// started for a deep value).
@@ -82,7 +82,7 @@ pub fn merge_json_text(
 ) -> napi::Result<String, String> {
     check_array_key(&array_key)?;
     let favor = favor.as_deref().map(side).transpose()?;
-    conflict::merge_texts([&base, &mine, &theirs], &array_key, favor)
+    json_merge::merge_texts([&base, &mine, &theirs], &array_key, favor)
         .map_err(|e| refused(&["base", "mine", "theirs"], e).into())
 }
 
@@ -97,13 +97,13 @@ pub fn diff_json_text(
     array_key: String,
 ) -> napi::Result<String, String> {
     check_array_key(&array_key)?;
-    conflict::diff_texts([&before, &after], &array_key)
+    json_merge::diff_texts([&before, &after], &array_key)
         .map_err(|e| refused(&["before", "after"], e).into())
 }
 
 /// `mergeJsonText` on the blocking pool: resolves with the same text, rejects
 /// with the same `EINVAL` errors. With `sharing`, `merged` is a recipe
-/// against `theirs` (`conflict::merge_texts_sharing`; merge.js builds it).
+/// against `theirs` (`json_merge::merge_texts_sharing`; merge.js builds it).
 // (Called from JS only: unused in `cargo test`.)
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<string>")]
@@ -119,9 +119,9 @@ pub fn merge_json_text_async<'env>(
     check_array_key(&array_key)?;
     let favor = favor.as_deref().map(side).transpose()?;
     let merge = if sharing == Some(true) {
-        conflict::merge_texts_sharing
+        json_merge::merge_texts_sharing
     } else {
-        conflict::merge_texts
+        json_merge::merge_texts
     };
     off_thread(env, move || {
         merge([&base, &mine, &theirs], &array_key, favor)
@@ -140,7 +140,7 @@ pub fn diff_json_text_async<'env>(
 ) -> napi::Result<PromiseRaw<'env, String>, String> {
     check_array_key(&array_key)?;
     off_thread(env, move || {
-        conflict::diff_texts([&before, &after], &array_key)
+        json_merge::diff_texts([&before, &after], &array_key)
             .map_err(|e| refused(&["before", "after"], e))
     })
 }

@@ -2,7 +2,7 @@
 //! stack, numbers, lone surrogates, bad texts.
 
 use super::*;
-use crate::conflict::{canonical_json, diff};
+use crate::json_merge::{canonical_json, diff};
 use serde_json::json;
 
 /// Nested arrays `depth` deep around `inner`.
