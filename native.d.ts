@@ -326,7 +326,7 @@ export interface LockRecordInfo {
 /**
  * How deeply values may nest (arrays and objects inside each other) in
  * `mergeJsonText` / `diffJsonText`, and in the whole package: documents,
- * `set`/`update`/`edit` values, `defaultValue`. `conflict::MAX_DEPTH`.
+ * `set`/`update`/`edit` values, `defaultValue`. `json_merge::MAX_DEPTH`.
  */
 export declare const MAX_JSON_DEPTH: number
 
@@ -346,7 +346,7 @@ export declare function mergeJsonText(base: string, mine: string, theirs: string
 /**
  * `mergeJsonText` on the blocking pool: resolves with the same text, rejects
  * with the same `EINVAL` errors. With `sharing`, `merged` is a recipe
- * against `theirs` (`conflict::merge_texts_sharing`; merge.js builds it).
+ * against `theirs` (`json_merge::merge_texts_sharing`; merge.js builds it).
  */
 export declare function mergeJsonTextAsync(base: string, mine: string, theirs: string, arrayKey: string, favor?: string | undefined | null, sharing?: boolean | undefined | null): Promise<string>
 
