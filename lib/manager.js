@@ -13,9 +13,10 @@ const { EventEmitter } = require('node:events')
 const { AsyncLocalStorage } = require('node:async_hooks')
 const path = require('node:path')
 const { NativeLockManager } = require('../native.js')
-const { JsonDocument, documentValue } = require('./document.js')
+const { JsonDocument, documentValue } = require('./document/document.js')
 const { Watcher } = require('./watcher.js')
 const { FileLockError, fromNative } = require('./errors.js')
+const { emitSafely } = require('./emit.js')
 
 const DEFAULTS = Object.freeze({
   timeoutMs: 5000,
@@ -632,17 +633,9 @@ class FileLockManager extends EventEmitter {
     }
   }
 
-  // A listener that throws must not break our bookkeeping: its error is
-  // rethrown on its own tick, as an uncaught listener error would be anyway.
+  // A listener that throws must not break our bookkeeping (lib/emit.js).
   #emitIfHeard(name, payload) {
-    if (this.listenerCount(name) === 0) return
-    try {
-      this.emit(name, payload)
-    } catch (error) {
-      process.nextTick(() => {
-        throw error
-      })
-    }
+    emitSafely(this, name, payload)
   }
 }
 

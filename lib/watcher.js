@@ -9,6 +9,7 @@
 
 const { EventEmitter } = require('node:events')
 const { FileLockError } = require('./errors.js')
+const { emitSafely } = require('./emit.js')
 
 let keepAlive = null
 let persistentCount = 0
@@ -90,13 +91,7 @@ class Watcher extends EventEmitter {
       this.#onUnheardError(payload)
       return
     }
-    try {
-      this.emit(name, payload)
-    } catch (error) {
-      process.nextTick(() => {
-        throw error
-      })
-    }
+    emitSafely(this, name, payload)
   }
 }
 

@@ -1,0 +1,294 @@
+'use strict'
+// The document's file as last read or written: its text, its frozen value,
+// the number texts to keep, and the spare copy a big document keeps ahead.
+//
+// Invariants:
+// - `text` is the file's text as last read or written: a change is any other
+//   text; `value` is what a reader of that text gets, frozen.
+// - A file that does not parse is never overwritten: ECORRUPT, with a copy of
+//   its bytes in the backups folder; bytes that are not UTF-8 are never
+//   decoded lossily (that would rewrite them with U+FFFD).
+// - A write is never bigger than the document could read back (ETOOBIG), and
+//   never lands on a file its lock does not cover (a link re-pointed meanwhile:
+//   EAGAIN, kept and retried).
+// - A new text from disk is taken one at a time (a read() and a watch event
+//   may both find it), and unsaved edits are rebased onto it.
+
+const { ExactNumbers } = require('../exact-numbers.js')
+const { BIG_TEXT, breathe, markClean, isClean, copyOfInPieces, stringifyInPieces, makeSpare, adoptSpare, adoptSpareSliced, parseFrozen, withoutBom, documentValue, documentValueSliced } = require('../json-values.js')
+const { fromNative } = require('../errors.js')
+const { utf8, coded, statKey, readRegular, MAX_BYTES_DEFAULT } = require('./files.js')
+const { applyUpdate, fnResult } = require('./update-fn.js')
+
+// A writer holding the lock longer than this does not hold up reads.
+const READ_LOCK_WAIT_MS = 250
+
+class DiskState {
+  #doc
+  value
+  text = null
+  statKey = null // inode, size and mtime of the file as last read or written
+  numbers = new ExactNumbers() // inexact number texts of the version read, kept at write (exact-numbers.js)
+  #taking = Promise.resolve() // the text being taken from disk (one at a time)
+  #spare = null // a big document's copy made ahead for the next edit/update: { of, copy, ours }
+  #sparing = null // the spare copy being made (resolves when it is, or was given up)
+
+  constructor(doc) {
+    this.#doc = doc
+  }
+
+  get maxBytes() {
+    return this.#doc.options.maxBytes ?? MAX_BYTES_DEFAULT
+  }
+
+  // Whether this document's work is done in slices (json-values.js).
+  get big() {
+    return this.text !== null && this.text.length > BIG_TEXT
+  }
+
+  // Under the shared lock; without it where no lock can be made (read-only).
+  // A writer holding the lock longer than READ_LOCK_WAIT_MS does not hold up
+  // reads: our writers replace the file by rename, so reading without the lock
+  // gives a whole version (the one before that writer's).
+  async withReadLock(fn) {
+    if (this.#doc.readOnly !== null) return fn()
+    try {
+      return await this.#doc.manager.withLock(this.#doc.filePath, fn, { exclusive: false, timeoutMs: READ_LOCK_WAIT_MS, retries: 1 })
+    } catch (error) {
+      if (error.code !== 'ELOCKTIMEOUT') throw error
+      return fn()
+    }
+  }
+
+  async readText() {
+    const { filePath } = this.#doc
+    // Never blocks (FIFOs, devices refused: ENOTFILE) nor reads more than maxBytes (ETOOBIG).
+    const bytes = await readRegular(filePath, this.maxBytes)
+    if (bytes === null) return null
+    try {
+      return utf8.decode(bytes)
+    } catch {
+      let backupPath = null
+      try {
+        backupPath = await this.#doc.backups.save(bytes, 'corrupt')
+      } catch {
+        // Reported below without a copy.
+      }
+      throw coded('ECORRUPT', `${filePath} is not valid UTF-8 text; it was left untouched${backupPath ? ` and copied to ${backupPath}` : ''}`, { filePath, backupPath })
+    }
+  }
+
+  // The value of a text read from disk, frozen; a bad one is copied aside (ECORRUPT).
+  async #parse(text) {
+    let value
+    try {
+      value = await parseFrozen(text, text.length > BIG_TEXT)
+      if (value === null || typeof value !== 'object') throw new Error('not an object or array')
+    } catch (cause) {
+      let backupPath = null
+      let where
+      try {
+        backupPath = await this.#doc.backups.save(text, 'corrupt')
+        where = `copied to ${backupPath}`
+      } catch (error) {
+        where = `could not be copied aside (${error.message})`
+      }
+      throw coded('ECORRUPT', `${this.#doc.filePath} does not hold a JSON object or array (${cause.message}); it was left untouched and ${where}`, { filePath: this.#doc.filePath, backupPath })
+    }
+    return value
+  }
+
+  // Takes a text read from disk as the new cached value (`parsed`: its value,
+  // when the caller has parsed it already).
+  async accept(text, parsed) {
+    const value = parsed ?? (await this.#parse(text))
+    if (text.length > BIG_TEXT) await this.numbers.readOffThread(text, value)
+    else this.numbers.read(text, value)
+    // Its text is what the native merge gets, unless it holds numbers JS
+    // cannot (the merge must see the numbers JS has).
+    this.value = markClean(value, this.numbers.exact ? withoutBom(text) : undefined)
+    this.text = text
+    this.prepareSpare()
+  }
+
+  // Another writer changed the file (seen by `origin`: 'watch', 'read' or the
+  // re-read before a 'write'): take the new version, say what changed, and
+  // rebase unsaved edits onto it. Called with the file locked (shared or exclusive).
+  takeFromDisk(text, origin, parsed) {
+    const taking = this.#taking.then(() => (text === this.text ? undefined : this.#takeNewText(text, origin, parsed)))
+    this.#taking = taking.catch(() => {})
+    return taking
+  }
+
+  async #takeNewText(text, origin, parsed) {
+    const doc = this.#doc
+    const old = this.value
+    await this.accept(text, parsed)
+    const value = this.value
+    if (!doc.opened) return
+    const heard = doc.heard('external-change') || doc.manager.listenerCount('external-change') > 0
+    const changes = heard ? await doc.edits.diff(old, value) : []
+    const reloaded = doc.edits.current === null
+    doc.audit('external-change', reloaded ? 'reloaded' : 'pending', `${changes.length} change(s), seen at ${origin}`)
+    doc.emit('external-change', { filePath: doc.filePath, oldValue: old, newValue: value, changes, reloaded, origin })
+    if (origin !== 'write') await doc.edits.rebase(value)
+  }
+
+  // update(fn) applied to `value`: fn gets a copy; the result is checked and
+  // frozen as set() does (documentValue). In slices for a big document.
+  async applyUpdate(fn, value) {
+    if (!this.big) return applyUpdate(fn, value, false)
+    const spare = this.#takeSpare(value)
+    let copy
+    if (spare === null) {
+      copy = await copyOfInPieces(value)
+      await breathe()
+    } else {
+      copy = spare.copy
+    }
+    const { result, name } = fnResult(fn, copy)
+    if (spare !== null) {
+      await breathe()
+      const adopted = await adoptSpareSliced(result, spare)
+      if (adopted !== null) return adopted
+    }
+    await breathe()
+    return documentValueSliced(result, name, true)
+  }
+
+  // edit(fn) applied to `current` (what get() gives): on the spare copy, taken
+  // in place, when there is one (a big document: no copy of it is made now),
+  // else as update() does.
+  applyEdit(fn, current) {
+    const spare = this.#takeSpare(current)
+    if (spare === null) return applyUpdate(fn, current, false)
+    const { result, name } = fnResult(fn, spare.copy)
+    return adoptSpare(result, spare) ?? documentValue(result, name)
+  }
+
+  // The spare copy of `value`, taken (used once), or null.
+  #takeSpare(value) {
+    const spare = this.#spare
+    if (spare === null || spare.of !== value) return null
+    this.#spare = null
+    return spare
+  }
+
+  // What the next edit() starts from.
+  #spareBase() {
+    const edits = this.#doc.edits.current
+    return edits === null ? this.value : edits.mine
+  }
+
+  // A big document keeps a copy of what the next edit()/update() changes,
+  // made ahead in slices (json-values.js makeSpare): edit() is synchronous
+  // and could not copy a big value without a long stall.
+  // Resolves when the spare copy of what the next edit() starts from is ready
+  // (or cannot be made: edits then copy at once).
+  prepareSpare() {
+    const doc = this.#doc
+    if (doc.closed || !this.big) return Promise.resolve()
+    if (this.#sparing !== null) return this.#sparing
+    const of = this.#spareBase()
+    if (this.#spare !== null && this.#spare.of === of) return Promise.resolve()
+    this.#spare = null
+    this.#sparing = makeSpare(of, () => (doc.closed ? null : this.#spareBase())).then(
+      (spare) => {
+        this.#sparing = null
+        if (doc.closed) return undefined
+        if (spare !== null && spare.of === this.#spareBase()) {
+          this.#spare = spare
+          return undefined
+        }
+        return this.prepareSpare()
+      },
+      // A value with no JSON text (a BigInt in it): no spare; edits copy it then.
+      () => {
+        this.#sparing = null
+      },
+    )
+    return this.#sparing
+  }
+
+  /** Drops the spare copy (the document is closed). */
+  dropSpare() {
+    this.#spare = null
+  }
+
+  // Writes `value` atomically (the caller holds the exclusive lock) and takes
+  // it as the version on disk.
+  async write(value) {
+    const { filePath, options, native } = this.#doc
+    const big = this.big
+    let text
+    if (big && this.numbers.exact && isClean(value)) {
+      // Plain JSON data and no number text to keep: JSON.stringify's text, a range at a time.
+      text = `${await stringifyInPieces(value, true)}\n`
+      this.numbers.plainText()
+      await breathe()
+    } else {
+      if (big) await breathe()
+      // JSON.stringify's text, with the inexact numbers read kept and BigInts' digits.
+      text = `${this.numbers.stringify(value, options.arrayKey)}\n`
+    }
+    // A big text goes to Rust as a string: a 50 MB Buffer's external memory
+    // would make V8 collect garbage on this thread at once.
+    const bytes = big ? text : Buffer.from(text)
+    const size = big ? Buffer.byteLength(text) : bytes.length
+    if (size > this.maxBytes) {
+      throw coded('ETOOBIG', `the value to write to ${filePath} is ${size} bytes as JSON, above the document's maxBytes (${this.maxBytes}); nothing was written`, {
+        filePath,
+        size,
+        maxBytes: this.maxBytes,
+      })
+    }
+    await this.#assertLockedWhereWritten()
+    try {
+      // Through a symbolic link, native replaceFile writes the file it leads to now, and keeps the link.
+      await native.replaceFile(filePath, bytes, options.durability !== 'none')
+    } catch (error) {
+      const failed = fromNative(error, { filePath })
+      // A FIFO, device, folder or socket put in the file's place: refused, left as it is.
+      if (/not a regular file/.test(failed?.message)) throw coded('ENOTFILE', failed.message, { filePath })
+      throw failed
+    }
+    // What a reader of the file gets (Dates as strings, no undefined members), read-only.
+    // (A text with numbers put back reads differently: 1e400 is Infinity, not the null JSON has.)
+    const spliced = this.numbers.spliced
+    this.value = isClean(value) && !spliced ? value : await parseFrozen(text, big)
+    this.numbers.wrote(text, this.value)
+    // A text with numbers put back is not what the merge may be given.
+    this.value = markClean(this.value, spliced ? undefined : text)
+    this.text = text
+    this.prepareSpare()
+    this.statKey = await statKey(filePath)
+  }
+
+  // Called under the exclusive lock of a write. Through a symbolic link, the
+  // lock was taken where the link led when it was granted, and the file is
+  // written where it leads now: if the link was pointed elsewhere in between,
+  // this lock does not cover the file written. Then EAGAIN: the write is kept
+  // and retried (under the lock of the new target), never written unguarded.
+  async #assertLockedWhereWritten() {
+    const { filePath, native, manager } = this.#doc
+    let target
+    try {
+      target = native.resolvePath(filePath)
+    } catch {
+      return // replaceFile says what is wrong with the path
+    }
+    if (target === filePath) return // not a link: locked by its own name
+    try {
+      // Held by this very write (the enclosing withLock): EDEADLOCK, at once.
+      await manager.withLock(target, () => {}, { timeoutMs: 0, retries: 1 })
+    } catch (error) {
+      if (error.code === 'EDEADLOCK') return
+    }
+    // The manager may remember this spelling as the file it named before it
+    // became a link: the retry must resolve it again.
+    native.forgetSpelling(filePath)
+    throw coded('EAGAIN', `${filePath} was pointed at ${target} while this write held the lock of its previous target; the write is kept and will be retried`, { filePath })
+  }
+}
+
+module.exports = { DiskState }

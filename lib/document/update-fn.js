@@ -1,0 +1,48 @@
+'use strict'
+// What a caller's update(fn) / edit(fn) makes of a document's value.
+//
+// Invariant: fn never sees nor changes the document's own value (it gets a
+// copy), and what it gives back reaches a write or a merge only once checked
+// and copied as set() checks a value (`documentValue`): a value the file
+// cannot hold is refused at the call, never later.
+
+const { documentValue } = require('../json-values.js')
+
+// `fn` gets a copy, returns the next value (or mutates the copy and returns
+// nothing). A preview (get() showing a queued update) never throws for fn's
+// result and ignores a promise; otherwise the result is checked.
+function applyUpdate(fn, value, preview) {
+  const copy = structuredClone(value)
+  if (preview) {
+    const next = fn(copy)
+    return isThenable(next) ? value : next === undefined ? copy : next
+  }
+  const { result, name } = fnResult(fn, copy)
+  return documentValue(result, name)
+}
+
+// What fn made of `copy`: its return value, or the copy it changed (and how
+// to name it in an error); a promise is refused (fn runs under the lock).
+function fnResult(fn, copy) {
+  const next = fn(copy)
+  if (isThenable(next)) throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
+  return next === undefined ? { result: copy, name: 'the value fn changed' } : { result: next, name: 'the value fn returned' }
+}
+
+function isThenable(value) {
+  return value !== null && typeof value === 'object' && typeof value.then === 'function'
+}
+
+function rangeError(name, expected, value) {
+  const error = new RangeError(`${name} must be ${expected}; got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
+  error.code = 'ERR_OUT_OF_RANGE'
+  return error
+}
+
+function typeError(name, expected) {
+  const error = new TypeError(`${name} must be ${expected}`)
+  error.code = 'ERR_INVALID_ARG_TYPE'
+  return error
+}
+
+module.exports = { applyUpdate, fnResult, typeError, rangeError }
