@@ -3,16 +3,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { sleep, useScratchDir, waitUntil } from './helpers.mjs'
+import { dir, file, sleep, useScratchDir, waitUntil } from './helpers.mjs'
 
-let dir
-let file
-const manager = useScratchDir({
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir()
 
 function readTrail(trail) {
   if (!fs.existsSync(trail)) return []

@@ -8,21 +8,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { makeTempDir, removeDir, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
+import { dir, file, makeScratchDir, removeDir, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
 
 const native = createRequire(import.meta.url)('../native.js')
 const CLI = fileURLToPath(new URL('../bin/file-lock-manager.js', import.meta.url))
 const isRoot = process.getuid?.() === 0
 const NOBODY = 65534
 
-let dir
-let file
-const manager = useScratchDir({
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir()
 const lockFile = () => path.join(dir, '.roles.json.lock')
 
 /** A running CLI process; `lines` are its stdout lines so far. */
@@ -426,7 +419,7 @@ describe('doctor', () => {
   })
 
   it.runIf(isRoot)('in a directory it cannot write: ✗ writable, the rest skipped, exit 1', async () => {
-    const outer = makeTempDir()
+    const outer = makeScratchDir()
     try {
       fs.chmodSync(outer, 0o755) // readable and searchable by everyone, writable by root only
       const result = await cli(['doctor', outer], { uid: NOBODY, gid: NOBODY })

@@ -1,21 +1,14 @@
 // Case 1: real cross-process contention on one JSON file.
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Child, FIXTURES, killAllChildren, makeTempDir, removeDir } from './helpers.mjs'
+import { describe, expect, it } from 'vitest'
+import { Child, dir, FIXTURES, useScratchDir } from './helpers.mjs'
 
 const PROCESSES = 8
 const ITERATIONS = 500
 
 describe('cross-process mutual exclusion', () => {
-  let dir
-  beforeEach(() => {
-    dir = makeTempDir()
-  })
-  afterEach(async () => {
-    await killAllChildren()
-    removeDir(dir)
-  })
+  useScratchDir()
 
   it.each(['os', 'lockfile', 'mixed'])(`strategy %s: ${PROCESSES} processes x ${ITERATIONS} read-modify-write increments of roles.json end at exactly ${PROCESSES * ITERATIONS}, never two holders at once`, async (strategy) => {
     const dataFile = path.join(dir, 'roles.json')

@@ -7,10 +7,9 @@
 // by bench/big-document.mjs, never here.)
 import fs from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { nextEvent, runSnippet, sleep, useScratchDir } from './helpers.mjs'
+import { file, nextEvent, runSnippet, sleep, useScratchDir } from './helpers.mjs'
 
-let file
-const manager = useScratchDir({ onEach: (_, f) => (file = f) })
+const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
 
 // ~3 MB as JsonDocument writes it.

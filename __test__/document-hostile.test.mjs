@@ -7,16 +7,9 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Child, FIXTURES, nextEvent, rejectionOf, runSnippet, useScratchDir, waitUntil, within } from './helpers.mjs'
+import { Child, dir, file, FIXTURES, incrementFromProcesses, nextEvent, rejectionOf, runSnippet, useScratchDir, waitUntil, within } from './helpers.mjs'
 
-let dir
-let file
-const manager = useScratchDir({
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir()
 
 const isRoot = process.getuid?.() === 0
 const json = (filePath) => JSON.parse(fs.readFileSync(filePath, 'utf8'))
@@ -247,14 +240,7 @@ describe('a document reached through a symbolic link', () => {
   it('two processes, one through the link and one through the target, exclude each other: 2 × 150 increments, none lost, the link kept', async () => {
     const { target, link } = linkedLayout()
     write(target, { counter: 0 })
-    const workers = [link, target].map((spelling) => new Child(path.join(FIXTURES, 'doc-worker.mjs'), [spelling, '150']))
-    await Promise.all(workers.map((w) => w.waitFor('ready')))
-    for (const w of workers) w.send({ cmd: 'go' })
-    const reports = await Promise.all(workers.map((w) => w.waitFor('done', { timeoutMs: 100000 })))
-    for (const report of reports) {
-      expect(report.errors).toEqual([])
-      expect(report.acknowledged).toBe(150)
-    }
+    await incrementFromProcesses([link, target], 150)
     expect(json(target)).toEqual({ counter: 300 })
     expect(isLink(link)).toBe(true)
     expect(namesUnder(dir).filter((n) => n.endsWith('.tmp'))).toEqual([])

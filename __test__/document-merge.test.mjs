@@ -4,16 +4,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Child, FIXTURES, nextEvent, sleep, useScratchDir, waitUntil } from './helpers.mjs'
+import { Child, dir, file, FIXTURES, nextEvent, sleep, useScratchDir, waitUntil } from './helpers.mjs'
 
-let dir
-let file
-const manager = useScratchDir({
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
 const backups = () => {
   try {
@@ -23,6 +16,12 @@ const backups = () => {
   }
 }
 const roles = (...list) => ({ roles: list.map(([id, name]) => ({ id, name })) })
+
+/** Another program replaces the file with `value` the atomic way (temp file, then rename), as editors and sync tools do. */
+function replaceExternally(value) {
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(value))
+  fs.renameSync(`${file}.tmp`, file)
+}
 
 async function startEditor() {
   const child = new Child(path.join(FIXTURES, 'editor-child.mjs'))
@@ -109,8 +108,7 @@ describe('JsonDocument and external changes', () => {
       })
       const conflicted = nextEvent(doc, 'conflict')
       // The other side renames the same role and, independently, bumps `version`.
-      fs.writeFileSync(`${file}.tmp`, JSON.stringify({ roles: [{ id: 'a', name: 'Theirs' }], version: 2 }))
-      fs.renameSync(`${file}.tmp`, file)
+      replaceExternally({ roles: [{ id: 'a', name: 'Theirs' }], version: 2 })
       const conflict = await conflicted
       expect(conflict.conflicts).toEqual([expect.objectContaining({ path: '$.roles[id="a"].name', kind: 'both-modified' })])
       expect(doc.conflict).not.toBeNull()
@@ -141,8 +139,7 @@ describe('JsonDocument and external changes', () => {
     })
     const conflicted = nextEvent(doc, 'conflict')
     const saved = nextEvent(doc, 'saved')
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(roles(['a', 'Admin'])))
-    fs.renameSync(`${file}.tmp`, file)
+    replaceExternally(roles(['a', 'Admin']))
     const conflict = await conflicted
     expect(conflict.policy).toBe('mine')
     expect(conflict.conflicts).toEqual([expect.objectContaining({ path: '$.roles[id="b"]', kind: 'delete-modify', deletedBy: 'theirs' })])
@@ -158,8 +155,7 @@ describe('JsonDocument and external changes', () => {
       v.roles[0].name = 'Mine'
     })
     const conflicted = nextEvent(doc, 'conflict')
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(roles(['a', 'Theirs'])))
-    fs.renameSync(`${file}.tmp`, file)
+    replaceExternally(roles(['a', 'Theirs']))
     await conflicted
     const error = await doc.close().catch((e) => e)
     expect(error.code).toBe('EUNSAVED')
@@ -194,12 +190,10 @@ describe('JsonDocument and external changes', () => {
       v.roles[0].name = 'Mine'
     })
     const merged = nextEvent(doc, 'merged')
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(roles(['a', 'Admin'], ['b', 'Theirs'])))
-    fs.renameSync(`${file}.tmp`, file)
+    replaceExternally(roles(['a', 'Admin'], ['b', 'Theirs']))
     await merged
     const conflicted = nextEvent(doc, 'conflict')
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(roles(['a', 'Other'], ['b', 'Theirs'])))
-    fs.renameSync(`${file}.tmp`, file)
+    replaceExternally(roles(['a', 'Other'], ['b', 'Theirs']))
     await (await conflicted).resolve('theirs')
     await waitUntil(() => audit.some((e) => e.op === 'conflict-resolved'), 5000, 'the resolution audited')
     const ops = audit.filter((e) => e.file === file && !['acquire', 'release'].includes(e.op)).map((e) => `${e.op}:${e.outcome}`)
@@ -216,8 +210,7 @@ describe('JsonDocument edits during a conflict', () => {
       v.roles[0].name = 'Mine'
     })
     const conflicted = nextEvent(doc, 'conflict')
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(roles(['a', 'Theirs'], ['b', 'Editor'])))
-    fs.renameSync(`${file}.tmp`, file)
+    replaceExternally(roles(['a', 'Theirs'], ['b', 'Editor']))
     await conflicted
     doc.edit((v) => {
       v.roles[1].name = 'Also mine'

@@ -6,19 +6,12 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { Child, FIXTURES, nextEvent, runSnippet, useScratchDir, waitUntil } from './helpers.mjs'
+import { Child, dir, file, FIXTURES, nextEvent, runSnippet, useScratchDir, waitUntil } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const native = require('../native.js')
 
-let dir
-let file
-const manager = useScratchDir({
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir()
 afterEach(() => vi.restoreAllMocks())
 
 const onDisk = () => fs.readFileSync(file, 'utf8')
@@ -28,6 +21,16 @@ const open = (options) => manager().openDocument(file, { watch: false, ...option
 // string "@X" replaced by tokens.X (the file's own number text).
 function written(value, tokens = {}) {
   return `${JSON.stringify(value, null, 2)}\n`.replace(/"@(\w+)"/g, (_, name) => tokens[name])
+}
+
+// `text` in the file, then one update(recipe) through a document: the file's text after it.
+async function textAfterUpdate(text, recipe) {
+  fs.writeFileSync(file, text)
+  const doc = await open()
+  await doc.update(recipe)
+  const after = onDisk()
+  await doc.close()
+  return after
 }
 
 // Another instance: a fresh Node process updating the document through the package.
@@ -87,11 +90,7 @@ describe('the issue: untouched numbers keep their text', () => {
   })
 
   it('a token that only changes its spelling is written as JSON.stringify spells it (same value)', async () => {
-    fs.writeFileSync(file, '{"a": 1.0, "b": 1E2, "c": 0.10, "d": 100000000000000000000, "e": 1e21}')
-    const doc = await open()
-    await doc.update((v) => void (v.other = 1))
-    expect(onDisk()).toBe(written({ a: 1, b: 100, c: 0.1, d: 1e20, e: 1e21, other: 1 }))
-    await doc.close()
+    expect(await textAfterUpdate('{"a": 1.0, "b": 1E2, "c": 0.10, "d": 100000000000000000000, "e": 1e21}', (v) => void (v.other = 1))).toBe(written({ a: 1, b: 100, c: 0.1, d: 1e20, e: 1e21, other: 1 }))
   })
 
   it('nested objects and arrays, any depth', async () => {
@@ -114,32 +113,20 @@ describe('the issue: untouched numbers keep their text', () => {
   })
 
   it('keys with escapes, unicode and lone surrogates are matched decoded', async () => {
-    fs.writeFileSync(file, '{"a\\"b": 9007199254740993, "\\u0041": 1e400, "é😀": -0, "\\ud83d\\ude00": 1e-400, "\\ud800": 1234567890123456789, "\\ud801": 1}')
-    const doc = await open()
-    await doc.update((v) => void (v.other = 1))
-    expect(onDisk()).toBe(
+    expect(await textAfterUpdate('{"a\\"b": 9007199254740993, "\\u0041": 1e400, "é😀": -0, "\\ud83d\\ude00": 1e-400, "\\ud800": 1234567890123456789, "\\ud801": 1}', (v) => void (v.other = 1))).toBe(
       written(
         { 'a"b': '@P', A: '@Q', 'é😀': '@R', '😀': '@S', '\ud800': '@T', '\ud801': 1, other: 1 },
         { P: '9007199254740993', Q: '1e400', R: '-0', S: '1e-400', T: '1234567890123456789' },
       ),
     )
-    await doc.close()
   })
 
   it('a key that appears twice keeps the text of the occurrence JSON.parse kept, never the other', async () => {
-    fs.writeFileSync(file, '{"a": 9007199254740993, "a": 5, "b": 1, "b": 9007199254740995, "h": 1e400, "h": null}')
-    const doc = await open()
-    await doc.update((v) => void (v.other = 1))
-    expect(onDisk()).toBe(written({ a: 5, b: '@B', h: null, other: 1 }, { B: '9007199254740995' }))
-    await doc.close()
+    expect(await textAfterUpdate('{"a": 9007199254740993, "a": 5, "b": 1, "b": 9007199254740995, "h": 1e400, "h": null}', (v) => void (v.other = 1))).toBe(written({ a: 5, b: '@B', h: null, other: 1 }, { B: '9007199254740995' }))
   })
 
   it('a byte order mark before the text does not shift anything', async () => {
-    fs.writeFileSync(file, '\ufeff{"big": 9007199254740993}')
-    const doc = await open()
-    await doc.update((v) => void (v.other = 1))
-    expect(onDisk()).toBe(written({ big: '@B', other: 1 }, { B: '9007199254740993' }))
-    await doc.close()
+    expect(await textAfterUpdate('\ufeff{"big": 9007199254740993}', (v) => void (v.other = 1))).toBe(written({ big: '@B', other: 1 }, { B: '9007199254740993' }))
   })
 })
 
@@ -314,17 +301,13 @@ describe('changing such a value is explicit', () => {
   })
 
   it('a plain number writes what JS has; the very number JS read there is no change', async () => {
-    fs.writeFileSync(file, '{"a": 9007199254740993, "b": 9007199254740993, "c": 1e400, "d": 1e400, "z": -0}')
-    const doc = await open()
-    await doc.update((v) => {
+    expect(await textAfterUpdate('{"a": 9007199254740993, "b": 9007199254740993, "c": 1e400, "d": 1e400, "z": -0}', (v) => {
       v.a = 5 // a change
       v.b = 9007199254740992 // what JS read there: not a change
       v.c = 1e308 // a change
       delete v.d // gone
       v.z = 0n // 0 exactly (a plain 0 is -0's JSON form: not a change)
-    })
-    expect(onDisk()).toBe(written({ a: 5, b: '@B', c: 1e308, z: '@Z' }, { B: '9007199254740993', Z: '0' }))
-    await doc.close()
+    })).toBe(written({ a: 5, b: '@B', c: 1e308, z: '@Z' }, { B: '9007199254740993', Z: '0' }))
   })
 })
 

@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { nextEvent, rejectionOf, runSnippet, sleep, useScratchDir, waitUntil, within } from './helpers.mjs'
+import { dir, file, nextEvent, rejectionOf, runSnippet, sleep, useScratchDir, waitUntil, within } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const mergeModule = require('../lib/merge.js')
@@ -41,14 +41,7 @@ function caught(fn) {
   throw new Error('expected a throw')
 }
 
-let dir
-let file
-const manager = useScratchDir({
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
 const backupsOf = (kind) => {
   try {
@@ -553,12 +546,22 @@ describe('values a file cannot hold, through set, update and edit', () => {
 })
 
 describe('saveDelayMs', () => {
-  it('Infinity: edits are saved only by save() or close(), never by a timer', async () => {
-    fs.writeFileSync(file, JSON.stringify(roles()))
+  /** Runs `fn`: no timer of it may be too long for Node (which would emit a TimeoutOverflowWarning and fire at once). */
+  async function withoutTimeoutOverflow(fn) {
     const warnings = []
     const onWarning = (w) => warnings.push(w)
     process.on('warning', onWarning)
     try {
+      await fn()
+    } finally {
+      process.off('warning', onWarning)
+    }
+    expect(warnings.map((w) => w.name)).not.toContain('TimeoutOverflowWarning')
+  }
+
+  it('Infinity: edits are saved only by save() or close(), never by a timer', async () => {
+    fs.writeFileSync(file, JSON.stringify(roles()))
+    await withoutTimeoutOverflow(async () => {
       const doc = await manager().openDocument(file, { saveDelayMs: Infinity, watch: false })
       doc.edit((v) => void (v.n = 1))
       await sleep(300)
@@ -571,28 +574,19 @@ describe('saveDelayMs', () => {
       expect(onDisk().n).toBe(1)
       await doc.close()
       expect(onDisk().n).toBe(2)
-    } finally {
-      process.off('warning', onWarning)
-    }
-    expect(warnings.map((w) => w.name)).not.toContain('TimeoutOverflowWarning')
+    })
   })
 
   it('the longest timer (2^31 - 1 ms) is accepted and does not fire early; close() saves', async () => {
     fs.writeFileSync(file, JSON.stringify(roles()))
-    const warnings = []
-    const onWarning = (w) => warnings.push(w)
-    process.on('warning', onWarning)
-    try {
+    await withoutTimeoutOverflow(async () => {
       const doc = await manager().openDocument(file, { saveDelayMs: 2 ** 31 - 1, watch: false })
       doc.edit((v) => void (v.n = 1))
       await sleep(300)
       expect(onDisk()).toStrictEqual(roles())
       await doc.close()
       expect(onDisk().n).toBe(1)
-    } finally {
-      process.off('warning', onWarning)
-    }
-    expect(warnings.map((w) => w.name)).not.toContain('TimeoutOverflowWarning')
+    })
   })
 
   it.each([

@@ -3,29 +3,15 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Child, FIXTURES, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
+import { Child, dir, file, FIXTURES, incrementFromProcesses, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
 
-let dir
-let file
-const manager = useScratchDir({
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
 
 describe('JsonDocument', () => {
   it('6 processes x 100 updates of one document lose nothing', async () => {
     fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
-    const workers = Array.from({ length: 6 }, () => new Child(path.join(FIXTURES, 'doc-worker.mjs'), [file, '100']))
-    await Promise.all(workers.map((w) => w.waitFor('ready')))
-    for (const w of workers) w.send({ cmd: 'go' })
-    const reports = await Promise.all(workers.map((w) => w.waitFor('done', { timeoutMs: 100000 })))
-    for (const report of reports) {
-      expect(report.errors).toEqual([])
-      expect(report.acknowledged).toBe(100)
-    }
+    await incrementFromProcesses(Array(6).fill(file), 100)
     expect(onDisk()).toEqual({ counter: 600 })
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([])
   }, 120000)

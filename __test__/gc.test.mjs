@@ -1,17 +1,10 @@
 // A Lock dropped without release() is released when it is garbage-collected.
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Child, FIXTURES, killAllChildren, makeTempDir, removeDir } from './helpers.mjs'
+import { describe, expect, it } from 'vitest'
+import { Child, dir, FIXTURES, useScratchDir } from './helpers.mjs'
 
-let dir
-beforeEach(() => {
-  dir = makeTempDir()
-})
-afterEach(async () => {
-  await killAllChildren()
-  removeDir(dir)
-})
+useScratchDir()
 
 describe('garbage collection of an unreleased Lock', () => {
   it("releases the lock, emits 'released' with reason 'garbage-collected' and a FILE_LOCK_DROPPED warning", async () => {

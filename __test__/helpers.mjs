@@ -1,45 +1,31 @@
-// Shared helpers of the JS test suite: temp dirs, the package, child processes.
-import { fork, spawn } from 'node:child_process'
+// The vitest side of the test kit (testkit/): what every suite of __test__/
+// needs — the package, a scratch dir per test that is always removed, child
+// processes that are always reaped — so that no suite keeps its own copy.
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { afterEach, beforeEach } from 'vitest'
+import { afterEach, beforeEach, expect } from 'vitest'
+import { PACKAGE, kitChild } from '../testkit/paths.mjs'
+import { Child, killAllChildren } from '../testkit/process.mjs'
+import { makeScratchDir, removeDir } from '../testkit/scratch.mjs'
+import { sleep, within } from '../testkit/time.mjs'
+
+export { Child, killAllChildren } from '../testkit/process.mjs'
+export { sidecarOf } from '../testkit/paths.mjs'
+export { makeScratchDir, removeDir } from '../testkit/scratch.mjs'
+export { sleep, within } from '../testkit/time.mjs'
 
 const require = createRequire(import.meta.url)
-export const { FileLockManager, Lock, FileLockError, DEFAULTS } = require('../index.js')
+export const { FileLockManager, Lock, FileLockError, DEFAULTS } = require(PACKAGE)
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url))
 export const LOCK_CHILD = path.join(FIXTURES, 'lock-child.mjs')
+export const DOC_INCREMENTER = kitChild('doc-incrementer.mjs')
+export const DOC_KILL_WRITER = kitChild('doc-kill-writer.mjs')
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 export const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
-
-/** A fresh private temp dir (canonical, so it compares with `lock.filePath`). */
-export function makeTempDir() {
-  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'flm-test-')))
-}
-
-export function removeDir(dir) {
-  if (dir) fs.rmSync(dir, { recursive: true, force: true })
-}
-
-export function sidecarOf(file) {
-  return path.join(path.dirname(file), `.${path.basename(file)}.lock`)
-}
-
-/**
- * Settles `promise`, or fails with a clear message after `ms`: a test that
- * expects an error must not hang until vitest's timeout if the error never comes.
- */
-export function within(promise, ms, what = 'operation') {
-  let timer
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
-}
 
 /** What `fn` throws synchronously (fails if it does not throw). */
 export function thrown(fn) {
@@ -63,6 +49,16 @@ export async function rejectionOf(promise, ms = 10000, what = 'operation') {
   throw new Error(`${what} resolved (${String(value)}) but was expected to reject`)
 }
 
+/** Aborts `controller` in 100 ms: `attempt` must reject with an AbortError (ABORT_ERR), well within 3 s. */
+export async function expectPromptAbort(attempt, controller) {
+  setTimeout(() => controller.abort(), 100)
+  const started = Date.now()
+  const error = await rejectionOf(attempt, 5000, 'aborted acquireLock')
+  expect(Date.now() - started).toBeLessThan(3000)
+  expect(error.name).toBe('AbortError')
+  expect(error.code).toBe('ABORT_ERR')
+}
+
 /** Waits until `predicate()` is true, polling. */
 export async function waitUntil(predicate, ms = 10000, what = 'condition') {
   const deadline = Date.now() + ms
@@ -84,118 +80,12 @@ export function nextEvent(emitter, event, filter = () => true, ms = 10000) {
   return within(seen, ms, `event '${event}'`).finally(() => emitter.off(event, listener))
 }
 
-const liveChildren = new Set()
-
-/** Kills every child process a test left running (by pid, via its handle). */
-export async function killAllChildren() {
-  const pending = []
-  for (const child of liveChildren) {
-    if (child.exitInfo === null) {
-      child.proc.kill('SIGKILL')
-      pending.push(child.exited)
-    }
-  }
-  liveChildren.clear()
-  await Promise.all(pending)
-}
-
-/**
- * A Node child process running a fixture script, talked to over IPC.
- * Messages it sends are buffered; `waitFor` consumes the first matching one.
- */
-export class Child {
-  constructor(script, args = [], { execArgv = [], env } = {}) {
-    this.proc = fork(script, args, {
-      execArgv,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...env },
-    })
-    this.pid = this.proc.pid
-    this.messages = []
-    this.stdout = ''
-    this.stderr = ''
-    this.exitInfo = null
-    this.#waiters = []
-    this.proc.stdout.on('data', (d) => (this.stdout += d))
-    this.proc.stderr.on('data', (d) => (this.stderr += d))
-    this.proc.on('message', (message) => {
-      this.messages.push(message)
-      this.#dispatch()
-    })
-    this.exited = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => {
-        this.exitInfo = { code, signal }
-        resolve(this.exitInfo)
-        this.#dispatch()
-      })
-    })
-    liveChildren.add(this)
-  }
-
-  #waiters
-
-  #dispatch() {
-    for (const waiter of [...this.#waiters]) {
-      const index = this.messages.findIndex(waiter.match)
-      if (index !== -1) {
-        const [message] = this.messages.splice(index, 1)
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
-        waiter.resolve(message)
-      } else if (this.exitInfo !== null) {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
-        waiter.reject(new Error(`child ${this.pid} exited (${JSON.stringify(this.exitInfo)}) before sending ${waiter.what}; stderr: ${this.stderr}`))
-      }
-    }
-  }
-
-  /** Resolves with the first (unconsumed) message of `type` matching `filter`. */
-  waitFor(type, { filter = () => true, timeoutMs = 15000 } = {}) {
-    const what = `'${type}'`
-    const match = (m) => m?.type === type && filter(m)
-    const promise = new Promise((resolve, reject) => {
-      this.#waiters.push({ match, resolve, reject, what })
-      this.#dispatch()
-    })
-    return within(promise, timeoutMs, `message ${what} from child ${this.pid}`).catch((error) => {
-      error.message += `; child stderr: ${this.stderr}`
-      throw error
-    })
-  }
-
-  /** Whether an unconsumed message of `type` arrived. */
-  has(type) {
-    return this.messages.some((m) => m?.type === type)
-  }
-
-  send(message) {
-    this.proc.send(message)
-  }
-
-  /** Sends a command and waits for its answer `type` (an 'error' answer rejects). */
-  async request(message, type, timeoutMs = 15000) {
-    this.send(message)
-    const answer = await this.waitFor(type, { timeoutMs }).catch(async (error) => {
-      const failed = this.messages.find((m) => m?.type === 'error')
-      if (failed) error.message += `; child error: ${failed.code} ${failed.message}`
-      throw error
-    })
-    return answer
-  }
-
-  kill(signal = 'SIGTERM') {
-    this.proc.kill(signal)
-    return this.exited
-  }
-}
-
 /** Starts a lock-child (see fixtures/lock-child.mjs) and waits until it is ready. */
 export async function startLockChild(managerOptions = {}) {
   const child = new Child(LOCK_CHILD, [JSON.stringify(managerOptions)])
   await child.waitFor('ready')
   return child
 }
-
-const PACKAGE = fileURLToPath(new URL('../index.js', import.meta.url))
 
 /**
  * Runs a CommonJS snippet in a fresh Node process with `FileLockManager` and
@@ -212,29 +102,49 @@ export function runSnippet(file, body, nodeArgs = [], env = {}) {
   return { child, exited, output: () => out }
 }
 
+/** The current test's scratch dir and its `roles.json` (live bindings: set before each test by `useScratchDir`). */
+export let dir
+export let file
+
 /**
- * Per test: a fresh temp dir holding `roles.json` (written with `contents`
- * unless null), handed to `onEach(dir, file)`; afterwards every manager made
- * through the returned `manager()` is closed, child processes are killed and
- * the dir is removed.
+ * Per test: a fresh scratch dir (`dir`) and in it `file`, `roles.json`, written
+ * with `contents` unless null; afterwards every manager made through the
+ * returned `manager()` is closed, child processes are killed and the dir is removed.
  */
-export function useScratchDir({ contents = null, onEach }) {
+export function useScratchDir({ contents = null } = {}) {
   const managers = []
-  let dir
+  let mine
   beforeEach(() => {
-    dir = makeTempDir()
-    const file = path.join(dir, 'roles.json')
+    mine = makeScratchDir()
+    dir = mine
+    file = path.join(mine, 'roles.json')
     if (contents !== null) fs.writeFileSync(file, contents)
-    onEach(dir, file)
   })
   afterEach(async () => {
     await Promise.all(managers.splice(0).map((m) => m.close()))
     await killAllChildren()
-    removeDir(dir)
+    removeDir(mine)
   })
   return function manager(options) {
     const m = new FileLockManager(options)
     managers.push(m)
     return m
+  }
+}
+
+/**
+ * `count` JsonDocument.update increments of {counter} by one process per entry
+ * of `files` (a path each; the same path again for more processes on one file),
+ * all started together: every increment must be acknowledged without an error.
+ */
+export async function incrementFromProcesses(files, count, timeoutMs = 100000) {
+  const options = [JSON.stringify({ timeoutMs: 60000, retries: 1 }), JSON.stringify({ defaultValue: { counter: 0 } })]
+  const workers = files.map((f) => new Child(DOC_INCREMENTER, [f, count, ...options]))
+  await Promise.all(workers.map((w) => w.waitFor('ready')))
+  for (const w of workers) w.send({ cmd: 'go' })
+  const reports = await Promise.all(workers.map((w) => w.waitFor('done', { timeoutMs })))
+  for (const report of reports) {
+    expect(report.errors).toEqual([])
+    expect(report.acknowledged).toBe(count)
   }
 }

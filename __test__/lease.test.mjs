@@ -1,15 +1,9 @@
 // leaseMs: the accepted range, and the promise that a Lock is never handed out
 // already lost (a lease that ran out between the grant and the hand-over).
 import { describe, expect, it } from 'vitest'
-import { FileLockError, FileLockManager, rejectionOf, runSnippet, sleep, thrown, useScratchDir, within } from './helpers.mjs'
+import { file, FileLockError, FileLockManager, rejectionOf, runSnippet, sleep, thrown, useScratchDir, within } from './helpers.mjs'
 
-let file
-const manager = useScratchDir({
-  contents: '{}',
-  onEach: (_, f) => {
-    file = f
-  },
-})
+const manager = useScratchDir({ contents: '{}' })
 
 // Busy-waits (blocking the event loop, as a slow `acquired` listener would) until
 // the native side has let go of every lock of `m`: its lease timer runs on a Rust
@@ -19,6 +13,18 @@ function blockUntilNativeLetGo(m, ms = 5000) {
   while (m.heldCount !== 0) {
     if (Date.now() > deadline) throw new Error(`the lease did not run out within ${ms} ms`)
   }
+}
+
+// A manager with `leaseMs` whose `acquired` listener blocks until the native side
+// let go (while `blocking.now` is set), and another manager with no lease.
+function blockingOnAcquired(leaseMs) {
+  const m = manager({ leaseMs })
+  const other = manager({ leaseMs: Infinity })
+  const blocking = { now: false }
+  m.on('acquired', () => {
+    if (blocking.now) blockUntilNativeLetGo(m)
+  })
+  return { m, other, blocking }
 }
 
 // The settled outcome of an acquisition: its Lock, or its error.
@@ -117,15 +123,10 @@ describe('a Lock is never handed out already lost', () => {
   })
 
   it('leaseMs: 1, 200 acquisitions (fast and waited-for, some with a blocking listener): each resolves held or rejects ECOMPROMISED', async () => {
-    const m = manager({ leaseMs: 1 })
-    const holderManager = manager({ leaseMs: Infinity })
-    let blockThisOne = false
-    m.on('acquired', () => {
-      if (blockThisOne) blockUntilNativeLetGo(m)
-    })
+    const { m, other: holderManager, blocking } = blockingOnAcquired(1)
     const counts = { resolved: 0, rejected: 0 }
     for (let i = 0; i < 200; i++) {
-      blockThisOne = i % 4 === 3
+      blocking.now = i % 4 === 3
       let holder
       if (i % 2 === 1) holder = await holderManager.acquireLock(file, { timeoutMs: 0, retries: 1 })
       const pending = outcomeOf(m.acquireLock(file, { timeoutMs: 10000, retries: 1 }))
@@ -134,7 +135,7 @@ describe('a Lock is never handed out already lost', () => {
       if (outcome.lock) {
         counts.resolved++
         // A listener that blocked until the native side let go: never handed out.
-        expect(blockThisOne, `acquisition ${i} resolved although its lease had run out before the hand-over`).toBe(false)
+        expect(blocking.now, `acquisition ${i} resolved although its lease had run out before the hand-over`).toBe(false)
         await outcome.lock.release()
       } else {
         counts.rejected++
@@ -151,20 +152,15 @@ describe('a Lock is never handed out already lost', () => {
     // The lease is long enough that checking synchronously after the resolution
     // is sound: a resolved Lock must still be held then. Every fourth acquisition
     // has an `acquired` listener that blocks until the lease ran out: it must reject.
-    const m = manager({ leaseMs: 200 })
-    const other = manager({ leaseMs: Infinity })
-    let blockThisOne = false
-    m.on('acquired', () => {
-      if (blockThisOne) blockUntilNativeLetGo(m)
-    })
+    const { m, other, blocking } = blockingOnAcquired(200)
     for (let i = 0; i < 24; i++) {
-      blockThisOne = i % 4 === 3
+      blocking.now = i % 4 === 3
       let lock
       try {
         lock = await m.acquireLock(file, { timeoutMs: 0, retries: 1 })
       } catch (error) {
         expectLostBeforeHandOver(error)
-        expect(blockThisOne, `acquisition ${i} rejected`).toBe(true)
+        expect(blocking.now, `acquisition ${i} rejected`).toBe(true)
         // Lost, so free: another manager gets it at once.
         await (await other.acquireLock(file, { timeoutMs: 0, retries: 1 })).release()
         continue
@@ -174,7 +170,7 @@ describe('a Lock is never handed out already lost', () => {
       const error = await theirs // (our lock is released only once their attempt is over)
       await lock.release()
       expect(error.code, `acquisition ${i}: the other manager took a file whose Lock had just been handed out`).toBe('ELOCKTIMEOUT')
-      expect(blockThisOne, `acquisition ${i} resolved although its lease had run out before the hand-over`).toBe(false)
+      expect(blocking.now, `acquisition ${i} resolved although its lease had run out before the hand-over`).toBe(false)
     }
   })
 })

@@ -2,18 +2,11 @@
 // it), events and held locks must not (a library must never stop an app from exiting).
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FileLockManager, runSnippet, sleep, useScratchDir, within } from './helpers.mjs'
+import { dir, file, FileLockManager, runSnippet, sleep, useScratchDir, within } from './helpers.mjs'
 
 
 describe('process lifetime', () => {
-  let dir
-  let file
-  useScratchDir({
-    onEach: (d, f) => {
-      dir = d
-      file = f
-    },
-  })
+  useScratchDir()
 
   it('event listeners and a finished acquisition do not keep the process alive', async () => {
     const run = runSnippet(

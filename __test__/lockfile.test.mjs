@@ -5,16 +5,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { nextEvent, runSnippet, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
+import { dir, file, nextEvent, runSnippet, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
 
-let dir
-let file
-const manager = useScratchDir({
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir()
 const lockFile = () => path.join(dir, '.roles.json.lock')
 
 describe("strategy 'lockfile'", () => {

@@ -5,6 +5,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
+  dir,
+  expectPromptAbort,
+  file,
   FileLockError,
   FileLockManager,
   nextEvent,
@@ -12,20 +15,26 @@ import {
   sidecarOf,
   sleep,
   startLockChild,
+  useScratchDir,
   waitUntil,
   within,
-  useScratchDir,
 } from './helpers.mjs'
 
-let dir
-let file
-const manager = useScratchDir({
-  contents: '{"counter":0}',
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir({ contents: '{"counter":0}' })
+
+/**
+ * A lock-child holds `file`, and a manager of ours waits for it: its
+ * acquisition (`options` added to a 60 s timeout, one attempt) has emitted 'waiting'.
+ */
+async function waitBehindChild(options = {}) {
+  const child = await startLockChild()
+  const held = await child.request({ cmd: 'acquire', file }, 'held')
+  const m = manager()
+  const waiting = nextEvent(m, 'waiting')
+  const acquisition = m.acquireLock(file, { timeoutMs: 60000, retries: 1, ...options })
+  await waiting
+  return { child, held, m, acquisition }
+}
 
 describe('shared locks across processes', () => {
   it('two processes hold shared locks at the same time while a third process waits for an exclusive lock until both released', async () => {
@@ -106,19 +115,9 @@ describe('timeouts', () => {
 
 describe('abort while waiting for another process', () => {
   it('rejects promptly with ABORT_ERR and leaks no hold: a third process and then we get the lock once the holder releases', async () => {
-    const [holder, third] = await Promise.all([startLockChild(), startLockChild()])
-    const held = await holder.request({ cmd: 'acquire', file }, 'held')
-    const m = manager()
     const controller = new AbortController()
-    const waiting = nextEvent(m, 'waiting')
-    const attempt = m.acquireLock(file, { timeoutMs: 60000, retries: 1, signal: controller.signal })
-    await waiting
-    setTimeout(() => controller.abort(), 100)
-    const started = Date.now()
-    const error = await rejectionOf(attempt, 5000, 'aborted acquireLock')
-    expect(Date.now() - started).toBeLessThan(3000)
-    expect(error.name).toBe('AbortError')
-    expect(error.code).toBe('ABORT_ERR')
+    const [{ child: holder, held, m, acquisition: attempt }, third] = await Promise.all([waitBehindChild({ signal: controller.signal }), startLockChild()])
+    await expectPromptAbort(attempt, controller)
     expect(m.heldCount).toBe(0)
 
     await holder.request({ cmd: 'release' }, 'released')
@@ -155,14 +154,9 @@ describe("'waiting' events across processes", () => {
 
 describe('a holder that dies', () => {
   it('SIGKILL of the holding process frees the lock at once for a process waiting with a long timeout', async () => {
-    const child = await startLockChild()
-    const held = await child.request({ cmd: 'acquire', file }, 'held')
-    const m = manager()
-    const waiting = nextEvent(m, 'waiting')
+    const { child, held, acquisition } = await waitBehindChild()
     let acquired = false
-    const acquisition = m.acquireLock(file, { timeoutMs: 60000, retries: 1 })
     acquisition.then(() => (acquired = true), () => {})
-    await waiting
     await sleep(200)
     expect(acquired).toBe(false)
 
@@ -192,12 +186,7 @@ describe('a holder that dies', () => {
 
 describe('close() with a waiter for another process', () => {
   it('rejects the waiting acquisition with ECLOSED promptly', async () => {
-    const child = await startLockChild()
-    await child.request({ cmd: 'acquire', file }, 'held')
-    const m = manager()
-    const waiting = nextEvent(m, 'waiting')
-    const acquisition = m.acquireLock(file, { timeoutMs: 60000, retries: 1 })
-    await waiting
+    const { child, m, acquisition } = await waitBehindChild()
     await m.close()
     const error = await rejectionOf(acquisition, 5000, 'waiting acquisition')
     expect(error).toBeInstanceOf(FileLockError)
@@ -316,10 +305,8 @@ describe('a given-up exclusive wait does not block later shared requests', () =>
     return m
   }
 
-  it('after a timed-out exclusive request', async () => {
-    const m = await setup()
-    const error = await rejectionOf(m.acquireLock(file, { timeoutMs: 100, retries: 1 }), 10000, 'exclusive')
-    expect(error.code).toBe('ELOCKTIMEOUT')
+  /** `m` asks for a shared lock beside the other shared holder: granted, as a shared lock. */
+  async function expectSharedGrant(m) {
     const outcome = await within(
       m.acquireLock(file, { exclusive: false, timeoutMs: 2000, retries: 1 }).then((lock) => lock, (e) => e),
       10000,
@@ -328,6 +315,13 @@ describe('a given-up exclusive wait does not block later shared requests', () =>
     expect(outcome.code).toBeUndefined()
     expect(outcome.exclusive).toBe(false)
     await outcome.release()
+  }
+
+  it('after a timed-out exclusive request', async () => {
+    const m = await setup()
+    const error = await rejectionOf(m.acquireLock(file, { timeoutMs: 100, retries: 1 }), 10000, 'exclusive')
+    expect(error.code).toBe('ELOCKTIMEOUT')
+    await expectSharedGrant(m)
   })
 
   it('after an aborted exclusive wait', async () => {
@@ -338,14 +332,7 @@ describe('a given-up exclusive wait does not block later shared requests', () =>
     await waiting
     controller.abort()
     expect((await rejectionOf(attempt, 5000, 'aborted exclusive')).code).toBe('ABORT_ERR')
-    const outcome = await within(
-      m.acquireLock(file, { exclusive: false, timeoutMs: 2000, retries: 1 }).then((lock) => lock, (e) => e),
-      10000,
-      'shared request',
-    )
-    expect(outcome.code).toBeUndefined()
-    expect(outcome.exclusive).toBe(false)
-    await outcome.release()
+    await expectSharedGrant(m)
   })
 })
 
@@ -358,12 +345,7 @@ describe('sidecar clean-up', () => {
   })
 
   it('close() while waiting for another process removes the unused sidecar once that process lets go', async () => {
-    const child = await startLockChild()
-    await child.request({ cmd: 'acquire', file }, 'held')
-    const m = manager()
-    const waiting = nextEvent(m, 'waiting')
-    const acquisition = m.acquireLock(file, { timeoutMs: 60000, retries: 1 })
-    await waiting
+    const { child, m, acquisition } = await waitBehindChild()
     await m.close()
     expect((await rejectionOf(acquisition, 5000)).code).toBe('ECLOSED')
     expect(fs.existsSync(sidecarOf(file))).toBe(true) // still in use by the child

@@ -10,7 +10,7 @@ import { execFileSync, fork, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import { afterEach, describe, expect, it } from 'vitest'
-import { LOCK_CHILD, sidecarOf, useScratchDir, within } from './helpers.mjs'
+import { file, LOCK_CHILD, sidecarOf, useScratchDir, within } from './helpers.mjs'
 
 const UNSHARE = ['--pid', '--fork', '--mount-proc', '--kill-child']
 
@@ -27,12 +27,7 @@ if (!canUnshare) {
   console.warn('namespaces.test.mjs: real PID-namespace tests SKIPPED: `unshare --pid --fork --mount-proc` is not allowed here (needs Linux and root or user namespaces)')
 }
 
-let file
-const manager = useScratchDir({
-  onEach: (_, f) => {
-    file = f
-  },
-})
+const manager = useScratchDir()
 
 /** Our own PID namespace and boot, as the library records them (Linux). */
 const ourNamespace = () => fs.readlinkSync('/proc/self/ns/pid')

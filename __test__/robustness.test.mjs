@@ -3,17 +3,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FileLockManager, runSnippet, sleep, useScratchDir, within } from './helpers.mjs'
+import { dir, file, FileLockManager, runSnippet, sleep, useScratchDir, within } from './helpers.mjs'
 
 describe('robustness', () => {
-  let dir
-  let file
-  useScratchDir({
-    onEach: (d, f) => {
-      dir = d
-      file = f
-    },
-  })
+  useScratchDir()
 
   it('a grant racing close() rejects with ECLOSED instead of handing out a released lock', async () => {
     const m = new FileLockManager({ leaseMs: Infinity })
@@ -132,14 +125,7 @@ describe('robustness', () => {
 })
 
 describe('lock file safety', () => {
-  let dir
-  let file
-  const manager = useScratchDir({
-    onEach: (d, f) => {
-      dir = d
-      file = f
-    },
-  })
+  const manager = useScratchDir()
   const sidecar = () => path.join(dir, '.roles.json.lock')
 
   it('refuses a sidecar that is a symlink (ELOOP) and leaves its target alone', async () => {

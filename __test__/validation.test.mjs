@@ -2,17 +2,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Child, FIXTURES, FileLockError, FileLockManager, rejectionOf, thrown, useScratchDir } from './helpers.mjs'
+import { Child, dir, file, FileLockError, FileLockManager, FIXTURES, rejectionOf, thrown, useScratchDir } from './helpers.mjs'
 
-let dir
-let file
-const manager = useScratchDir({
-  contents: '{}',
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir({ contents: '{}' })
 
 describe('FileLockManager options', () => {
   it('fills in the documented defaults', () => {

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Child, FIXTURES, killAllChildren, makeTempDir, removeDir, waitUntil } from './helpers.mjs'
+import { Child, FIXTURES, killAllChildren, makeScratchDir, removeDir, waitUntil } from './helpers.mjs'
 
 const COUNT = 200
 const SCALE_CHILD = path.join(FIXTURES, 'watch-scale-child.mjs')
@@ -46,7 +46,7 @@ function fsWatchInAnotherProcess(dir) {
  * one folder), replaced by this process; what the child reports about itself.
  */
 async function twoHundredDocuments(layout) {
-  root = makeTempDir()
+  root = makeScratchDir()
   const dirs = layout === 'folders' ? Array.from({ length: COUNT }, (_, i) => path.join(root, `app-${i}`)) : [path.join(root, 'shared')]
   for (const dir of dirs) fs.mkdirSync(dir)
   const files = Array.from({ length: COUNT }, (_, i) => (layout === 'folders' ? path.join(dirs[i], 'roles.json') : path.join(dirs[0], `roles-${i}.json`)))
@@ -197,7 +197,7 @@ describe.runIf(canLimit)('a watch that cannot be set up', () => {
     ['max_inotify_instances', 'max_user_instances'],
     ['max_inotify_watches', 'max_user_watches'],
   ])('at inotify %s: the document says why (watchError, error event), manager.watch() throws EWATCHLIMIT', async (setting, named) => {
-    root = makeTempDir()
+    root = makeScratchDir()
     const file = path.join(root, 'roles.json')
     fs.writeFileSync(file, '{"roles":[]}')
     const { code, out } = await runWithInotifyLimit(setting, file, AT_THE_LIMIT)

@@ -3,16 +3,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Child, FIXTURES, sleep, useScratchDir, waitUntil } from './helpers.mjs'
+import { Child, dir, file, FIXTURES, sleep, useScratchDir, waitUntil } from './helpers.mjs'
 
-let dir
-let file
-const manager = useScratchDir({
-  onEach: (d, f) => {
-    dir = d
-    file = f
-  },
-})
+const manager = useScratchDir()
 
 async function startEditor() {
   const child = new Child(path.join(FIXTURES, 'editor-child.mjs'))
