@@ -4,11 +4,11 @@
 // lock held by the other instance (lock-timeout → retry / cancel).
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { RolesRepository, type Role, type RolesFile, type RolesRepositoryOptions } from '../RolesRepository.js'
 import { keepTheirDeletions } from '../locking/ConflictResolver.js'
 import { FileLockManager, errorCode, type FileLockManagerConfig } from '../locking/FileLockManager.js'
-import { AppInstance, NoticeLog, compileExample, readJson, removeDir, stopAllInstances, tempDir } from './helpers.js'
+import { AppInstance, NoticeLog, built, dir, file, readJson, rejection, useExample } from './helpers.js'
 
 const SEED: Role[] = [
   { id: 'admin', name: 'Admin', permissions: ['*'] },
@@ -16,31 +16,15 @@ const SEED: Role[] = [
   { id: 'viewer', name: 'Viewer', permissions: ['read'] },
 ]
 
-let built: string
-let dir: string
-let file: string
-let manager: FileLockManager | null
-let repo: RolesRepository | null
+let manager: FileLockManager | null = null
+let repo: RolesRepository | null = null
 let notices: NoticeLog
 
-beforeAll(() => {
-  built = compileExample()
-})
-afterAll(() => removeDir(built))
-
-beforeEach(() => {
-  dir = tempDir()
-  file = path.join(dir, 'roles.json')
-  fs.writeFileSync(file, `${JSON.stringify({ roles: SEED }, null, 2)}\n`)
-  manager = null
-  repo = null
-})
-
-afterEach(async () => {
+useExample(`${JSON.stringify({ roles: SEED }, null, 2)}\n`, async () => {
   await repo?.close().catch(() => {})
   await manager?.close()
-  await stopAllInstances()
-  removeDir(dir)
+  manager = null
+  repo = null
 })
 
 async function openHere(config: FileLockManagerConfig = {}, options: RolesRepositoryOptions = {}): Promise<RolesRepository> {
@@ -59,15 +43,6 @@ async function otherInstance(managerOptions: Record<string, unknown> = {}): Prom
 
 const onDisk = (): Role[] => readJson<RolesFile>(file).roles
 const roleOnDisk = (id: string): Role | undefined => onDisk().find((r) => r.id === id)
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a rejection')
-}
 
 describe('RolesRepository in one process', () => {
   it('creates a missing roles.json as { roles: [] } and changes it durably', async () => {

@@ -8,11 +8,13 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 import type { RolesNotice } from '../RolesRepository.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const SRC = path.resolve(HERE, '../..')
-const LINKED_PACKAGE = path.resolve(SRC, '../node_modules/file-lock-manager')
+// The package itself: the repository root (its package.json names it and maps its exports).
+const PACKAGE_ROOT = path.resolve(SRC, '../../..')
 const CHILD = path.join(HERE, 'fixtures/roles-child.mjs')
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -24,6 +26,44 @@ export function tempDir(prefix = 'desktop-example-'): string {
 
 export function removeDir(dir: string | undefined): void {
   if (dir) fs.rmSync(dir, { recursive: true, force: true })
+}
+
+/** What `promise` rejects with (fails if it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected a rejection')
+}
+
+/** The example compiled for other instances (set before a file's tests), and the current test's folder and its roles.json: live bindings set by `useExample`. */
+export let built: string
+export let dir: string
+export let file: string
+
+/**
+ * Per test file: the example compiled once, for the instances in child
+ * processes. Per test: a fresh folder whose roles.json holds `contents`;
+ * afterwards `closeOwn` closes what the test opened here, then every other
+ * instance is stopped and the folder is removed.
+ */
+export function useExample(contents: string, closeOwn: () => Promise<void>): void {
+  beforeAll(() => {
+    built = compileExample()
+  })
+  afterAll(() => removeDir(built))
+  beforeEach(() => {
+    dir = tempDir()
+    file = path.join(dir, 'roles.json')
+    fs.writeFileSync(file, contents)
+  })
+  afterEach(async () => {
+    await closeOwn()
+    await stopAllInstances()
+    removeDir(dir)
+  })
 }
 
 export function readJson<T = unknown>(file: string): T {
@@ -53,7 +93,7 @@ export function compileExample(): string {
   }
   fs.writeFileSync(path.join(out, 'package.json'), '{ "type": "module" }\n')
   fs.mkdirSync(path.join(out, 'node_modules'))
-  fs.symlinkSync(LINKED_PACKAGE, path.join(out, 'node_modules/file-lock-manager'), 'junction')
+  fs.symlinkSync(PACKAGE_ROOT, path.join(out, 'node_modules/file-lock-manager'), 'junction')
   return out
 }
 

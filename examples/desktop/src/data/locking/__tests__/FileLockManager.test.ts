@@ -4,8 +4,8 @@
 // FileWatcher, and the ConflictResolver helpers.
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { AppInstance, compileExample, readJson, removeDir, sleep, stopAllInstances, tempDir } from '../../__tests__/helpers.js'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { AppInstance, built, dir, file, readJson, rejection, sleep, useExample } from '../../__tests__/helpers.js'
 import { decide, describeConflict, describePath, keepTheirDeletions, mergeValues, parsePath } from '../ConflictResolver.js'
 import { FileLockManager, errorCode, type FileLockManagerConfig } from '../FileLockManager.js'
 import type { FileChange } from '../FileWatcher.js'
@@ -16,11 +16,14 @@ import { WindowsLockStrategy } from '../platforms/WindowsLockStrategy.js'
 import { selectStrategy } from '../platforms/selectStrategy.js'
 
 const isWindows = process.platform === 'win32'
-let built: string
-let dir: string
-let file: string
-let sidecar: string
 const managers: FileLockManager[] = []
+useExample('{ "roles": [] }\n', async () => {
+  await Promise.all(managers.splice(0).map((m) => m.close()))
+})
+let sidecar: string
+beforeEach(() => {
+  sidecar = path.join(dir, '.roles.json.lock')
+})
 
 function makeManager(config: FileLockManagerConfig = {}): FileLockManager {
   const manager = new FileLockManager(config)
@@ -34,30 +37,6 @@ async function otherProcess(strategy?: 'unix' | 'fallback', manager: Record<stri
   return instance
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a rejection')
-}
-
-beforeAll(() => {
-  built = compileExample()
-})
-afterAll(() => removeDir(built))
-beforeEach(() => {
-  dir = tempDir()
-  file = path.join(dir, 'roles.json')
-  sidecar = path.join(dir, '.roles.json.lock')
-  fs.writeFileSync(file, '{ "roles": [] }\n')
-})
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()))
-  await stopAllInstances()
-  removeDir(dir)
-})
 
 describe('strategies', () => {
   it('selectStrategy: LockFileEx on Windows, flock on Unixes, the lock file elsewhere or when shared across machines', () => {
