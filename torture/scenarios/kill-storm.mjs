@@ -13,7 +13,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
-import { Child, PACKAGE, between, check, fmt, info, lockFilesUnder, nowMs, randomBetween, sleep, stats, tempFilesUnder, verdict, within } from '../lib/harness.mjs'
+import { Child, PACKAGE, between, kitChild, check, fmt, info, lockFilesUnder, nowMs, randomBetween, sleep, stats, tempFilesUnder, verdict, within } from '../lib/harness.mjs'
 
 const { FileLockManager } = createRequire(import.meta.url)(PACKAGE)
 
@@ -56,7 +56,7 @@ export default {
     const killsByHow = { random: 0, 'on-temp-file': 0 }
 
     const spawnWriter = () => {
-      const writer = new Child('kill-writer.mjs', [file], {
+      const writer = new Child(kitChild('doc-kill-writer.mjs'), [file], {
         onMessage: (m) => {
           if (m?.type === 'ack') {
             if (acked.has(m.counter)) duplicateAcks++

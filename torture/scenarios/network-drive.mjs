@@ -7,7 +7,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
-import { Child, PACKAGE, check, info, nowMs, verdict, within } from '../lib/harness.mjs'
+import { Child, PACKAGE, check, info, kitChild, nowMs, verdict, within } from '../lib/harness.mjs'
 import * as netsim from '../lib/netsim.mjs'
 
 const { FileLockManager } = createRequire(import.meta.url)(PACKAGE)
@@ -79,13 +79,13 @@ export default {
 
       // Increments from both machines.
       const PER = quick ? 15 : 60
-      const workers = [fileA, fileA, fileB, fileB].map((f) => new Child('net-incrementer.mjs', [f, PER]))
+      const workers = [fileA, fileA, fileB, fileB].map((f) => new Child(kitChild('doc-incrementer.mjs'), [f, PER, JSON.stringify({ timeoutMs: 10000 }), JSON.stringify({ watch: false })]))
       children.push(...workers)
       await Promise.all(workers.map((w) => w.waitFor('ready', { timeoutMs: 60000 })))
       const i0 = nowMs()
       for (const w of workers) w.send({ cmd: 'go' })
       const reports = await Promise.all(workers.map((w) => w.waitFor('done', { timeoutMs: quick ? 150000 : 360000 })))
-      const acked = reports.reduce((n, r) => n + r.acked, 0)
+      const acked = reports.reduce((n, r) => n + r.acknowledged, 0)
       const final = JSON.parse(fs.readFileSync(path.join(backing, 'roles.json'), 'utf8')).counter
       figures.push(info('increments made (2 processes per machine)', 4 * PER))
       figures.push(check('increments acknowledged', acked, '=', 4 * PER))
