@@ -43,8 +43,6 @@ pub fn type_name(dir: &Path) -> Option<String> {
 #[cfg(target_os = "linux")]
 mod platform {
     use super::FsKind;
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
 
     const NFS: i64 = 0x6969;
@@ -70,11 +68,7 @@ mod platform {
     ];
 
     pub fn detect(dir: &Path) -> Option<FsKind> {
-        let c_path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-        let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statfs(c_path.as_ptr(), &mut stats) } != 0 {
-            return None;
-        }
+        let stats = rustix::fs::statfs(dir).ok()?;
         let network = |name: &str| Some(FsKind::Network(name.to_string()));
         match stats.f_type as i64 {
             NFS => network("nfs"),
@@ -134,31 +128,31 @@ mod platform {
 #[cfg(target_os = "macos")]
 mod platform {
     use super::FsKind;
-    use std::ffi::{CStr, CString};
-    use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
 
     pub fn detect(dir: &Path) -> Option<FsKind> {
-        let c_path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-        let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statfs(c_path.as_ptr(), &mut stats) } != 0 {
-            return None;
-        }
+        let stats = rustix::fs::statfs(dir).ok()?;
         if stats.f_flags & (libc::MNT_LOCAL as u32) != 0 {
             return Some(FsKind::Local);
         }
-        let name = unsafe { CStr::from_ptr(stats.f_fstypename.as_ptr()) };
-        Some(FsKind::Network(name.to_string_lossy().into_owned()))
+        Some(FsKind::Network(fs_type_name(&stats)))
     }
 
     pub fn type_name(dir: &Path) -> Option<String> {
-        let c_path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-        let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statfs(c_path.as_ptr(), &mut stats) } != 0 {
-            return None;
-        }
-        let name = unsafe { CStr::from_ptr(stats.f_fstypename.as_ptr()) };
-        Some(name.to_string_lossy().into_owned())
+        rustix::fs::statfs(dir)
+            .ok()
+            .map(|stats| fs_type_name(&stats))
+    }
+
+    /// `f_fstypename`, a NUL-terminated C string in a fixed array.
+    fn fs_type_name(stats: &rustix::fs::StatFs) -> String {
+        let bytes: Vec<u8> = stats
+            .f_fstypename
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 

@@ -293,15 +293,18 @@ pub fn liveness(pid: u32, start_time: Option<u64>) -> Liveness {
 
 #[cfg(unix)]
 fn exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    // 0 and negatives address process groups, not a process.
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
-    if pid <= 0 {
-        return false; // 0 and negatives address process groups, not a process
-    }
     // kill(pid, 0): 0 = exists; EPERM = exists but not ours; ESRCH = gone.
-    let result = unsafe { libc::kill(pid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e != rustix::io::Errno::SRCH,
+    }
 }
 
 #[cfg(windows)]

@@ -1,11 +1,13 @@
 //! Tests of the lock diagnostics (`diagnose/`): status, guarded breaking, doctor.
 
+#[cfg(unix)]
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::observe::held_reason;
 use super::*;
 use crate::lock::lockfile;
+#[cfg(unix)]
 use crate::lock::os_lock;
 use crate::lock::{now_ms, sidecar_path, HolderRecord, Mode, Strategy};
 use crate::process;

@@ -104,12 +104,8 @@ fn write_then_rename(
 fn refuse_read_only(target: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::ffi::OsStrExt;
-        let Ok(c_path) = std::ffi::CString::new(target.as_os_str().as_bytes()) else {
-            return Ok(());
-        };
-        if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } != 0 {
-            let error = io::Error::last_os_error();
+        if let Err(errno) = rustix::fs::access(target, rustix::fs::Access::WRITE_OK) {
+            let error = io::Error::from(errno);
             if error.kind() != io::ErrorKind::NotFound {
                 return Err(error);
             }
@@ -145,8 +141,7 @@ fn create_temp(temp: &Path, target: &Path) -> io::Result<File> {
 pub(crate) fn full_sync(file: &File) -> io::Result<()> {
     #[cfg(target_os = "macos")]
     {
-        use std::os::unix::io::AsRawFd;
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_FULLFSYNC) } == 0 {
+        if rustix::fs::fcntl_fullfsync(file).is_ok() {
             return Ok(());
         }
     }

@@ -53,51 +53,47 @@ impl DirWatch {
 #[cfg(target_os = "linux")]
 mod shared {
     use std::collections::HashMap;
-    use std::ffi::CString;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-    use std::os::unix::ffi::OsStrExt;
+    use std::os::fd::OwnedFd;
     use std::path::{Path, PathBuf};
-    use std::sync::LazyLock;
+    use std::sync::{LazyLock, OnceLock};
     use std::time::Duration;
 
     use parking_lot::Mutex;
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 
-    /// The process's inotify instance for waiters (made at the first wait,
-    /// kept for the process's life) and the directories it watches.
-    #[derive(Default)]
-    struct Shared {
-        fd: Option<OwnedFd>,
-        /// Directory → (watch descriptor, waiters in it).
-        dirs: HashMap<PathBuf, (i32, usize)>,
+    /// The process's inotify instance for waiters: made at the first wait,
+    /// kept for the process's life (so a waiter may borrow it for good).
+    static INOTIFY: OnceLock<OwnedFd> = OnceLock::new();
+
+    /// The instance, made now if it was not yet (tried again at the next wait
+    /// when the kernel refuses one: instances may be freed meanwhile).
+    fn instance() -> Option<&'static OwnedFd> {
+        if let Some(fd) = INOTIFY.get() {
+            return Some(fd);
+        }
+        let made = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).ok()?;
+        let _ = INOTIFY.set(made); // a racing thread's instance wins; ours closes
+        INOTIFY.get()
     }
 
-    static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(Mutex::default);
+    /// Directory → (watch descriptor, waiters in it).
+    static DIRS: LazyLock<Mutex<HashMap<PathBuf, (i32, usize)>>> = LazyLock::new(Mutex::default);
 
     /// A waiter counted in its directory's watch; uncounted when dropped.
     pub struct Registered {
-        fd: RawFd,
+        fd: &'static OwnedFd,
         dir: PathBuf,
     }
 
     pub fn register(dir: &Path) -> Option<Registered> {
-        let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-        let mut shared = SHARED.lock();
-        if shared.fd.is_none() {
-            let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-            if raw < 0 {
-                return None;
-            }
-            shared.fd = Some(unsafe { OwnedFd::from_raw_fd(raw) });
-        }
-        let fd = shared.fd.as_ref()?.as_raw_fd();
+        let fd = instance()?;
+        let mut dirs = DIRS.lock();
         // Added again for each waiter: the same directory gives the same
         // descriptor, one made again at that path a new one (the old is gone).
-        let mask = libc::IN_DELETE | libc::IN_MOVED_FROM;
-        let watch = unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) };
-        if watch < 0 {
-            return None;
-        }
-        let entry = shared.dirs.entry(dir.to_path_buf()).or_insert((watch, 0));
+        let watch =
+            inotify::add_watch(fd, dir, WatchFlags::DELETE | WatchFlags::MOVED_FROM).ok()?;
+        let entry = dirs.entry(dir.to_path_buf()).or_insert((watch, 0));
         entry.0 = watch;
         entry.1 += 1;
         Some(Registered {
@@ -108,34 +104,29 @@ mod shared {
 
     impl Registered {
         pub fn wait(&self, pause: Duration) {
-            let mut poll = libc::pollfd {
-                fd: self.fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let timeout = pause.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-            if unsafe { libc::poll(&mut poll, 1, timeout) } > 0 {
+            let mut fds = [PollFd::new(self.fd, PollFlags::IN)];
+            let timeout = Timespec::try_from(pause.max(Duration::from_millis(1))).ok();
+            if poll(&mut fds, timeout.as_ref()).is_ok_and(|ready| ready > 0) {
                 // Drain the events: we only needed the wake-up (other waiters
                 // polling it woke too; one that starts polling after the drain
                 // waits its pause out).
                 let mut buffer = [0u8; 4096];
-                while unsafe { libc::read(self.fd, buffer.as_mut_ptr().cast(), buffer.len()) } > 0 {
-                }
+                while rustix::io::read(self.fd, &mut buffer).is_ok_and(|n| n > 0) {}
             }
         }
     }
 
     impl Drop for Registered {
         fn drop(&mut self) {
-            let mut shared = SHARED.lock();
-            let Some(entry) = shared.dirs.get_mut(&self.dir) else {
+            let mut dirs = DIRS.lock();
+            let Some(entry) = dirs.get_mut(&self.dir) else {
                 return;
             };
             entry.1 -= 1;
             if entry.1 == 0 {
                 let watch = entry.0;
-                shared.dirs.remove(&self.dir);
-                unsafe { libc::inotify_rm_watch(self.fd, watch) };
+                dirs.remove(&self.dir);
+                let _ = inotify::remove_watch(self.fd, watch);
             }
         }
     }
@@ -143,7 +134,7 @@ mod shared {
     /// Directories watched now (for tests).
     #[cfg(test)]
     pub fn watched() -> usize {
-        SHARED.lock().dirs.len()
+        DIRS.lock().len()
     }
 }
 

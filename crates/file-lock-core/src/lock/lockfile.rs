@@ -587,7 +587,7 @@ fn open_existing(path: &Path, write: bool) -> io::Result<File> {
 fn refuse_foreign(file: &File) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let owner = file.metadata()?.uid();
-    if owner != unsafe { libc::geteuid() } {
+    if owner != rustix::process::geteuid().as_raw() {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             super::sidecar::ForeignOwner { owner },

@@ -119,7 +119,7 @@ impl Sidecar {
                 "the lock sidecar is not a regular file",
             ));
         }
-        let me = unsafe { libc::geteuid() };
+        let me = rustix::process::geteuid().as_raw();
         if meta.uid() != me {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -271,7 +271,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_sidecar_of_another_user_is_refused() {
-        if unsafe { libc::geteuid() } != 0 {
+        if !rustix::process::geteuid().is_root() {
             return; // only root can give a file away; the JS suite covers it as root too
         }
         let dir = tempfile::tempdir().unwrap();

@@ -89,16 +89,12 @@ fn is_instance_limit(e: &io::Error) -> bool {
 /// Whether this process uses (nearly) all the descriptors `ulimit -n` allows.
 #[cfg(target_os = "linux")]
 fn out_of_descriptors() -> bool {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let Some(current) = limit.current else {
+        return false; // unlimited
     };
-    // SAFETY: getrlimit writes the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return false;
-    }
     let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
-    open + 2 >= limit.rlim_cur
+    open + 2 >= current
 }
 
 /// One of the limits in /proc/sys (this user namespace's value when the
