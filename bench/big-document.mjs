@@ -17,6 +17,8 @@ import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { lcg } from '../testkit/random.mjs'
+import { makeScratchDir, removeDir } from '../testkit/scratch.mjs'
 
 const require = createRequire(import.meta.url)
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -29,11 +31,6 @@ const arg = (name, fallback) => {
 const MB = Number(arg('mb', '50'))
 const RUNS = Number(arg('runs', '3'))
 const OUT = arg('out', path.join(here, 'results'))
-
-function lcg(seed) {
-  let s = seed >>> 0
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32)
-}
 
 // A roles document of about `mb` MB as JsonDocument writes it (2-space indent).
 function rolesText(mb) {
@@ -76,7 +73,7 @@ function externalWrite(file, index, name) {
   })
 }
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flm-big-'))
+const dir = makeScratchDir('flm-big-')
 const file = path.join(dir, 'roles.json')
 const text = rolesText(MB)
 fs.writeFileSync(file, text)
@@ -140,7 +137,7 @@ for (let run = 0; run < RUNS; run++) {
   }
 }
 await manager.close()
-fs.rmSync(dir, { recursive: true, force: true })
+removeDir(dir)
 
 const peakRssMB = process.resourceUsage().maxRSS / 1024
 const rows = Object.entries(ops).map(([name, samples]) => {

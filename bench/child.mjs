@@ -10,27 +10,14 @@
 
 import fs from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { reportCrashes, send } from '../testkit/in-child.mjs'
 import { openLib } from './libs.mjs'
 
 const [role, libName, configJson] = process.argv.slice(2)
 const cfg = JSON.parse(configJson)
 const now = () => process.hrtime.bigint()
 
-function send(msg) {
-  return new Promise((resolve, reject) => process.send(msg, (err) => (err ? reject(err) : resolve())))
-}
-
-function fail(error) {
-  const msg = { type: 'error', message: String(error?.message ?? error), code: error?.code, stack: error?.stack }
-  try {
-    process.send(msg, () => process.exit(1))
-  } catch {
-    process.exit(1)
-  }
-  setTimeout(() => process.exit(1), 1000).unref()
-}
-process.on('uncaughtException', fail)
-process.on('unhandledRejection', fail)
+const fail = reportCrashes()
 
 const lib = await openLib(libName, cfg.file)
 

@@ -19,7 +19,6 @@
 // Output: a markdown table on stdout, bench/results/locks.{md,json,svg}.
 
 import { toJson } from './json.mjs'
-import { fork } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -28,6 +27,9 @@ import { fileURLToPath } from 'node:url'
 import { createHash } from 'node:crypto'
 import { LIBS, LABELS, SHORT, libVersions } from './libs.mjs'
 import { renderChart, fmt } from './chart.mjs'
+import { BENCH_WORKER as WORKER, Child } from '../testkit/process.mjs'
+import { scratchArea } from '../testkit/scratch.mjs'
+import { percentile, rotate, sortNum } from '../testkit/stats.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const childPath = path.join(here, 'child.mjs')
@@ -53,89 +55,15 @@ const CFG = quick
     }
 
 const problems = [] // { lib, scenario, message } — anything that makes the run fail
-const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'flm-bench-'))
-let dirCounter = 0
-function freshDir(tag) {
-  const dir = path.join(tmpRoot, `${String(++dirCounter).padStart(3, '0')}-${tag}`)
-  fs.mkdirSync(dir)
-  return dir
-}
+const scratch = scratchArea('flm-bench-')
+const tmpRoot = scratch.root
+const freshDir = (tag) => scratch.fresh(tag)
 
 // ---------------------------------------------------------------- child plumbing
 
+/** A worker process (bench/child.mjs); a worker that fails reports why, and that fails every wait on it. */
 function spawnChild(role, lib, cfg) {
-  const child = fork(childPath, [role, lib, JSON.stringify(cfg)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    serialization: 'advanced',
-    execArgv: [],
-  })
-  const queue = []
-  const waiters = []
-  let exitInfo = null
-  child.on('message', (msg) => {
-    if (msg.type === 'error') {
-      const err = new Error(`${lib} ${role} worker failed: ${msg.message}${msg.code ? ` (${msg.code})` : ''}`)
-      err.childStack = msg.stack
-      deliver(err)
-      return
-    }
-    deliver(msg)
-  })
-  child.on('exit', (code, signal) => {
-    exitInfo = { code, signal }
-    if (code !== 0 && code !== null) deliver(new Error(`${lib} ${role} worker exited with code ${code}`))
-    else if (signal) deliver(new Error(`${lib} ${role} worker killed by ${signal}`))
-  })
-  function deliver(item) {
-    const w = waiters.shift()
-    if (w) w(item)
-    else queue.push(item)
-  }
-  return {
-    child,
-    send: (msg) => child.send(msg),
-    /** Next message from this child (rejects on a worker error or a timeout). */
-    next(timeoutMs = 120000) {
-      return new Promise((resolve, reject) => {
-        const settle = (item) => {
-          clearTimeout(timer)
-          if (item instanceof Error) reject(item)
-          else resolve(item)
-        }
-        const timer = setTimeout(() => {
-          const i = waiters.indexOf(settle)
-          if (i >= 0) waiters.splice(i, 1)
-          reject(new Error(`${lib} ${role} worker: no message within ${timeoutMs} ms`))
-        }, timeoutMs)
-        if (queue.length) settle(queue.shift())
-        else waiters.push(settle)
-      })
-    },
-    async expect(type, timeoutMs) {
-      const msg = await this.next(timeoutMs)
-      if (msg.type !== type) throw new Error(`${lib} ${role} worker: expected '${type}', got '${msg.type}'`)
-      return msg
-    },
-    exited: () =>
-      exitInfo ? Promise.resolve(exitInfo) : new Promise((r) => child.once('exit', (code, signal) => r({ code, signal }))),
-    kill: () => {
-      if (exitInfo === null) child.kill('SIGKILL')
-    },
-  }
-}
-
-// ---------------------------------------------------------------- statistics
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  return sorted[idx]
-}
-const sortNum = (arr) => Float64Array.from(arr).sort()
-
-function rotate(arr, k) {
-  const s = k % arr.length
-  return [...arr.slice(s), ...arr.slice(0, s)]
+  return new Child(childPath, [role, lib, JSON.stringify(cfg)], { name: `${lib} ${role} worker`, ...WORKER })
 }
 
 // ---------------------------------------------------------------- scenario 1
@@ -152,8 +80,8 @@ async function uncontended(lib, round) {
   }
   const w = spawnChild('uncontended', lib, cfg)
   try {
-    const msg = await w.expect('done', 180000)
-    await w.exited()
+    const msg = await w.waitFor('done', { timeoutMs: 180000 })
+    await w.exited
     return Array.from(msg.samples)
   } finally {
     w.kill()
@@ -172,18 +100,18 @@ async function handoff(lib, round) {
   const samples = []
   let violations = 0
   try {
-    await Promise.all([a.expect('ready'), b.expect('ready')])
+    await Promise.all([a.waitFor('ready'), b.waitFor('ready')])
     a.send({ type: 'acquire' })
-    await a.expect('waiting')
-    await a.expect('acquired')
+    await a.waitFor('waiting')
+    await a.waitFor('acquired')
     let holder = a
     let waiter = b
     const want = (slow(lib) ? c.slowSamples : c.samples) + c.warmup
     for (let i = 0; i < want; i++) {
       waiter.send({ type: 'acquire' })
-      await waiter.expect('waiting', 60000)
+      await waiter.waitFor('waiting', { timeoutMs: 60000 })
       holder.send({ type: 'release', holdMs: c.holdMs })
-      const [released, acquired] = await Promise.all([holder.expect('released', 60000), waiter.expect('acquired', 60000)])
+      const [released, acquired] = await Promise.all([holder.waitFor('released', { timeoutMs: 60000 }), waiter.waitFor('acquired', { timeoutMs: 60000 })])
       const dt = Number(acquired.t1 - released.t0) / 1000 // µs
       if (dt < 0) violations++ // B held the lock before A began to release it
       if (i >= c.warmup) samples.push(dt)
@@ -191,8 +119,8 @@ async function handoff(lib, round) {
     }
     holder.send({ type: 'stop' })
     waiter.send({ type: 'stop' })
-    await Promise.all([holder.expect('stopped'), waiter.expect('stopped')])
-    await Promise.all([a.exited(), b.exited()])
+    await Promise.all([holder.waitFor('stopped'), waiter.waitFor('stopped')])
+    await Promise.all([a.exited, b.exited])
   } finally {
     a.kill()
     b.kill()
@@ -216,12 +144,12 @@ async function increments(lib, round) {
   fs.writeFileSync(file, JSON.stringify({ count: 0 }))
   const workers = Array.from({ length: c.processes }, () => spawnChild('increment', lib, { file }))
   try {
-    await Promise.all(workers.map((w) => w.expect('ready')))
+    await Promise.all(workers.map((w) => w.waitFor('ready')))
     const startNs = process.hrtime.bigint() + 300_000_000n // all start together, 0.3 s from now
     const durationNs = BigInt(c.durationMs) * 1_000_000n
     for (const w of workers) w.send({ type: 'go', startNs: String(startNs), durationNs: String(durationNs) })
-    const done = await Promise.all(workers.map((w) => w.expect('done', c.durationMs + 120000)))
-    await Promise.all(workers.map((w) => w.exited()))
+    const done = await Promise.all(workers.map((w) => w.waitFor('done', { timeoutMs: c.durationMs + 120000 })))
+    await Promise.all(workers.map((w) => w.exited))
     const counts = done.map((d) => d.count)
     const total = counts.reduce((s, n) => s + n, 0)
     const lastNs = done.reduce((m, d) => (BigInt(d.finishedNs) > m ? BigInt(d.finishedNs) : m), 0n)

@@ -29,7 +29,7 @@
 // Output: markdown tables on stdout, bench/results/watch.{md,json}.
 
 import { toJson } from './json.mjs'
-import { fork, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -38,6 +38,11 @@ import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { libVersions } from './libs.mjs'
+import { reportCrashes, send } from '../testkit/in-child.mjs'
+import { BENCH_WORKER, Child } from '../testkit/process.mjs'
+import { lcg } from '../testkit/random.mjs'
+import { scratchArea } from '../testkit/scratch.mjs'
+import { rotate, stats } from '../testkit/stats.mjs'
 
 const require = createRequire(import.meta.url)
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -120,22 +125,8 @@ function rolesText(seq, count = 30) {
 
 // ---------------------------------------------------------------- child roles
 
-function send(msg) {
-  return new Promise((resolve, reject) => process.send(msg, (err) => (err ? reject(err) : resolve())))
-}
-
 async function runChild(role, cfg) {
-  const fail = (error) => {
-    const msg = { type: 'error', message: String(error?.message ?? error), code: error?.code, stack: error?.stack }
-    try {
-      process.send(msg, () => process.exit(1))
-    } catch {
-      process.exit(1)
-    }
-    setTimeout(() => process.exit(1), 1000).unref()
-  }
-  process.on('uncaughtException', fail)
-  process.on('unhandledRejection', fail)
+  const fail = reportCrashes()
   // Every child answers clock pings: its hrtime, to check the clock is shared.
   process.on('message', (msg) => {
     if (msg.type === 'ping') process.send({ type: 'pong', t: now(), id: msg.id })
@@ -221,12 +212,6 @@ function threadCount() {
 }
 
 // ---------------------------------------------------------------- merge (child side)
-
-// Deterministic pseudo-random numbers (the documents are the same every run).
-function lcg(seed) {
-  let s = seed >>> 0
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32)
-}
 
 function makeMergeDocs(roleCount) {
   const rnd = lcg(42)
@@ -357,78 +342,21 @@ async function ownWrites(cfg) {
 
 // ---------------------------------------------------------------- parent side
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  return sorted[idx]
-}
-const sortNum = (arr) => Float64Array.from(arr).sort()
-function rotate(arr, k) {
-  const s = k % arr.length
-  return [...arr.slice(s), ...arr.slice(0, s)]
-}
-function stats(values) {
-  const s = sortNum(values)
-  return { n: s.length, min: s[0] ?? NaN, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s.length ? s[s.length - 1] : NaN }
-}
-
+/** A fresh `--role=…` process of this script; events and clock pongs go to their handlers, other messages to waits. */
 function spawnRole(role, cfg, tag) {
-  const child = fork(selfPath, [`--role=${role}`, JSON.stringify(cfg)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    serialization: 'advanced',
-    execArgv: [],
-  })
-  const queue = []
-  const waiters = []
   let onEvent = null
-  let exitInfo = null
   const pongs = new Map()
-  child.on('message', (msg) => {
-    if (msg.type === 'event') return onEvent?.(msg)
-    if (msg.type === 'pong') return pongs.get(msg.id)?.(msg)
-    if (msg.type === 'error') {
-      const err = new Error(`${tag} failed: ${msg.message}${msg.code ? ` (${msg.code})` : ''}`)
-      err.childStack = msg.stack
-      return deliver(err)
-    }
-    deliver(msg)
-  })
-  child.on('exit', (code, signal) => {
-    exitInfo = { code, signal }
-    if (code !== 0 && code !== null) deliver(new Error(`${tag} exited with code ${code}`))
-    else if (signal) deliver(new Error(`${tag} killed by ${signal}`))
-  })
-  function deliver(item) {
-    const w = waiters.shift()
-    if (w) w(item)
-    else queue.push(item)
+  const onMessage = (msg) => {
+    if (msg.type === 'event') onEvent?.(msg)
+    else if (msg.type === 'pong') pongs.get(msg.id)?.(msg)
+    else return false
+    return true
   }
+  const child = new Child(selfPath, [`--role=${role}`, JSON.stringify(cfg)], { name: tag, onMessage, ...BENCH_WORKER })
   let pingId = 0
-  return {
+  return Object.assign(child, {
     tag,
-    send: (msg) => child.send(msg),
     onEvent: (fn) => (onEvent = fn),
-    next(timeoutMs = 120000) {
-      return new Promise((resolve, reject) => {
-        const settle = (item) => {
-          clearTimeout(timer)
-          if (item instanceof Error) reject(item)
-          else resolve(item)
-        }
-        const timer = setTimeout(() => {
-          const i = waiters.indexOf(settle)
-          if (i >= 0) waiters.splice(i, 1)
-          reject(new Error(`${tag}: no message within ${timeoutMs} ms`))
-        }, timeoutMs)
-        if (queue.length) settle(queue.shift())
-        else waiters.push(settle)
-      })
-    },
-    async expect(type, timeoutMs) {
-      const msg = await this.next(timeoutMs)
-      if (msg.type !== type) throw new Error(`${tag}: expected '${type}', got '${msg.type}'${msg.kind ? ` (${msg.kind})` : ''}`)
-      return msg
-    },
     /** Clock check: the child's hrtime minus the midpoint of the round trip (best of n), and that round trip. */
     async clockOffset(n = 7) {
       let best = null
@@ -445,11 +373,7 @@ function spawnRole(role, cfg, tag) {
       }
       return best
     },
-    exited: () => (exitInfo ? Promise.resolve(exitInfo) : new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })))),
-    kill: () => {
-      if (exitInfo === null) child.kill('SIGKILL')
-    },
-  }
+  })
 }
 
 async function main() {
@@ -481,12 +405,10 @@ async function main() {
 
   const problems = [] // anything wrong with ours (the run then exits with 1)
   const notes = [] // peers' misses and oddities
-  const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'flm-watch-bench-'))
-  let dirCounter = 0
+  const scratch = scratchArea('flm-watch-bench-')
+  const tmpRoot = scratch.root
   const freshFile = (tag) => {
-    const dir = path.join(tmpRoot, `${String(++dirCounter).padStart(2, '0')}-${tag}`)
-    fs.mkdirSync(dir)
-    const file = path.join(dir, 'roles.json')
+    const file = path.join(scratch.fresh(tag), 'roles.json')
     fs.writeFileSync(file, rolesText(0))
     return file
   }
@@ -504,10 +426,10 @@ async function main() {
     console.error(`idle CPU: ${which.length} processes at once, ${c.windowMs / 1000} s window`)
     const kids = which.map((peer) => spawnRole('idle', { peer, file: freshFile(`idle-${peer}`), ...c }, `idle ${peer}`))
     try {
-      await Promise.all(kids.map((k) => k.expect('ready', 60000)))
+      await Promise.all(kids.map((k) => k.waitFor('ready', { timeoutMs: 60000 })))
       for (const k of kids) k.send({ type: 'start' })
-      const done = await Promise.all(kids.map((k) => k.expect('done', c.windowMs + 60000)))
-      await Promise.all(kids.map((k) => k.exited()))
+      const done = await Promise.all(kids.map((k) => k.waitFor('done', { timeoutMs: c.windowMs + 60000 })))
+      await Promise.all(kids.map((k) => k.exited))
       results.idle = Object.fromEntries(which.map((peer, i) => [peer, done[i]]))
     } finally {
       for (const k of kids) k.kill()
@@ -534,7 +456,7 @@ async function main() {
       })
     }
     try {
-      await Promise.all([writer.expect('ready', 60000), ...peers.map((p) => watchers[p].expect('ready', 60000))])
+      await Promise.all([writer.waitFor('ready', { timeoutMs: 60000 }), ...peers.map((p) => watchers[p].waitFor('ready', { timeoutMs: 60000 }))])
       const clock = {}
       for (const k of [writer, ...peers.map((p) => watchers[p])]) clock[k.tag] = await k.clockOffset()
       results.clock = clock
@@ -551,7 +473,7 @@ async function main() {
             timer = setTimeout(resolve, timeoutMs)
           })
           writer.send({ type: 'write', file: files[p], seq: ++seq })
-          const wrote = await writer.expect('wrote', 10000)
+          const wrote = await writer.waitFor('wrote', { timeoutMs: 10000 })
           writes[p].push(wrote.t0)
           await seen
           clearTimeout(timer)
@@ -563,7 +485,7 @@ async function main() {
       await sleep(500) // late events still count (as late)
       writer.send({ type: 'stop' })
       for (const p of peers) watchers[p].send({ type: 'stop' })
-      await Promise.all(peers.map((p) => watchers[p].expect('stopped', 10000)))
+      await Promise.all(peers.map((p) => watchers[p].waitFor('stopped', { timeoutMs: 10000 })))
     } finally {
       writer.kill()
       for (const p of peers) watchers[p].kill()
@@ -626,8 +548,8 @@ async function main() {
     console.error(`merge: ${CFG.merge.roles} roles, ${CFG.merge.warmup} warm-up + ${CFG.merge.runs} runs`)
     const k = spawnRole('merge', CFG.merge, 'merge')
     try {
-      const done = await k.expect('done', 300000)
-      await k.exited()
+      const done = await k.waitFor('done', { timeoutMs: 300000 })
+      await k.exited
       results.merge = {
         bytes: done.bytes,
         bytesCompact: done.bytesCompact,
@@ -652,8 +574,8 @@ async function main() {
       console.error(`own writes: ${c.writes} doc.set(), variant '${variant}'`)
       const k = spawnRole('own-writes', { ...c, variant, file: freshFile(`own-${variant}`) }, `own-writes ${variant}`)
       try {
-        const done = await k.expect('done', 300000)
-        await k.exited()
+        const done = await k.waitFor('done', { timeoutMs: 300000 })
+        await k.exited
         delete done.type
         results.ownWrites[variant] = done
         if (done.external) problems.push(`own writes, variant '${variant}': ${done.external} of ${done.events} changes written by this process were reported as external`)
