@@ -406,8 +406,8 @@ export interface NativeManagerOptions {
   auditLogMaxBytes?: number
   /** On a network share each attempt waits this many times longer. */
   networkTimeoutFactor: number
-  /** `auto`, `os` or `lockfile`. */
-  strategy: string
+  /** Checked here too: anything else fails the conversion (`InvalidArg`). */
+  strategy: StrategyOption
   /** Lock-file strategy: when an unrefreshed lock of another host is stale, in ms. */
   staleMs: number
 }
@@ -444,3 +444,14 @@ export declare function probeOsLocks(dir: string): OsLockSupport
  * instead.
  */
 export declare function spliceNumberTokens(text: string, keep: string): string
+
+/**
+ * The `strategy` option as it crosses the edge: a string enum, checked on
+ * both sides (options.js names the choices, napi refuses any other string).
+ */
+export declare const enum StrategyOption {
+  /** OS locks where they are reliable, lock files on network shares. */
+  Auto = 'auto',
+  Os = 'os',
+  Lockfile = 'lockfile',
+}

@@ -851,3 +851,4 @@ module.exports.mergeJsonText = nativeBinding.mergeJsonText
 module.exports.mergeJsonTextAsync = nativeBinding.mergeJsonTextAsync
 module.exports.probeOsLocks = nativeBinding.probeOsLocks
 module.exports.spliceNumberTokens = nativeBinding.spliceNumberTokens
+module.exports.StrategyOption = nativeBinding.StrategyOption

@@ -25,10 +25,31 @@ pub struct NativeManagerOptions {
     pub audit_log_max_bytes: Option<f64>,
     /// On a network share each attempt waits this many times longer.
     pub network_timeout_factor: f64,
-    /// `auto`, `os` or `lockfile`.
-    pub strategy: String,
+    /// Checked here too: anything else fails the conversion (`InvalidArg`).
+    pub strategy: StrategyOption,
     /// Lock-file strategy: when an unrefreshed lock of another host is stale, in ms.
     pub stale_ms: f64,
+}
+
+/// The `strategy` option as it crosses the edge: a string enum, checked on
+/// both sides (options.js names the choices, napi refuses any other string).
+#[napi(string_enum = "lowercase")]
+#[derive(Clone, Copy)]
+pub enum StrategyOption {
+    /// OS locks where they are reliable, lock files on network shares.
+    Auto,
+    Os,
+    Lockfile,
+}
+
+impl From<StrategyOption> for StrategyChoice {
+    fn from(option: StrategyOption) -> Self {
+        match option {
+            StrategyOption::Auto => StrategyChoice::Auto,
+            StrategyOption::Os => StrategyChoice::Os,
+            StrategyOption::Lockfile => StrategyChoice::Lockfile,
+        }
+    }
 }
 
 /// A lock that was granted.
@@ -140,11 +161,7 @@ impl TryFrom<&NativeManagerOptions> for ManagerOptions {
             expose_pids: o.expose_pids,
             audit: None,
             network_timeout_factor: o.network_timeout_factor,
-            strategy: match o.strategy.as_str() {
-                "os" => StrategyChoice::Os,
-                "lockfile" => StrategyChoice::Lockfile,
-                _ => StrategyChoice::Auto,
-            },
+            strategy: o.strategy.into(),
             stale_after: duration_from_ms(o.stale_ms)?.unwrap_or(Duration::MAX),
         })
     }
