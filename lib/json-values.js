@@ -15,6 +15,7 @@
 //   stall freezes every window. Small ones never wait for a turn of the loop.
 
 const { jsonOf, withBigInts } = require('./exact-numbers.js')
+const { invalidValue, mustBe, received } = require('./args.js')
 
 let merge = null
 function mergeModule() {
@@ -469,14 +470,6 @@ function isPlainContainer(value) {
   return proto === null || Object.getPrototypeOf(proto) === null
 }
 
-function describe(value) {
-  if (value === null) return 'null'
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'an object'}`
-  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`
-  return typeof value
-}
-
 // A member JSON.stringify would drop silently, data the caller meant to keep.
 function refuseFunctions(key, value) {
   if (typeof value === 'function' || typeof value === 'symbol') {
@@ -494,7 +487,7 @@ function refuseFunctions(key, value) {
  * else is a TypeError with code ERR_INVALID_ARG_VALUE, and nothing is kept.
  */
 function documentValue(value, name = 'the value') {
-  if (!isPlainContainer(value)) throw invalidValue(`${name} must be a plain object or an array; got ${describe(value)}`)
+  if (!isPlainContainer(value)) throw invalidValue(name, mustBe('a plain object or an array', value))
   let text
   let bigints // null, or where BigInts are: written as their exact digits (exact-numbers.js)
   try {
@@ -502,17 +495,17 @@ function documentValue(value, name = 'the value') {
   } catch (cause) {
     // A RangeError is the stack running out: thousands of levels.
     const deep = cause instanceof RangeError && /call stack/i.test(cause.message)
-    throw invalidValue(deep ? `${name} ${tooDeepText()}` : `${name} cannot be saved as JSON: ${cause.message}`, cause)
+    throw invalidValue(name, deep ? tooDeepText() : `cannot be saved as JSON: ${cause.message}`, cause)
   }
   const copy = text === undefined ? undefined : JSON.parse(text)
   // A top-level toJSON() may turn it into something else.
-  if (copy === null || typeof copy !== 'object') throw invalidValue(`${name} must be a plain object or an array; its JSON form is ${describe(copy)}`)
+  if (copy === null || typeof copy !== 'object') throw invalidValue(name, `must be a plain object or an array; its JSON form is ${received(copy)}`)
   // BigInts go in before the freeze (their places hold the digits' placeholders).
   if (bigints !== null) withBigInts(copy, bigints)
   try {
     freezeWithin(copy)
   } catch {
-    throw invalidValue(`${name} ${tooDeepText()}`)
+    throw invalidValue(name, tooDeepText())
   }
   if (bigints !== null) return copy // not what JSON.parse gives: not clean
   return markClean(copy, text)
@@ -524,32 +517,26 @@ function documentValue(value, name = 'the value') {
  */
 async function documentValueSliced(value, name, big) {
   if (!big) return documentValue(value, name)
-  if (!isPlainContainer(value)) throw invalidValue(`${name} must be a plain object or an array; got ${describe(value)}`)
+  if (!isPlainContainer(value)) throw invalidValue(name, mustBe('a plain object or an array', value))
   let json
   try {
     json = jsonOf(value, refuseFunctions)
   } catch (cause) {
     const deep = cause instanceof RangeError && /call stack/i.test(cause.message)
-    throw invalidValue(deep ? `${name} ${tooDeepText()}` : `${name} cannot be saved as JSON: ${cause.message}`, cause)
+    throw invalidValue(name, deep ? tooDeepText() : `cannot be saved as JSON: ${cause.message}`, cause)
   }
-  if (json.text === undefined) throw invalidValue(`${name} must be a plain object or an array; its JSON form is undefined`)
+  if (json.text === undefined) throw invalidValue(name, 'must be a plain object or an array; its JSON form is undefined')
   const copy = await parseInPieces(json.text)
-  if (copy === null || typeof copy !== 'object') throw invalidValue(`${name} must be a plain object or an array; its JSON form is ${describe(copy)}`)
+  if (copy === null || typeof copy !== 'object') throw invalidValue(name, `must be a plain object or an array; its JSON form is ${received(copy)}`)
   await breathe()
   if (json.bigints !== null) withBigInts(copy, json.bigints)
   try {
     freezeWithin(copy)
   } catch {
-    throw invalidValue(`${name} ${tooDeepText()}`)
+    throw invalidValue(name, tooDeepText())
   }
   if (json.bigints !== null) return copy
   return markClean(copy, json.text)
-}
-
-function invalidValue(message, cause) {
-  const error = new TypeError(message, cause === undefined ? undefined : { cause })
-  error.code = 'ERR_INVALID_ARG_VALUE'
-  return error
 }
 
 // JSON.parse, past a leading byte order mark (Notepad writes one). A value

@@ -1,11 +1,10 @@
 'use strict'
-// The public JS surface of file-lock-manager, over the native core (native.js).
+// FileLockManager: the JS edge over the native core (native.js). It checks
+// arguments (options.js, args.js), turns native outcomes into coded Errors,
+// wires AbortSignals, re-emits native events on an EventEmitter, and adds what
+// only JS can do: `withLock` re-entry detection through AsyncLocalStorage, and
+// Locks (lock.js) released by the garbage collector when dropped unreleased.
 //
-// This file is the edge: it validates arguments, fills in defaults, turns
-// native outcomes into coded Errors, wires AbortSignals, re-emits native events
-// on an EventEmitter, and adds what only JS can do: `withLock` re-entry
-// detection through AsyncLocalStorage, `Symbol.asyncDispose`, and a
-// FinalizationRegistry that releases (and reports) a Lock dropped unreleased.
 // Invariant: the native side owns all lock state; nothing here can hold a lock
 // the native side does not know about.
 
@@ -13,23 +12,14 @@ const { EventEmitter } = require('node:events')
 const { AsyncLocalStorage } = require('node:async_hooks')
 const path = require('node:path')
 const { NativeLockManager } = require('../native.js')
-const { JsonDocument, documentValue } = require('./document/document.js')
+const { JsonDocument } = require('./document/document.js')
 const { Watcher } = require('./watcher.js')
 const { FileLockError, fromNative } = require('./errors.js')
 const { emitSafely } = require('./emit.js')
-
-const DEFAULTS = Object.freeze({
-  timeoutMs: 5000,
-  retries: 3,
-  leaseMs: 30000,
-  staleMs: 30000,
-  strategy: 'auto',
-  exposePids: false,
-  networkTimeoutFactor: 3,
-  auditLogMaxBytes: 10 * 1024 * 1024,
-})
-
-const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
+const { checkFunction, checkPath } = require('./args.js')
+const { managerOptions, requestOptions, documentOptions, watchOptions } = require('./options.js')
+const { Lock, droppedLocks, lostBeforeHandOver, abortError, closedError, failureError } = require('./lock.js')
+const { closeAtExit, forget } = require('./exit-hooks.js')
 
 // canonical path → Lock, for the enclosing `withLock` calls of this async chain.
 const heldInChain = new AsyncLocalStorage()
@@ -46,197 +36,6 @@ function onNativeCompletion(outcome) {
   this.deref()?._onComplete(outcome)
 }
 
-// Managers still open, closed synchronously when the process exits normally.
-const openManagers = new Set()
-let exitHookInstalled = false
-
-function closeAllOnExit() {
-  for (const ref of openManagers) ref.deref()?.close()
-  openManagers.clear()
-}
-
-// Signals that would kill the process without an 'exit' event. Only when the
-// app does not handle one itself: clean up (lock files, sidecars), then die of
-// the signal as if we had never listened (signal-exit's approach).
-const FATAL_SIGNALS = process.platform === 'win32' ? ['SIGINT'] : ['SIGINT', 'SIGTERM', 'SIGHUP']
-
-function onFatalSignal(signal) {
-  if (process.listenerCount(signal) > 1) return // the app handles it; our exit hook runs later
-  closeAllOnExit()
-  for (const name of FATAL_SIGNALS) process.removeListener(name, onFatalSignal)
-  process.kill(process.pid, signal)
-}
-
-function installExitHooks() {
-  process.once('exit', closeAllOnExit)
-  for (const signal of FATAL_SIGNALS) process.on(signal, onFatalSignal)
-}
-
-
-function abortError(filePath, signal) {
-  const error = new Error(`the wait for the lock on ${filePath} was aborted`, { cause: signal?.reason })
-  error.name = 'AbortError'
-  error.code = 'ABORT_ERR'
-  error.filePath = filePath
-  return error
-}
-
-function invalidType(name, expected, value) {
-  const error = new TypeError(`${name} must be ${expected}, got ${value === null ? 'null' : typeof value}`)
-  error.code = 'ERR_INVALID_ARG_TYPE'
-  return error
-}
-
-function outOfRange(name, expected, value) {
-  const error = new RangeError(`${name} must be ${expected}, got ${value}`)
-  error.code = 'ERR_OUT_OF_RANGE'
-  return error
-}
-
-function checkMs(name, value) {
-  if (typeof value !== 'number') throw invalidType(name, 'a number of milliseconds', value)
-  if (Number.isNaN(value) || value < 0) {
-    throw outOfRange(name, 'a non-negative number of milliseconds (or Infinity)', value)
-  }
-  return value
-}
-
-// A lease must be able to cover the hand-over of the lock: 0 (or less) would
-// expire every lock before its holder gets it. Huge finite values are fine:
-// the native side treats a deadline past what its clock can represent as no
-// lease at all (src/binding/convert.rs, `duration_from_ms`; `checked_add`).
-function checkLeaseMs(name, value) {
-  if (typeof value !== 'number') throw invalidType(name, 'a number of milliseconds', value)
-  if (Number.isNaN(value) || value < 1) {
-    throw outOfRange(name, 'a number of milliseconds of at least 1 (or Infinity for no lease)', value)
-  }
-  return value
-}
-
-function checkRetries(name, value) {
-  if (typeof value !== 'number') throw invalidType(name, 'a number', value)
-  if (!Number.isInteger(value) || value < 1 || value > 1000) {
-    throw outOfRange(name, 'an integer from 1 to 1000 (the number of attempts)', value)
-  }
-  return value
-}
-
-function checkPath(value) {
-  if (typeof value !== 'string') throw invalidType('filePath', 'a string', value)
-  return value
-}
-
-function checkObject(name, value) {
-  if (value !== undefined && (value === null || typeof value !== 'object')) {
-    throw invalidType(name, 'an object', value)
-  }
-  return value ?? {}
-}
-
-function normalizeManagerOptions(options) {
-  const o = checkObject('options', options)
-  const strategy = o.strategy ?? DEFAULTS.strategy
-  if (strategy !== 'auto' && strategy !== 'os' && strategy !== 'lockfile') {
-    throw outOfRange('options.strategy', "'auto', 'os' or 'lockfile'", strategy)
-  }
-  if (o.auditLog !== undefined && (typeof o.auditLog !== 'string' || o.auditLog.length === 0)) {
-    throw invalidType('options.auditLog', 'a non-empty path string', o.auditLog)
-  }
-  if (o.auditLogMaxBytes !== undefined) {
-    if (typeof o.auditLogMaxBytes !== 'number') throw invalidType('options.auditLogMaxBytes', 'a number', o.auditLogMaxBytes)
-    if (!Number.isFinite(o.auditLogMaxBytes) || o.auditLogMaxBytes < 4096) {
-      throw outOfRange('options.auditLogMaxBytes', 'a finite number of bytes, at least 4096', o.auditLogMaxBytes)
-    }
-  }
-  if (o.logger !== undefined && typeof o.logger !== 'function') throw invalidType('options.logger', 'a function', o.logger)
-  const networkTimeoutFactor = o.networkTimeoutFactor ?? DEFAULTS.networkTimeoutFactor
-  if (typeof networkTimeoutFactor !== 'number') throw invalidType('options.networkTimeoutFactor', 'a number', networkTimeoutFactor)
-  if (!Number.isFinite(networkTimeoutFactor) || networkTimeoutFactor < 1 || networkTimeoutFactor > 100) {
-    throw outOfRange('options.networkTimeoutFactor', 'a number from 1 to 100', networkTimeoutFactor)
-  }
-  if (o.exposePids !== undefined && typeof o.exposePids !== 'boolean') {
-    throw invalidType('options.exposePids', 'a boolean', o.exposePids)
-  }
-  return {
-    timeoutMs: checkMs('options.timeoutMs', o.timeoutMs ?? DEFAULTS.timeoutMs),
-    retries: checkRetries('options.retries', o.retries ?? DEFAULTS.retries),
-    leaseMs: checkLeaseMs('options.leaseMs', o.leaseMs ?? DEFAULTS.leaseMs),
-    staleMs: checkMs('options.staleMs', o.staleMs ?? DEFAULTS.staleMs),
-    strategy,
-    exposePids: o.exposePids ?? DEFAULTS.exposePids,
-    networkTimeoutFactor,
-    auditLog: o.auditLog,
-    auditLogMaxBytes: o.auditLogMaxBytes ?? DEFAULTS.auditLogMaxBytes,
-    logger: o.logger,
-  }
-}
-
-// Releases locks whose Lock object was garbage-collected without release().
-const droppedLocks = new FinalizationRegistry(({ native, id }) => {
-  native.release(id, 'garbage-collected')
-})
-
-class Lock {
-  #manager
-  #id
-  #released = false
-  #lostReason = null
-  #controller = null
-
-  constructor(manager, grant) {
-    this.#manager = manager
-    this.#id = grant.id
-    /** Canonical path of the locked data file. */
-    this.filePath = grant.filePath
-    this.exclusive = grant.exclusive
-    this.strategy = grant.strategy
-    /** Why that strategy (configured, local disk, network share, OS locks refused). */
-    this.strategyReason = grant.strategyReason
-    this.fencingToken = grant.fencingToken
-  }
-
-  /** Aborts when the lock is lost while held (lease expired, manager closed). */
-  get signal() {
-    if (this.#controller === null) {
-      this.#controller = new AbortController()
-      if (this.#lostReason !== null) this.#controller.abort(this.#lostReason)
-    }
-    return this.#controller.signal
-  }
-
-  /** True once the lock is no longer held, for whatever reason. */
-  get released() {
-    return this.#released
-  }
-
-  async release() {
-    this._finish()
-  }
-
-  // Releases; false when the native side had already let go behind our back
-  // (lease expiry, close) and we were not told yet.
-  _finish() {
-    if (this.#released) return this.#lostReason === null
-    this.#released = true
-    return this.#manager._releaseLock(this, this.#id)
-  }
-
-  [asyncDispose]() {
-    return this.release()
-  }
-
-  // The native side let go of this lock (lease expiry, close): tell its holder.
-  _lose(error) {
-    this.#released = true
-    this.#lostReason = error
-    this.#controller?.abort(error)
-  }
-
-  get _lost() {
-    return this.#lostReason
-  }
-}
-
 class FileLockManager extends EventEmitter {
   #native
   #options
@@ -250,7 +49,7 @@ class FileLockManager extends EventEmitter {
 
   constructor(options) {
     super()
-    this.#options = normalizeManagerOptions(options)
+    this.#options = managerOptions(options)
     this.#native = newNativeManager(
       {
         timeoutMs: this.#options.timeoutMs,
@@ -277,12 +76,7 @@ class FileLockManager extends EventEmitter {
     this.on('removeListener', (name) => {
       if (name === 'waiting' && this.listenerCount('waiting') === 0) this.#native.setWaitingInterest(false)
     })
-    this.#selfRef = new WeakRef(this.#native)
-    openManagers.add(this.#selfRef)
-    if (!exitHookInstalled) {
-      exitHookInstalled = true
-      installExitHooks()
-    }
+    this.#selfRef = closeAtExit(this.#native)
   }
 
   /** The options in force, defaults filled in. */
@@ -296,7 +90,7 @@ class FileLockManager extends EventEmitter {
 
   async acquireLock(filePath, options) {
     checkPath(filePath)
-    const request = this.#requestOptions(options)
+    const request = requestOptions(options, this.#options)
     if (this.#closed) throw closedError()
     if (request.signal?.aborted) throw abortError(filePath, request.signal)
     const chain = heldInChain.getStore()
@@ -312,7 +106,7 @@ class FileLockManager extends EventEmitter {
   }
 
   async withLock(filePath, fn, options) {
-    if (typeof fn !== 'function') throw invalidType('fn', 'a function', fn)
+    checkFunction('fn', fn)
     const lock = await this.acquireLock(filePath, options)
     const chain = new Map(heldInChain.getStore())
     chain.set(lock.filePath, lock)
@@ -337,45 +131,9 @@ class FileLockManager extends EventEmitter {
    */
   async openDocument(filePath, options) {
     checkPath(filePath)
-    const o = checkObject('options', options)
-    const durability = o.durability ?? 'fsync'
-    if (durability !== 'fsync' && durability !== 'none') throw outOfRange('options.durability', "'fsync' or 'none'", durability)
-    const backups = o.backups ?? 5
-    if (!Number.isInteger(backups) || backups < 1 || backups > 1000) throw outOfRange('options.backups', 'an integer from 1 to 1000', backups)
-    if (o.recoverFromBackup !== undefined && typeof o.recoverFromBackup !== 'boolean') {
-      throw invalidType('options.recoverFromBackup', 'a boolean', o.recoverFromBackup)
-    }
-    const arrayKey = o.arrayKey ?? 'id'
-    if (typeof arrayKey !== 'string' || arrayKey.length === 0) throw invalidType('options.arrayKey', 'a non-empty string', arrayKey)
-    // Merges run in Rust, where a lone surrogate in the key could not be matched.
-    if (/\p{Cs}/u.test(arrayKey)) throw Object.assign(new TypeError('options.arrayKey must not contain a lone UTF-16 surrogate'), { code: 'ERR_INVALID_ARG_VALUE' })
-    const onConflict = o.onConflict ?? 'ask'
-    if (!['ask', 'mine', 'theirs', 'merged'].includes(onConflict)) throw outOfRange('options.onConflict', "'ask', 'mine', 'theirs' or 'merged'", onConflict)
-    // Infinity: edits are saved by save()/close() only, as without the option.
-    // A finite delay must fit a Node timer (2^31 - 1 ms, ~24.8 days): a longer one would fire at once.
-    const saveDelayMs = o.saveDelayMs === undefined ? undefined : checkMs('options.saveDelayMs', o.saveDelayMs)
-    if (saveDelayMs > 2 ** 31 - 1 && saveDelayMs !== Infinity) {
-      throw outOfRange('options.saveDelayMs', 'at most 2147483647 ms (2^31 - 1, a Node timer\'s limit), or Infinity to save only on save()/close()', saveDelayMs)
-    }
-    if (o.watch !== undefined && typeof o.watch !== 'boolean') throw invalidType('options.watch', 'a boolean', o.watch)
-    const maxBytes = o.maxBytes ?? 256 * 1024 * 1024 // 256 MiB; at most V8's longest string, or the text could not be held (README: maxBytes)
-    if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > require('node:buffer').constants.MAX_STRING_LENGTH) throw outOfRange('options.maxBytes', `an integer from 1 to ${require('node:buffer').constants.MAX_STRING_LENGTH} (bytes)`, maxBytes)
-    // Checked and copied as set() checks a value (TypeError ERR_INVALID_ARG_VALUE):
-    // a plain object or an array that JSON can hold; nothing is written otherwise.
-    const defaultValue = o.defaultValue === undefined ? undefined : documentValue(o.defaultValue, 'options.defaultValue')
+    const checked = documentOptions(options)
     if (this.#closed) throw closedError()
-    const document = new JsonDocument(this, this.#native, path.resolve(filePath), {
-      defaultValue,
-      durability,
-      backups,
-      recoverFromBackup: o.recoverFromBackup === true,
-      arrayKey,
-      onConflict,
-      saveDelayMs,
-      watch: o.watch !== false,
-      timeoutMs: o.timeoutMs === undefined ? undefined : checkMs('options.timeoutMs', o.timeoutMs),
-      maxBytes,
-    })
+    const document = new JsonDocument(this, this.#native, path.resolve(filePath), checked)
     await document._open()
     return document
   }
@@ -386,17 +144,8 @@ class FileLockManager extends EventEmitter {
    */
   watch(filePath, listener, options) {
     checkPath(filePath)
-    if (typeof listener !== 'function') throw invalidType('listener', 'a function', listener)
-    const o = checkObject('options', options)
-    for (const name of ['debounceMs', 'maxDelayMs', 'pollIntervalMs']) {
-      if (o[name] !== undefined) {
-        const ms = checkMs(`options.${name}`, o[name])
-        if (!Number.isInteger(ms) || ms > 3_600_000) throw outOfRange(`options.${name}`, 'a whole number of ms up to an hour', ms)
-      }
-    }
-    for (const name of ['poll', 'persistent']) {
-      if (o[name] !== undefined && typeof o[name] !== 'boolean') throw invalidType(`options.${name}`, 'a boolean', o[name])
-    }
+    checkFunction('listener', listener)
+    const o = watchOptions(options)
     if (this.#closed) throw closedError()
     const watcher = new Watcher(
       (onChange) => {
@@ -437,7 +186,7 @@ class FileLockManager extends EventEmitter {
   async close() {
     if (this.#closed) return
     this.#closed = true
-    openManagers.delete(this.#selfRef)
+    forget(this.#selfRef)
     for (const watcher of this.#watchers) watcher.close()
     this.#native.close()
     if (this.#waiting.size === 0) this.#holdProcessOpen(false)
@@ -573,22 +322,6 @@ class FileLockManager extends EventEmitter {
     } else this.#keepAlive.unref()
   }
 
-  #requestOptions(options) {
-    if (options === undefined) return { exclusive: true, timeoutMs: this.#options.timeoutMs, retries: this.#options.retries, signal: undefined }
-    const o = checkObject('options', options)
-    if (o.exclusive !== undefined && typeof o.exclusive !== 'boolean') throw invalidType('options.exclusive', 'a boolean', o.exclusive)
-    const signal = o.signal ?? undefined
-    if (signal !== undefined && (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
-      throw invalidType('options.signal', 'an AbortSignal', signal)
-    }
-    return {
-      exclusive: o.exclusive ?? true,
-      timeoutMs: o.timeoutMs === undefined ? this.#options.timeoutMs : checkMs('options.timeoutMs', o.timeoutMs),
-      retries: o.retries === undefined ? this.#options.retries : checkRetries('options.retries', o.retries),
-      signal,
-    }
-  }
-
   // A lock requested inside `withLock` on the same file would wait for itself.
   #refuseReentry(filePath, chain) {
     let canonical
@@ -663,26 +396,4 @@ function auditToLogger(logger) {
   }
 }
 
-// A grant whose lease ran out before the Lock could be handed to its caller.
-function lostBeforeHandOver(grant) {
-  return new FileLockError('ECOMPROMISED', `the lock on ${grant.filePath} was granted but its lease expired before it could be handed over (the event loop was blocked, or leaseMs is too short)`, { filePath: grant.filePath, reason: 'lease-expired' })
-}
-
-function closedError() {
-  return new FileLockError('ECLOSED', 'the lock manager is closed')
-}
-
-
-function failureError(failure) {
-  return new FileLockError(failure.code, failure.message, {
-    filePath: failure.filePath,
-    waitedMs: failure.waitedMs,
-    attempts: failure.attempts,
-    holder: failure.holder,
-    network: failure.network,
-  })
-}
-
-const { mergeJson, diffJson, MAX_JSON_DEPTH } = require('./merge.js')
-
-module.exports = { FileLockManager, Lock, FileLockError, JsonDocument, Watcher, DEFAULTS, mergeJson, diffJson, MAX_JSON_DEPTH }
+module.exports = { FileLockManager }

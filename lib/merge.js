@@ -22,14 +22,13 @@
 
 const { setMember } = require('./json-values.js')
 const { fromNative } = require('./errors.js')
+const { invalidType, invalidValue, mustBe, checkObject } = require('./args.js')
 const { mergeJsonText, diffJsonText, mergeJsonTextAsync, diffJsonTextAsync, MAX_JSON_DEPTH } = require('../native.js')
 
 function mergeJson(base, mine, theirs, options) {
   const arrayKey = arrayKeyOf(options)
   const favor = options?.favor
-  if (favor !== undefined && favor !== 'mine' && favor !== 'theirs') {
-    throw invalidValue(`options.favor must be 'mine' or 'theirs', got ${typeof favor === 'string' ? `'${favor}'` : typeof favor}`)
-  }
+  if (favor !== undefined && favor !== 'mine' && favor !== 'theirs') throw invalidValue('options.favor', mustBe("'mine' or 'theirs'", favor))
   const text = callNative(() => mergeJsonText(toJson('base', base), toJson('mine', mine), toJson('theirs', theirs), arrayKey, favor))
   const { merged, conflicts } = JSON.parse(text)
   return { merged, conflicts, clean: conflicts.length === 0 }
@@ -121,17 +120,10 @@ async function diffTexts(before, after, arrayKey, breathe) {
 }
 
 function arrayKeyOf(options) {
-  if (options === undefined) return 'id'
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options)
-  const { arrayKey = 'id' } = options
-  if (typeof arrayKey !== 'string') throw invalidType('options.arrayKey', 'a non-empty string', arrayKey)
-  if (arrayKey === '') {
-    const error = new TypeError('options.arrayKey must be a non-empty string, got an empty string')
-    error.code = 'ERR_INVALID_ARG_TYPE'
-    throw error
-  }
+  const { arrayKey = 'id' } = checkObject('options', options)
+  if (typeof arrayKey !== 'string' || arrayKey === '') throw invalidType('options.arrayKey', 'a non-empty string', arrayKey)
   // Strings reach Rust as UTF-8: a lone surrogate in the key would not survive.
-  if (LONE_SURROGATE.test(arrayKey)) throw invalidValue('options.arrayKey must not contain a lone UTF-16 surrogate')
+  if (LONE_SURROGATE.test(arrayKey)) throw invalidValue('options.arrayKey', 'must not contain a lone UTF-16 surrogate')
   return arrayKey
 }
 
@@ -144,10 +136,10 @@ function toJson(name, value) {
   } catch (cause) {
     // BigInt, a cycle, a throwing toJSON(), or nesting deeper than the stack
     // (thousands of levels, past MAX_JSON_DEPTH anyway).
-    if (cause instanceof RangeError) throw invalidValue(`${name} ${tooDeep}`, cause)
-    throw invalidValue(`${name} is not representable as JSON: ${cause.message}`, cause)
+    if (cause instanceof RangeError) throw invalidValue(name, tooDeep, cause)
+    throw invalidValue(name, `is not representable as JSON: ${cause.message}`, cause)
   }
-  if (text === undefined) throw invalidValue(`${name} is not representable as JSON: got ${typeof value}`)
+  if (text === undefined) throw invalidValue(name, `is not representable as JSON: got ${typeof value}`)
   return text
 }
 
@@ -163,22 +155,11 @@ function callNative(call) {
   }
 }
 
-// The engine's EINVAL is the caller's mistake: Node's own code for it.
+// The engine's EINVAL is the caller's mistake: Node's own code for it (its
+// message names the argument: "mine is nested …").
 function nativeFailure(error) {
-  if (error?.code === 'EINVAL') return invalidValue(error.message, error)
+  if (error?.code === 'EINVAL') return invalidValue(null, error.message, error)
   return fromNative(error)
-}
-
-function invalidType(name, expected, value) {
-  const error = new TypeError(`${name} must be ${expected}, got ${value === null ? 'null' : typeof value}`)
-  error.code = 'ERR_INVALID_ARG_TYPE'
-  return error
-}
-
-function invalidValue(message, cause) {
-  const error = new TypeError(message, cause === undefined ? undefined : { cause })
-  error.code = 'ERR_INVALID_ARG_VALUE'
-  return error
 }
 
 module.exports = { mergeJson, diffJson, mergeTexts, diffTexts, nativeIdle, toJson, MAX_JSON_DEPTH }

@@ -21,7 +21,8 @@ const fsp = require('node:fs/promises')
 const { documentValue } = require('../json-values.js')
 const { emitSafely } = require('../emit.js')
 const { coded, statKey, kindOf, notAFile, tooBig } = require('./files.js')
-const { applyUpdate, typeError } = require('./update-fn.js')
+const { applyUpdate } = require('./update-fn.js')
+const { checkFunction, invalidType } = require('../args.js')
 const { DiskState } = require('./disk.js')
 const { Backups } = require('./backups.js')
 const { UnsavedEdits } = require('./edits.js')
@@ -216,7 +217,7 @@ class JsonDocument extends EventEmitter {
    */
   edit(fn) {
     this.#assertOpen()
-    if (typeof fn !== 'function') throw typeError('fn', 'a function')
+    checkFunction('fn', fn)
     const doc = this.#doc
     // Checked like set() (ERR_INVALID_ARG_VALUE, nothing changed): a value the
     // file cannot hold would only fail later, at a merge or a write.
@@ -281,7 +282,7 @@ class JsonDocument extends EventEmitter {
 
   /** Read-modify-write under the exclusive lock; resolves with the new value once durable. */
   update(fn) {
-    if (typeof fn !== 'function') return Promise.reject(typeError('fn', 'a function'))
+    if (typeof fn !== 'function') return Promise.reject(invalidType('fn', 'a function', fn))
     return this.#doc.queue.enqueue({ kind: 'update', fn })
   }
 

@@ -18,7 +18,8 @@ const { ExactNumbers, putBigIntsBack } = require('../exact-numbers.js')
 const { breathe, markClean, mergeTextOf, deepFreeze, documentValue, deepEqual } = require('../json-values.js')
 const { Retry } = require('../retry.js')
 const { coded } = require('./files.js')
-const { applyUpdate, rangeError } = require('./update-fn.js')
+const { applyUpdate } = require('./update-fn.js')
+const { outOfRange } = require('../args.js')
 const { RETRY_FIRST_MS } = require('./write-queue.js')
 
 const CONFLICT_CHOICES = ['mine', 'theirs', 'merged']
@@ -342,7 +343,7 @@ class UnsavedEdits {
     }
     const custom = !CONFLICT_CHOICES.includes(choice)
     if (custom && (choice === null || typeof choice !== 'object')) {
-      throw rangeError('choice', "'mine', 'theirs', 'merged' or an object/array value", choice)
+      throw outOfRange('choice', "'mine', 'theirs', 'merged' or an object/array value", choice)
     }
     // A value of one's own is checked as set() checks one (ERR_INVALID_ARG_VALUE).
     let value = custom ? documentValue(choice, 'the chosen value') : choice

@@ -7,6 +7,7 @@
 // cannot hold is refused at the call, never later.
 
 const { documentValue } = require('../json-values.js')
+const { invalidType } = require('../args.js')
 
 // `fn` gets a copy, returns the next value (or mutates the copy and returns
 // nothing). A preview (get() showing a queued update) never throws for fn's
@@ -25,7 +26,7 @@ function applyUpdate(fn, value, preview) {
 // to name it in an error); a promise is refused (fn runs under the lock).
 function fnResult(fn, copy) {
   const next = fn(copy)
-  if (isThenable(next)) throw typeError('fn', 'a synchronous function (it runs while the file is locked)')
+  if (isThenable(next)) throw invalidType('fn', 'a synchronous function (it runs while the file is locked)', next)
   return next === undefined ? { result: copy, name: 'the value fn changed' } : { result: next, name: 'the value fn returned' }
 }
 
@@ -33,16 +34,4 @@ function isThenable(value) {
   return value !== null && typeof value === 'object' && typeof value.then === 'function'
 }
 
-function rangeError(name, expected, value) {
-  const error = new RangeError(`${name} must be ${expected}; got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
-  error.code = 'ERR_OUT_OF_RANGE'
-  return error
-}
-
-function typeError(name, expected) {
-  const error = new TypeError(`${name} must be ${expected}`)
-  error.code = 'ERR_INVALID_ARG_TYPE'
-  return error
-}
-
-module.exports = { applyUpdate, fnResult, typeError, rangeError }
+module.exports = { applyUpdate, fnResult }
