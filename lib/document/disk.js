@@ -15,7 +15,8 @@
 //   may both find it), and unsaved edits are rebased onto it.
 
 const { ExactNumbers } = require('../exact-numbers.js')
-const { BIG_TEXT, breathe, markClean, isClean, copyOfInPieces, stringifyInPieces, makeSpare, adoptSpare, adoptSpareSliced, parseFrozen, withoutBom, documentValue, documentValueSliced } = require('../json-values.js')
+const { BIG_TEXT, breathe, markClean, isClean, copyOfInPieces, stringifyInPieces, parseFrozen, withoutBom, documentValue, documentValueSliced } = require('../json-values.js')
+const { makeSpare, adoptSpare, adoptSpareSliced } = require('../spare-copy.js')
 const { fromNative } = require('../errors.js')
 const { utf8, coded, statKey, readRegular, MAX_BYTES_DEFAULT } = require('./files.js')
 const { applyUpdate, fnResult } = require('./update-fn.js')
