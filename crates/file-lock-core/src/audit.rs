@@ -208,8 +208,7 @@ mod tests {
 
     #[test]
     fn entries_are_json_lines_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.jsonl");
+        let (_dir, path) = crate::test_support::scratch("audit.jsonl");
         let audit = AuditFile::open(path.clone(), 1 << 20, 3).unwrap();
         audit.record(entry("acquire"));
         audit.record(entry("release"));
@@ -223,8 +222,7 @@ mod tests {
 
     #[test]
     fn the_trail_rotates_at_its_size_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.jsonl");
+        let (_dir, path) = crate::test_support::scratch("audit.jsonl");
         let audit = AuditFile::open(path.clone(), 4096, 2).unwrap();
         for _ in 0..100 {
             audit.record(entry("acquire"));
@@ -241,9 +239,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_symlinked_trail_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("elsewhere");
-        std::fs::write(&target, "").unwrap();
+        let (dir, target) = crate::test_support::scratch_file("elsewhere", "");
         let link = dir.path().join("audit.jsonl");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         assert!(AuditFile::open(link, 1 << 20, 3).is_err());

@@ -25,4 +25,6 @@ pub mod paths;
 pub mod process;
 #[cfg(test)]
 mod test_rng;
+#[cfg(test)]
+mod test_support;
 pub mod watch;

@@ -460,7 +460,7 @@ mod tests {
     fn another_boot_or_pid_namespace_on_our_host_name_is_elsewhere_whatever_the_pid_says_here() {
         let me = me_in(Some(BOOT), Some(NS));
         let host = me.hostname.clone();
-        let dead = crate::lock::lockfile::testing::dead_pid();
+        let dead = crate::test_support::dead_pid();
         for pid in [dead, me.pid, 1] {
             assert_eq!(
                 me.whereabouts(pid, &host, None, Some(OTHER_BOOT), Some(NS)),
@@ -500,7 +500,7 @@ mod tests {
     fn a_record_of_the_previous_version_is_judged_by_its_pid_as_before() {
         let me = me_in(Some(BOOT), Some(NS));
         let host = me.hostname.clone();
-        let dead = crate::lock::lockfile::testing::dead_pid();
+        let dead = crate::test_support::dead_pid();
         assert_eq!(
             me.whereabouts(me.pid, &host, me.start_time, None, None),
             Whereabouts::ThisProcess

@@ -1,7 +1,5 @@
 //! Tests of the lock diagnostics (`diagnose/`): status, guarded breaking, doctor.
 
-#[cfg(unix)]
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::observe::held_reason;
@@ -9,8 +7,13 @@ use super::*;
 use crate::lock::lockfile;
 #[cfg(unix)]
 use crate::lock::os_lock;
-use crate::lock::{now_ms, sidecar_path, HolderRecord, Mode, Strategy};
+#[cfg(unix)]
+use crate::lock::Mode;
+use crate::lock::{now_ms, sidecar_path, Strategy};
 use crate::process;
+#[cfg(unix)]
+use crate::test_support::{age_by, dead_pid};
+use crate::test_support::{names_in, pid_one_in_another_namespace, scratch};
 
 const RULES: Rules = Rules {
     stale_after: Duration::from_secs(30),
@@ -18,10 +21,11 @@ const RULES: Rules = Rules {
     expose_pids: false,
 };
 
-fn data_file(dir: &tempfile::TempDir) -> (String, PathBuf) {
-    let target = dir.path().join("roles.json");
+/// A fresh folder, the data file in it (as the CLI names it) and its lock file.
+fn data_file() -> (tempfile::TempDir, String, PathBuf) {
+    let (dir, target) = scratch("roles.json");
     let lock = sidecar_path(&target);
-    (target.to_string_lossy().into_owned(), lock)
+    (dir, target.to_string_lossy().into_owned(), lock)
 }
 
 /// A lock file as another process (or host) would have left it.
@@ -32,19 +36,8 @@ fn plant(path: &Path, pid: u32, hostname: &str, heartbeat: u64) {
 #[test]
 fn a_holder_in_another_pid_namespace_or_boot_is_held_by_time_not_by_its_pid() {
     let me = process::current();
-    let mut record = HolderRecord::ours(
-        Mode::Exclusive,
-        Strategy::Lockfile,
-        "t-1".into(),
-        1,
-        0,
-        Some(now_ms()),
-    );
-    record.pid = 1;
-    record.start_time = None;
-    record.pid_namespace = Some("pid:[1]".into());
-    let snapshot_dir = tempfile::tempdir().unwrap();
-    let lock = snapshot_dir.path().join(".roles.json.lock");
+    let mut record = pid_one_in_another_namespace(now_ms());
+    let (_dir, lock) = scratch(".roles.json.lock");
     crate::lock::lockfile::testing::plant_record(&lock, &record);
     let snapshot = lockfile::observe(&lock).unwrap().unwrap();
     let staleness = held_reason(Some(&record), &snapshot, Duration::from_secs(30));
@@ -68,8 +61,7 @@ fn a_holder_in_another_pid_namespace_or_boot_is_held_by_time_not_by_its_pid() {
 
 #[test]
 fn a_file_without_lock_file_is_free_and_looking_creates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (file, lock) = data_file(&dir);
+    let (_dir, file, lock) = data_file();
     let status = status(&file, &RULES).unwrap();
     assert!(!status.locked);
     assert_eq!(status.lock_file_len, None);
@@ -83,8 +75,7 @@ fn a_file_without_lock_file_is_free_and_looking_creates_nothing() {
 #[cfg(unix)]
 #[test]
 fn an_os_lock_held_through_the_sidecar_is_reported_and_never_broken() {
-    let dir = tempfile::tempdir().unwrap();
-    let (file, lock) = data_file(&dir);
+    let (_dir, file, lock) = data_file();
     let sidecar = crate::lock::sidecar::Sidecar::open(&lock).unwrap();
     assert!(os_lock::try_lock(sidecar.file(), Mode::Exclusive).unwrap());
     let next = crate::lock::holder_record::next_record(sidecar.file()).unwrap();
@@ -120,15 +111,9 @@ fn an_os_lock_held_through_the_sidecar_is_reported_and_never_broken() {
 #[cfg(unix)]
 #[test]
 fn a_dead_holders_lock_file_is_stale_and_broken_a_live_ones_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (file, lock) = data_file(&dir);
+    let (dir, file, lock) = data_file();
     let me = process::current();
-    plant(
-        &lock,
-        crate::lock::lockfile::testing::dead_pid(),
-        &me.hostname,
-        now_ms(),
-    );
+    plant(&lock, dead_pid(), &me.hostname, now_ms());
     let status = status(&file, &RULES).unwrap();
     assert!(status.locked);
     assert_eq!(status.strategy, Some(Strategy::Lockfile));
@@ -137,9 +122,8 @@ fn a_dead_holders_lock_file_is_stale_and_broken_a_live_ones_is_refused() {
     let report = break_stale_lock(&file, &RULES, false).unwrap();
     assert!(matches!(report.outcome, BreakOutcome::Broken(ref why) if why.contains("exited")));
     assert!(!lock.exists());
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(
-        leftovers.is_empty(),
+        names_in(dir.path()).is_empty(),
         "no guard or renamed-aside file remains"
     );
 
@@ -161,8 +145,7 @@ fn a_dead_holders_lock_file_is_stale_and_broken_a_live_ones_is_refused() {
 
 #[test]
 fn another_hosts_lock_file_is_refused_at_once_and_broken_only_after_watching_it_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let (file, lock) = data_file(&dir);
+    let (_dir, file, lock) = data_file();
     plant(&lock, 4242, "some-other-host", now_ms());
     let rules = Rules {
         stale_after: Duration::from_millis(300),
@@ -192,8 +175,7 @@ fn another_hosts_lock_file_is_refused_at_once_and_broken_only_after_watching_it_
 
 #[test]
 fn a_lock_file_refreshed_while_watched_is_not_broken() {
-    let dir = tempfile::tempdir().unwrap();
-    let (file, lock) = data_file(&dir);
+    let (_dir, file, lock) = data_file();
     plant(&lock, 4242, "some-other-host", 1);
     let refresher = {
         let lock = lock.clone();
@@ -255,60 +237,34 @@ fn doctor_passes_on_a_local_temp_dir_picks_os_and_leaves_nothing_behind() {
             "cleanup"
         ]
     );
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, ["keep.json"]);
+    assert_eq!(names_in(dir.path()), ["keep.json"]);
 }
 
 #[cfg(unix)]
 #[test]
 fn doctor_removes_what_a_killed_run_left_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    let old = std::time::SystemTime::now() - Duration::from_secs(600);
-    let left = dir.path().join(format!(
-        ".flm-doctor.{}.abc-1.probe",
-        crate::lock::lockfile::testing::dead_pid()
-    ));
-    let live = dir
-        .path()
-        .join(format!(".flm-doctor.{}.abc-2.probe", std::process::id()));
-    let young = dir.path().join(format!(
-        ".flm-doctor.{}.abc-3.probe",
-        crate::lock::lockfile::testing::dead_pid()
-    ));
+    let probe = |pid: u32, place: &str| dir.path().join(format!(".flm-doctor.{pid}.{place}.probe"));
+    let (dead, alive) = (dead_pid(), std::process::id());
+    let left = probe(dead, "abc-1");
+    let live = probe(alive, "abc-2");
+    let young = probe(dead, "abc-3");
     // Probes named with a place: ours (the pid is checked), another one (it is not).
-    let our_token = process::current().file_token();
-    let ours_left = dir.path().join(format!(
-        ".flm-doctor.{}.{our_token}.probe",
-        crate::lock::lockfile::testing::dead_pid()
-    ));
-    let foreign = dir.path().join(format!(
-        ".flm-doctor.{}.abc-4~000000000000.probe",
-        crate::lock::lockfile::testing::dead_pid()
-    ));
-    let foreign_ancient = dir.path().join(format!(
-        ".flm-doctor.{}.abc-5~000000000000.probe",
-        std::process::id()
-    ));
+    let ours_left = probe(dead, &process::current().file_token());
+    let foreign = probe(dead, "abc-4~000000000000");
+    let foreign_ancient = probe(alive, "abc-5~000000000000");
     for path in [&left, &live, &young, &ours_left, &foreign, &foreign_ancient] {
         std::fs::write(path, b"x").unwrap();
     }
-    let ancient = std::time::SystemTime::now() - Duration::from_secs(7200);
-    for (path, when) in [
+    let (old, ancient) = (Duration::from_secs(600), Duration::from_secs(7200));
+    for (path, age) in [
         (&left, old),
         (&live, old),
         (&ours_left, old),
         (&foreign, old),
         (&foreign_ancient, ancient),
     ] {
-        File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
+        age_by(path, age);
     }
     let report = doctor(dir.path()).unwrap();
     let cleanup = report.checks.iter().find(|c| c.id == "cleanup").unwrap();

@@ -440,17 +440,7 @@ mod tests {
     #[test]
     fn a_holder_in_another_pid_namespace_or_boot_is_not_on_this_machine() {
         let me = process::current();
-        let mut record = HolderRecord::ours(
-            Mode::Exclusive,
-            Strategy::Lockfile,
-            "t-2".into(),
-            1,
-            0,
-            Some(0),
-        );
-        record.pid = 1;
-        record.start_time = None;
-        record.pid_namespace = Some("pid:[1]".into());
+        let mut record = crate::test_support::pid_one_in_another_namespace(0);
         let holder = Holder::from_record(Some(&record), Mode::Exclusive, false);
         assert!(!holder.same_host && !holder.same_process, "{holder:?}");
         assert!(

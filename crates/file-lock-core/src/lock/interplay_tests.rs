@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use super::pause;
 use super::Step;
 use crate::lock::holder_record;
-use crate::lock::lockfile::testing::{dead_pid, plant};
+use crate::lock::lockfile::testing::plant;
 use crate::lock::sidecar::Sidecar;
 use crate::lock::strategy::lock_file::LockFile;
 use crate::lock::strategy::os::OsLock;
 use crate::lock::strategy::{Attempt, CrossProcessLock, HeldLock, Place};
 use crate::lock::Mode;
+use crate::test_support::dead_pid;
 
 /// Who is inside, and every overlap seen.
 #[derive(Default)]

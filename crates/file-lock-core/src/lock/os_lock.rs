@@ -130,8 +130,7 @@ mod tests {
 
     #[test]
     fn exclusive_excludes_and_shared_overlaps_across_handles() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("l");
+        let (_dir, path) = crate::test_support::scratch("l");
         let a = File::create(&path).unwrap();
         let b = File::options().write(true).open(&path).unwrap();
         assert!(try_lock(&a, Mode::Shared).unwrap());

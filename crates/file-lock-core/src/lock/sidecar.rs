@@ -112,13 +112,7 @@ impl Sidecar {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the lock sidecar is not a regular file",
-            ));
-        }
+        let meta = regular_file_metadata(&file)?;
         let me = rustix::process::geteuid().as_raw();
         if meta.uid() != me {
             return Err(io::Error::new(
@@ -145,13 +139,7 @@ impl Sidecar {
             .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE)
             .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
             .open(path)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the lock sidecar is not a regular file",
-            ));
-        }
+        regular_file_metadata(&file)?;
         Ok(Sidecar {
             file,
             created: false,
@@ -220,9 +208,30 @@ impl Sidecar {
     }
 }
 
+/// The metadata of an opened sidecar, which must be a regular file: a
+/// folder, FIFO or device of that name is someone else's, not a lock.
+fn regular_file_metadata(file: &File) -> io::Result<std::fs::Metadata> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the lock sidecar is not a regular file",
+        ));
+    }
+    Ok(meta)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fresh folder, the path of a sidecar in it, and the sidecar opened
+    /// (so created) there.
+    fn opened() -> (tempfile::TempDir, PathBuf, Sidecar) {
+        let (dir, path) = crate::test_support::scratch(".a.lock");
+        let sidecar = Sidecar::open(&path).unwrap();
+        (dir, path, sidecar)
+    }
 
     #[test]
     fn sidecar_sits_beside_the_file_with_a_dot_name() {
@@ -255,12 +264,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn sidecar_is_private_and_not_followed_through_symlinks() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".a.lock");
-        let sidecar = Sidecar::open(&path).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let (dir, path, sidecar) = opened();
+        assert_eq!(crate::test_support::permission_bits(&path), 0o600);
         assert!(sidecar.still_linked(&path).unwrap());
 
         let link = dir.path().join(".b.lock");
@@ -274,9 +279,7 @@ mod tests {
         if !rustix::process::geteuid().is_root() {
             return; // only root can give a file away; the JS suite covers it as root too
         }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".a.lock");
-        std::fs::write(&path, "").unwrap();
+        let (_dir, path) = crate::test_support::scratch_file(".a.lock", "");
         std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
         let error = Sidecar::open(&path).unwrap_err();
         assert!(error.get_ref().unwrap().is::<ForeignOwner>());
@@ -289,9 +292,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn an_unlinked_or_replaced_sidecar_is_noticed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".a.lock");
-        let sidecar = Sidecar::open(&path).unwrap();
+        let (_dir, path, sidecar) = opened();
         std::fs::remove_file(&path).unwrap();
         assert!(!sidecar.still_linked(&path).unwrap());
         let _fresh = Sidecar::open(&path).unwrap();
@@ -300,9 +301,7 @@ mod tests {
 
     #[test]
     fn removal_waits_for_nobody_and_skips_a_held_sidecar() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".a.lock");
-        let holder = Sidecar::open(&path).unwrap();
+        let (_dir, path, holder) = opened();
         assert!(os_lock::try_lock(holder.file(), Mode::Shared).unwrap());
         assert!(!Arc::new(Sidecar::open(&path).unwrap()).remove_if_unused(&path));
         assert!(path.exists());
