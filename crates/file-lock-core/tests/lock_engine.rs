@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use file_lock_core::lock::{
-    sidecar_path, AcquireRequest, EventSink, LockError, LockEvent, LockManager, ManagerOptions,
-    Mode, ReleaseReason,
+    sidecar_path, AcquireRequest, EventSink, HeldLock, LockError, LockEvent, LockManager,
+    ManagerOptions, Mode, ReleaseReason,
 };
+use tokio::task::JoinHandle;
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<LockEvent>>);
@@ -23,6 +24,14 @@ impl EventSink for Recorder {
 impl Recorder {
     fn count(&self, pred: impl Fn(&LockEvent) -> bool) -> usize {
         self.0.lock().unwrap().iter().filter(|e| pred(e)).count()
+    }
+
+    fn waits(&self) -> usize {
+        self.count(|e| matches!(e, LockEvent::Waiting { .. }))
+    }
+
+    fn releases_for(&self, why: ReleaseReason) -> usize {
+        self.count(|e| matches!(e, LockEvent::Released { reason, .. } if *reason == why))
     }
 }
 
@@ -43,26 +52,57 @@ fn request(mode: Mode, timeout_ms: u64, retries: u32) -> AcquireRequest {
     }
 }
 
-fn file_in(dir: &tempfile::TempDir) -> String {
-    dir.path().join("roles.json").to_string_lossy().into_owned()
+/// A fresh folder (keep it for the whole test) and the data file's path in it.
+fn scratch() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roles.json").to_string_lossy().into_owned();
+    (dir, path)
+}
+
+/// The lock, taken at once: the test knows it is free.
+fn take(m: &LockManager, path: &str, mode: Mode) -> Arc<HeldLock> {
+    m.try_acquire(path, mode)
+        .unwrap()
+        .expect("the lock is free")
+}
+
+/// The lock, waited for exclusively (one attempt of `timeout_ms`): the test
+/// knows it comes free in time.
+async fn wait_for(m: &LockManager, path: &str, timeout_ms: u64) -> Arc<HeldLock> {
+    m.acquire(path, request(Mode::Exclusive, timeout_ms, 1))
+        .await
+        .expect("the lock came free in time")
+}
+
+/// An exclusive wait (one attempt of `timeout_ms`) on a task of its own.
+fn spawn_wait(
+    m: &LockManager,
+    path: &str,
+    timeout_ms: u64,
+) -> JoinHandle<Result<Arc<HeldLock>, LockError>> {
+    let (m, path) = (m.clone(), path.to_owned());
+    tokio::spawn(async move {
+        m.acquire(&path, request(Mode::Exclusive, timeout_ms, 1))
+            .await
+    })
+}
+
+fn delete_sidecar(path: &str) {
+    std::fs::remove_file(sidecar_path(std::path::Path::new(path))).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_managers_exclude_each_other_and_hand_over_on_release() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (a, _) = manager();
     let (b, events) = manager();
-    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let held = take(&a, &path, Mode::Exclusive);
     assert!(b.try_acquire(&path, Mode::Shared).unwrap().is_none());
 
-    let waiter = {
-        let (b, path) = (b.clone(), path.clone());
-        tokio::spawn(async move { b.acquire(&path, request(Mode::Exclusive, 5000, 1)).await })
-    };
+    let waiter = spawn_wait(&b, &path, 5000);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!waiter.is_finished(), "b must wait while a holds the lock");
-    assert_eq!(events.count(|e| matches!(e, LockEvent::Waiting { .. })), 1);
+    assert_eq!(events.waits(), 1);
     let released_at = Instant::now();
     assert!(held.release(ReleaseReason::Explicit));
     let got = waiter.await.unwrap().unwrap();
@@ -76,17 +116,13 @@ async fn two_managers_exclude_each_other_and_hand_over_on_release() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_holders_overlap_and_an_exclusive_waits_for_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (a, _) = manager();
     let (b, _) = manager();
     let (c, _) = manager();
-    let r1 = a.try_acquire(&path, Mode::Shared).unwrap().unwrap();
-    let r2 = b.try_acquire(&path, Mode::Shared).unwrap().unwrap();
-    let writer = {
-        let (c, path) = (c.clone(), path.clone());
-        tokio::spawn(async move { c.acquire(&path, request(Mode::Exclusive, 5000, 1)).await })
-    };
+    let r1 = take(&a, &path, Mode::Shared);
+    let r2 = take(&b, &path, Mode::Shared);
+    let writer = spawn_wait(&c, &path, 5000);
     tokio::time::sleep(Duration::from_millis(50)).await;
     r1.release(ReleaseReason::Explicit);
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -98,10 +134,9 @@ async fn shared_holders_overlap_and_an_exclusive_waits_for_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_requests_are_served_in_arrival_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (m, _) = manager();
-    let first = m.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let first = take(&m, &path, Mode::Exclusive);
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for (name, mode) in [
@@ -129,11 +164,10 @@ async fn in_process_requests_are_served_in_arrival_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_reports_attempts_waited_time_and_holder() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (a, _) = manager();
     let (b, events) = manager();
-    let _held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let _held = take(&a, &path, Mode::Exclusive);
     let started = Instant::now();
     let error = b
         .acquire(&path, request(Mode::Exclusive, 100, 3))
@@ -157,16 +191,15 @@ async fn a_timeout_reports_attempts_waited_time_and_holder() {
     }
     assert_eq!(error.code(), "ELOCKTIMEOUT");
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert_eq!(events.count(|e| matches!(e, LockEvent::Waiting { .. })), 3);
+    assert_eq!(events.waits(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_wait_leaves_no_hold_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (a, _) = manager();
     let (b, _) = manager();
-    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let held = take(&a, &path, Mode::Exclusive);
     let waiting = b
         .acquire_waiting(&path, request(Mode::Exclusive, 10_000, 1))
         .unwrap();
@@ -178,57 +211,35 @@ async fn cancelling_a_wait_leaves_no_hold_behind() {
     assert_eq!(error.code(), "ABORT_ERR");
     held.release(ReleaseReason::Explicit);
     // The abandoned OS waiter must not keep the lock: both managers can take it again.
-    let again = b
-        .acquire(&path, request(Mode::Exclusive, 2000, 1))
+    wait_for(&b, &path, 2000)
         .await
-        .unwrap();
-    again.release(ReleaseReason::Explicit);
-    let back = a
-        .acquire(&path, request(Mode::Exclusive, 2000, 1))
-        .await
-        .unwrap();
+        .release(ReleaseReason::Explicit);
+    let back = wait_for(&a, &path, 2000).await;
     assert_eq!(b.held_count(), 0);
     back.release(ReleaseReason::Explicit);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_expires_on_the_rust_timer() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (a, events) = manager_with(ManagerOptions {
         lease: Some(Duration::from_millis(100)),
         ..ManagerOptions::default()
     });
     let (b, _) = manager();
-    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
-    let got = b
-        .acquire(&path, request(Mode::Exclusive, 3000, 1))
-        .await
-        .unwrap();
+    let held = take(&a, &path, Mode::Exclusive);
+    let got = wait_for(&b, &path, 3000).await;
     assert!(held.is_released());
-    assert_eq!(
-        events.count(|e| matches!(
-            e,
-            LockEvent::Released {
-                reason: ReleaseReason::LeaseExpired,
-                ..
-            }
-        )),
-        1
-    );
+    assert_eq!(events.releases_for(ReleaseReason::LeaseExpired), 1);
     got.release(ReleaseReason::Explicit);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_releases_fails_waiters_and_removes_the_sidecar() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (m, _) = manager();
-    let held = m.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
-    let waiter = {
-        let (m, path) = (m.clone(), path.clone());
-        tokio::spawn(async move { m.acquire(&path, request(Mode::Exclusive, 10_000, 1)).await })
-    };
+    let held = take(&m, &path, Mode::Exclusive);
+    let waiter = spawn_wait(&m, &path, 10_000);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(m.close(), 1);
     assert!(held.is_released());
@@ -242,17 +253,13 @@ async fn close_releases_fails_waiters_and_removes_the_sidecar() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_sidecar_is_noticed_and_exclusion_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (a, _) = manager();
     let (b, _) = manager();
     // b caches a handle on the first sidecar inode, then someone deletes the sidecar.
-    b.try_acquire(&path, Mode::Exclusive)
-        .unwrap()
-        .unwrap()
-        .release(ReleaseReason::Explicit);
-    std::fs::remove_file(sidecar_path(std::path::Path::new(&path))).unwrap();
-    let held_by_a = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    take(&b, &path, Mode::Exclusive).release(ReleaseReason::Explicit);
+    delete_sidecar(&path);
+    let held_by_a = take(&a, &path, Mode::Exclusive);
     // b's stale handle is free at the OS level, but it must not count as the lock.
     assert!(b.try_acquire(&path, Mode::Exclusive).unwrap().is_none());
     held_by_a.release(ReleaseReason::Explicit);
@@ -261,8 +268,7 @@ async fn a_deleted_sidecar_is_noticed_and_exclusion_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_tasks_across_managers_never_overlap() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let inside = Arc::new(AtomicUsize::new(0));
     let total = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -272,10 +278,7 @@ async fn many_tasks_across_managers_never_overlap() {
             let (m, path, inside, total) = (m.clone(), path.clone(), inside.clone(), total.clone());
             tasks.push(tokio::spawn(async move {
                 for _ in 0..50 {
-                    let held = m
-                        .acquire(&path, request(Mode::Exclusive, 10_000, 1))
-                        .await
-                        .unwrap();
+                    let held = wait_for(&m, &path, 10_000).await;
                     assert_eq!(
                         inside.fetch_add(1, Ordering::SeqCst),
                         0,
@@ -311,12 +314,11 @@ fn bad_paths_are_refused_with_codes() {
 
 #[test]
 fn inspect_sees_a_holder_from_outside() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (a, _) = manager();
     let (b, _) = manager();
     assert!(b.inspect(&path).unwrap().is_none());
-    let held = a.try_acquire(&path, Mode::Shared).unwrap().unwrap();
+    let held = take(&a, &path, Mode::Shared);
     let holder = b.inspect(&path).unwrap().expect("held");
     assert_eq!(holder.mode, Mode::Shared);
     assert!(holder.same_process && holder.pid.is_none());
@@ -326,10 +328,9 @@ fn inspect_sees_a_holder_from_outside() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_waiting_future_neither_deadlocks_nor_keeps_the_lock() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (a, _) = manager();
-    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
+    let held = take(&a, &path, Mode::Exclusive);
     // The future is dropped while it waits; the wait itself goes on.
     let gave_up = tokio::time::timeout(
         Duration::from_millis(50),
@@ -341,36 +342,25 @@ async fn dropping_a_waiting_future_neither_deadlocks_nor_keeps_the_lock() {
     let releasing = tokio::task::spawn_blocking(move || held.release(ReleaseReason::Explicit));
     let released = tokio::time::timeout(Duration::from_secs(3), releasing).await;
     assert!(matches!(released, Ok(Ok(true))), "release deadlocked");
-    let again = a
-        .acquire(&path, request(Mode::Exclusive, 3000, 1))
+    // The abandoned grant was released.
+    wait_for(&a, &path, 3000)
         .await
-        .expect("the abandoned grant was released");
-    again.release(ReleaseReason::Explicit);
+        .release(ReleaseReason::Explicit);
     assert_eq!(a.held_count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_whose_sidecar_is_deleted_is_reported_compromised() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = file_in(&dir);
+    let (_dir, path) = scratch();
     let (a, events) = manager();
-    let held = a.try_acquire(&path, Mode::Exclusive).unwrap().unwrap();
-    std::fs::remove_file(sidecar_path(std::path::Path::new(&path))).unwrap();
+    let held = take(&a, &path, Mode::Exclusive);
+    delete_sidecar(&path);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !held.is_released() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(held.is_released(), "the holder must learn its lock is gone");
-    assert_eq!(
-        events.count(|e| matches!(
-            e,
-            LockEvent::Released {
-                reason: ReleaseReason::Compromised,
-                ..
-            }
-        )),
-        1
-    );
+    assert_eq!(events.releases_for(ReleaseReason::Compromised), 1);
     // The fresh sidecar is lockable (by anyone, us included).
     let (b, _) = manager();
     assert!(b.try_acquire(&path, Mode::Exclusive).unwrap().is_some());
