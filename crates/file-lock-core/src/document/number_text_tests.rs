@@ -2,6 +2,7 @@
 //! oracle on generated tokens), the scan's paths, and the splice.
 
 use super::*;
+use crate::test_rng::XorShiftStar as Gen;
 
 fn found(text: &str) -> Vec<(Vec<String>, String)> {
     inexact_numbers(text)
@@ -136,73 +137,79 @@ fn normalize(text: &str) -> (String, i64) {
     (trimmed, point - 1 - lead + exp)
 }
 
-// A small deterministic generator (no dependency): xorshift64*.
-struct Gen(u64);
+fn random_digits(gen: &mut Gen, n: u64) -> String {
+    (0..n)
+        .map(|_| char::from(b'0' + gen.below(10) as u8))
+        .collect()
+}
 
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+/// A number token, exact or not: up to 22 integer and fraction digits, an
+/// exponent up to 329.
+fn random_token(gen: &mut Gen) -> String {
+    let mut t = String::new();
+    if gen.below(4) == 0 {
+        t.push('-');
     }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+    let int_len = 1 + gen.below(22);
+    let int = random_digits(gen, int_len);
+    let int = if int.len() > 1 {
+        int.trim_start_matches('0').to_owned()
+    } else {
+        int
+    };
+    t.push_str(if int.is_empty() { "0" } else { &int });
+    if gen.below(2) == 0 {
+        t.push('.');
+        let frac_len = 1 + gen.below(22);
+        t.push_str(&random_digits(gen, frac_len));
     }
-
-    fn digits(&mut self, n: u64) -> String {
-        (0..n)
-            .map(|_| char::from(b'0' + self.below(10) as u8))
-            .collect()
+    if gen.below(3) == 0 {
+        t.push(['e', 'E'][gen.below(2) as usize]);
+        t.push_str(["", "+", "-"][gen.below(3) as usize]);
+        t.push_str(&gen.below(330).to_string());
     }
+    t
+}
 
-    fn token(&mut self) -> String {
-        let mut t = String::new();
-        if self.below(4) == 0 {
-            t.push('-');
-        }
-        let int_len = 1 + self.below(22);
-        let int = self.digits(int_len);
-        let int = if int.len() > 1 {
-            int.trim_start_matches('0').to_owned()
+/// How many draws of a property test came out each way: a test that met
+/// one way only (or rarely the other) proved little.
+#[derive(Default)]
+struct BothWays {
+    yes: usize,
+    no: usize,
+}
+
+impl BothWays {
+    fn count(&mut self, outcome: bool) {
+        if outcome {
+            self.yes += 1;
         } else {
-            int
-        };
-        t.push_str(if int.is_empty() { "0" } else { &int });
-        if self.below(2) == 0 {
-            t.push('.');
-            let frac_len = 1 + self.below(22);
-            t.push_str(&self.digits(frac_len));
+            self.no += 1;
         }
-        if self.below(3) == 0 {
-            t.push(['e', 'E'][self.below(2) as usize]);
-            t.push_str(["", "+", "-"][self.below(3) as usize]);
-            t.push_str(&self.below(330).to_string());
-        }
-        t
+    }
+
+    fn assert_each_over(&self, at_least: usize, yes: &str, no: &str) {
+        assert!(
+            self.yes > at_least && self.no > at_least,
+            "{} {yes}, {} {no}",
+            self.yes,
+            self.no
+        );
     }
 }
 
 #[test]
 fn exactness_agrees_with_an_independent_oracle_on_generated_tokens() {
     let mut gen = Gen(0x9e37_79b9_7f4a_7c15);
-    let (mut exact, mut inexact) = (0, 0);
+    let mut exact = BothWays::default();
     for _ in 0..200_000 {
-        let token = gen.token();
+        let token = random_token(&mut gen);
         let expected = oracle(&token);
         assert_eq!(is_exact(token.as_bytes()), expected, "{token}");
-        if expected {
-            exact += 1;
-        } else {
-            inexact += 1;
-        }
+        exact.count(expected);
     }
     // Both kinds were exercised in earnest.
-    assert!(
-        exact > 20_000 && inexact > 20_000,
-        "{exact} exact, {inexact} inexact"
-    );
+    exact.assert_each_over(20_000, "exact", "inexact");
 }
 
 #[test]
@@ -670,7 +677,7 @@ fn random_json(gen: &mut Gen, depth: u32, out: &mut String, inexact: &mut usize)
             out.push(if object { '}' } else { ']' });
         }
         2 | 3 => {
-            let token = gen.token();
+            let token = random_token(gen);
             if !is_exact(token.as_bytes()) {
                 *inexact += 1;
             }
@@ -679,6 +686,13 @@ fn random_json(gen: &mut Gen, depth: u32, out: &mut String, inexact: &mut usize)
         4 => random_string(gen, out),
         _ => out.push_str(["true", "false", "null", "0", "-1"][gen.below(5) as usize]),
     }
+}
+
+/// A random JSON text, and how many inexact number tokens it holds.
+fn random_document(gen: &mut Gen) -> (String, usize) {
+    let (mut text, mut inexact) = (String::new(), 0);
+    random_json(gen, 0, &mut text, &mut inexact);
+    (text, inexact)
 }
 
 fn random_string(gen: &mut Gen, out: &mut String) {
@@ -702,11 +716,9 @@ fn random_string(gen: &mut Gen, out: &mut String) {
 #[test]
 fn the_fast_pass_and_the_walk_agree_on_generated_documents() {
     let mut gen = Gen(7);
-    let (mut with, mut without) = (0, 0);
+    let mut with_inexact = BothWays::default();
     for _ in 0..20_000 {
-        let mut text = String::new();
-        let mut inexact = 0;
-        random_json(&mut gen, 0, &mut text, &mut inexact);
+        let (text, inexact) = random_document(&mut gen);
         let fast = any_inexact(text.as_bytes()).unwrap();
         // Every fast pass agrees: SIMD where built, SWAR, bytes, UTF-16.
         let units: Vec<u16> = text.encode_utf16().collect();
@@ -728,16 +740,9 @@ fn the_fast_pass_and_the_walk_agree_on_generated_documents() {
         for f in &collect.found {
             assert!(!is_exact(text[f.token.clone()].as_bytes()));
         }
-        if fast {
-            with += 1;
-        } else {
-            without += 1;
-        }
+        with_inexact.count(fast);
     }
-    assert!(
-        with > 2_000 && without > 2_000,
-        "{with} with, {without} without"
-    );
+    with_inexact.assert_each_over(2_000, "with", "without");
 }
 
 #[test]
@@ -745,9 +750,7 @@ fn splicing_every_found_token_leaves_none_in_bytes_and_utf16_alike() {
     let mut gen = Gen(11);
     let mut spliced_some = 0;
     for _ in 0..5_000 {
-        let mut text = String::new();
-        let mut inexact = 0;
-        random_json(&mut gen, 0, &mut text, &mut inexact);
+        let (text, _) = random_document(&mut gen);
         let found = inexact_numbers(&text).unwrap();
         // Each found token replaced by 0, at its path (keys decoded).
         let replacements: Vec<Replacement> = found

@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::keyed::elements;
 use super::*;
+use crate::test_rng::XorShiftStar as Rng;
 
 /// Merges both ways round and checks the outcome is symmetric.
 fn merged(base: Value, mine: Value, theirs: Value) -> MergeOutcome {
@@ -43,20 +44,22 @@ fn edited(edit: impl FnOnce(&mut Value)) -> Value {
     value
 }
 
+/// The role list of a `roles()` document, to edit.
+fn roles_mut(doc: &mut Value) -> &mut Vec<Value> {
+    doc["roles"].as_array_mut().unwrap()
+}
+
+/// Adds a guest role (no permissions) after the others.
+fn add_guest(doc: &mut Value) {
+    roles_mut(doc).push(json!({ "id": "guest", "name": "Guest", "permissions": [] }));
+}
+
 fn role<'v>(doc: &'v mut Value, id: &str) -> &'v mut Value {
-    doc["roles"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|r| r["id"] == id)
-        .unwrap()
+    roles_mut(doc).iter_mut().find(|r| r["id"] == id).unwrap()
 }
 
 fn remove_role(doc: &mut Value, id: &str) {
-    doc["roles"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|r| r["id"] != id);
+    roles_mut(doc).retain(|r| r["id"] != id);
 }
 
 fn ids(doc: &Value) -> Vec<&str> {
@@ -156,10 +159,7 @@ fn reorder_on_one_side_keeps_edits_of_the_other() {
     let theirs = edited(|d| {
         role(d, "admin")["name"] = json!("Administrator");
         remove_role(d, "editor");
-        d["roles"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({ "id": "guest", "name": "Guest", "permissions": [] }));
+        add_guest(d);
     });
     let outcome = merged(roles(), mine, theirs);
     assert!(outcome.is_clean());
@@ -347,10 +347,7 @@ fn both_reordering_differently_is_an_order_conflict() {
     });
     let theirs = edited(|d| {
         d["roles"].as_array_mut().unwrap().swap(1, 2);
-        d["roles"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({ "id": "guest", "name": "Guest", "permissions": [] }));
+        add_guest(d);
     });
     let outcome = merged(roles(), mine, theirs);
     // Base order, with the edit and the addition still merged (the guest
@@ -556,10 +553,7 @@ fn diff_reports_members_and_elements() {
     let after = edited(|d| {
         role(d, "admin")["name"] = json!("Administrator");
         remove_role(d, "viewer");
-        d["roles"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({ "id": "guest", "name": "Guest", "permissions": [] }));
+        add_guest(d);
         d["version"] = json!(2);
         d["odd key"] = json!(true);
     });
@@ -643,35 +637,11 @@ fn canonical_json_sorts_keys() {
     );
 }
 
-/// xorshift64*: a tiny deterministic generator for the property test.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
 // Small key and id spaces, so both sides often touch the same things.
 const KEYS: [&str; 6] = ["a", "b", "c", "name", "odd key", "perm"];
 
 fn random_id(rng: &mut Rng) -> Value {
-    match rng.below(7) {
+    match rng.index(7) {
         0 => json!("admin"),
         1 => json!("editor"),
         2 => json!("viewer"),
@@ -681,10 +651,10 @@ fn random_id(rng: &mut Rng) -> Value {
 }
 
 fn scalar(rng: &mut Rng) -> Value {
-    match rng.below(7) {
+    match rng.index(7) {
         0 => Value::Null,
         1 => json!(rng.chance(50)),
-        2 => json!(rng.below(3)),
+        2 => json!(rng.index(3)),
         3 => json!(1.5),
         4 => json!("x"),
         5 => json!("y"),
@@ -696,17 +666,17 @@ fn random_value(rng: &mut Rng, depth: usize) -> Value {
     if depth == 0 {
         return scalar(rng);
     }
-    match rng.below(6) {
+    match rng.index(6) {
         0 | 1 => scalar(rng),
         2 => random_object(rng, depth - 1),
         3 | 4 => id_array(rng, depth - 1),
-        _ => Value::Array((0..rng.below(3)).map(|_| scalar(rng)).collect()),
+        _ => Value::Array((0..rng.index(3)).map(|_| scalar(rng)).collect()),
     }
 }
 
 fn random_object(rng: &mut Rng, depth: usize) -> Value {
     let mut map = Map::new();
-    for _ in 0..rng.below(4) {
+    for _ in 0..rng.index(4) {
         map.insert(rng.pick(&KEYS).to_string(), random_value(rng, depth));
     }
     Value::Object(map)
@@ -720,7 +690,7 @@ fn element(rng: &mut Rng, depth: usize, id: Value) -> Value {
 
 fn id_array(rng: &mut Rng, depth: usize) -> Value {
     let mut items: Vec<Value> = Vec::new();
-    for _ in 0..rng.below(7) {
+    for _ in 0..rng.index(7) {
         let id = random_id(rng);
         if !items.iter().any(|e| e["id"] == id) {
             items.push(element(rng, depth, id));
@@ -747,7 +717,7 @@ fn random_edit(rng: &mut Rng, value: &mut Value, in_element: bool) {
                 .filter(|k| !(in_element && *k == "id"))
                 .cloned()
                 .collect();
-            match rng.below(4) {
+            match rng.index(4) {
                 0 | 1 if !keys.is_empty() => {
                     let key = rng.pick(&keys).clone();
                     random_edit(rng, map.get_mut(&key).unwrap(), false);
@@ -760,25 +730,25 @@ fn random_edit(rng: &mut Rng, value: &mut Value, in_element: bool) {
                 }
             }
         }
-        Value::Array(items) if id_array => match rng.below(5) {
+        Value::Array(items) if id_array => match rng.index(5) {
             0 | 1 => {
-                let i = rng.below(items.len());
+                let i = rng.index(items.len());
                 random_edit(rng, &mut items[i], true);
             }
             2 => {
-                items.remove(rng.below(items.len()));
+                items.remove(rng.index(items.len()));
             }
             3 => {
                 let id = random_id(rng);
                 if !items.iter().any(|e| e["id"] == id) {
-                    let at = rng.below(items.len() + 1);
+                    let at = rng.index(items.len() + 1);
                     items.insert(at, element(rng, 1, id));
                 }
             }
             _ if rng.chance(30) => items.reverse(),
             _ => {
-                let moved = items.remove(rng.below(items.len()));
-                items.insert(rng.below(items.len() + 1), moved);
+                let moved = items.remove(rng.index(items.len()));
+                items.insert(rng.index(items.len() + 1), moved);
             }
         },
         Value::Array(items) => {
@@ -796,7 +766,7 @@ fn random_edit(rng: &mut Rng, value: &mut Value, in_element: bool) {
 /// often add, remove, move and edit roles at once.
 fn random_edits(rng: &mut Rng, base: &Value, max: usize) -> Value {
     let mut value = base.clone();
-    for _ in 0..rng.below(max + 1) {
+    for _ in 0..rng.index(max + 1) {
         match value.get_mut("roles") {
             Some(roles) if rng.chance(50) => random_edit(rng, roles, false),
             _ => random_edit(rng, &mut value, false),
@@ -887,8 +857,8 @@ fn property_random_documents_and_edits() {
         for side in [&mut mine, &mut theirs] {
             if let Some(Value::Array(roles)) = side.get_mut("roles") {
                 if roles.len() > 1 && rng.chance(30) {
-                    let moved = roles.remove(rng.below(roles.len()));
-                    roles.insert(rng.below(roles.len() + 1), moved);
+                    let moved = roles.remove(rng.index(roles.len()));
+                    roles.insert(rng.index(roles.len() + 1), moved);
                 }
             }
         }
