@@ -159,107 +159,145 @@ impl<'t> Scanner<'t> {
     }
 
     fn array(&mut self, max: usize, out: &mut String) -> Option<()> {
-        out.push_str("{\"a\":[");
-        let mut first = true;
-        let mut run: Option<(usize, usize, usize)> = None; // (from, to, count) in units
-        self.ws();
-        if self.peek()? == b']' {
-            out.push_str("]}");
-            return Some(());
-        }
-        loop {
-            self.ws();
-            let start = self.at;
-            let open = self.peek()?;
-            self.skip()?;
-            let end = self.at;
-            let (from, to) = (self.units_at(start), self.units_at(end));
-            let big = to - from > max && matches!(open, b'[' | b'{');
-            if big {
-                flush_run(&mut run, &mut first, out, true);
-                separator(&mut first, out);
-                self.at = start;
-                // Re-scan the big element as a node (units counted up to `start` only).
-                self.units -= to - from;
-                self.counted = start;
-                self.node(max, out)?;
+        self.members("{\"a\":[", b']', true, out, |scanner, pieces, out| {
+            let start = scanner.at;
+            let open = scanner.peek()?;
+            scanner.skip()?;
+            let end = scanner.at;
+            let (from, to) = (scanner.units_at(start), scanner.units_at(end));
+            if to - from > max && matches!(open, b'[' | b'{') {
+                pieces.stand_alone(out);
+                scanner.rescan_as_node(start, to - from, max, out)
             } else {
-                run = match run {
-                    Some((rf, _, n)) if to - rf <= max => Some((rf, to, n + 1)),
-                    other => {
-                        let mut other = other;
-                        flush_run(&mut other, &mut first, out, true);
-                        Some((from, to, 1))
-                    }
-                };
+                pieces.add_small(from, to, max, out);
+                Some(())
             }
-            self.ws();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b']' => break,
-                _ => return None,
+        })
+    }
+
+    fn object(&mut self, max: usize, out: &mut String) -> Option<()> {
+        self.members("{\"o\":[", b'}', false, out, |scanner, pieces, out| {
+            let key_start = scanner.at;
+            scanner.string()?;
+            let key_end = scanner.at;
+            scanner.ws();
+            scanner.eat(b':')?;
+            scanner.ws();
+            let value_start = scanner.at;
+            let open = scanner.peek()?;
+            scanner.skip()?;
+            let end = scanner.at;
+            let from = scanner.units_at(key_start);
+            let value_units_from = scanner.units_at(value_start);
+            let to = scanner.units_at(end);
+            if to - value_units_from > max && matches!(open, b'[' | b'{') {
+                pieces.stand_alone(out);
+                let key = std::str::from_utf8(&scanner.bytes[key_start..key_end]).ok()?;
+                write!(out, "[{},", serde_json::to_string(key).ok()?).ok()?;
+                scanner.rescan_as_node(value_start, to - value_units_from, max, out)?;
+                out.push(']');
+            } else {
+                pieces.add_small(from, to, max, out);
+            }
+            Some(())
+        })
+    }
+
+    /// The members of a container whose opening bracket is behind (an
+    /// array's elements, an object's members), each scanned by `member`
+    /// (whitespace before it skipped), up to `close`: written after `head`
+    /// as pieces (`count`: runs carry their count of members).
+    fn members(
+        &mut self,
+        head: &str,
+        close: u8,
+        count: bool,
+        out: &mut String,
+        mut member: impl FnMut(&mut Self, &mut Pieces, &mut String) -> Option<()>,
+    ) -> Option<()> {
+        out.push_str(head);
+        let mut pieces = Pieces::new(count);
+        self.ws();
+        if self.peek()? != close {
+            loop {
+                self.ws();
+                member(self, &mut pieces, out)?;
+                self.ws();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    c if c == close => break,
+                    _ => return None,
+                }
             }
         }
-        flush_run(&mut run, &mut first, out, true);
+        pieces.flush(out);
         out.push_str("]}");
         Some(())
     }
 
-    fn object(&mut self, max: usize, out: &mut String) -> Option<()> {
-        out.push_str("{\"o\":[");
-        let mut first = true;
-        let mut run: Option<(usize, usize, usize)> = None;
-        self.ws();
-        if self.peek()? == b'}' {
-            out.push_str("]}");
-            return Some(());
+    /// Scans the big value at `start` again as a node of its own: its
+    /// `units` (already counted, up to its end) are taken back, so the node
+    /// counts them itself.
+    fn rescan_as_node(
+        &mut self,
+        start: usize,
+        units: usize,
+        max: usize,
+        out: &mut String,
+    ) -> Option<()> {
+        self.at = start;
+        self.units -= units;
+        self.counted = start;
+        self.node(max, out)
+    }
+}
+
+/// The pieces of one container as they are written: neighbouring small
+/// members gather into a run of at most `max` units; a big member stands
+/// alone (and ends the run before it).
+struct Pieces {
+    first: bool,
+    /// (from, to, count) in units.
+    run: Option<(usize, usize, usize)>,
+    /// Runs carry their member count (arrays).
+    count: bool,
+}
+
+impl Pieces {
+    fn new(count: bool) -> Self {
+        Pieces {
+            first: true,
+            run: None,
+            count,
         }
-        loop {
-            self.ws();
-            let key_start = self.at;
-            self.string()?;
-            let key_end = self.at;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            let value_start = self.at;
-            let open = self.peek()?;
-            self.skip()?;
-            let end = self.at;
-            let from = self.units_at(key_start);
-            let value_units_from = self.units_at(value_start);
-            let to = self.units_at(end);
-            let big = to - value_units_from > max && matches!(open, b'[' | b'{');
-            if big {
-                flush_run(&mut run, &mut first, out, false);
-                separator(&mut first, out);
-                let key = std::str::from_utf8(&self.bytes[key_start..key_end]).ok()?;
-                write!(out, "[{},", serde_json::to_string(key).ok()?).ok()?;
-                self.at = value_start;
-                self.units -= to - value_units_from;
-                self.counted = value_start;
-                self.node(max, out)?;
-                out.push(']');
+    }
+
+    fn add_small(&mut self, from: usize, to: usize, max: usize, out: &mut String) {
+        self.run = match self.run.take() {
+            Some((run_from, _, n)) if to - run_from <= max => Some((run_from, to, n + 1)),
+            other => {
+                self.run = other;
+                self.flush(out);
+                Some((from, to, 1))
+            }
+        };
+    }
+
+    /// Ends the run before a big member, whose node comes next.
+    fn stand_alone(&mut self, out: &mut String) {
+        self.flush(out);
+        separator(&mut self.first, out);
+    }
+
+    fn flush(&mut self, out: &mut String) {
+        if let Some((from, to, n)) = self.run.take() {
+            separator(&mut self.first, out);
+            if self.count {
+                let _ = write!(out, "[{from},{to},{n}]");
             } else {
-                run = match run {
-                    Some((rf, _, n)) if to - rf <= max => Some((rf, to, n + 1)),
-                    other => {
-                        let mut other = other;
-                        flush_run(&mut other, &mut first, out, false);
-                        Some((from, to, 1))
-                    }
-                };
-            }
-            self.ws();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => break,
-                _ => return None,
+                let _ = write!(out, "[{from},{to}]");
             }
         }
-        flush_run(&mut run, &mut first, out, false);
-        out.push_str("]}");
-        Some(())
     }
 }
 
@@ -268,22 +306,6 @@ fn separator(first: &mut bool, out: &mut String) {
         out.push(',');
     }
     *first = false;
-}
-
-fn flush_run(
-    run: &mut Option<(usize, usize, usize)>,
-    first: &mut bool,
-    out: &mut String,
-    count: bool,
-) {
-    if let Some((from, to, n)) = run.take() {
-        separator(first, out);
-        if count {
-            let _ = write!(out, "[{from},{to},{n}]");
-        } else {
-            let _ = write!(out, "[{from},{to}]");
-        }
-    }
 }
 
 #[cfg(test)]
