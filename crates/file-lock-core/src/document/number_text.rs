@@ -331,38 +331,75 @@ fn past_number<U: Unit>(text: &[U], at: usize) -> Option<usize> {
 /// holding a backslash (an escape) goes unit by unit.
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))] // tests use it there
 fn any_inexact_swar<U: Unit>(text: &[U]) -> Result<bool, TextError> {
-    let mut i = bom_units(text);
-    let mut in_string = false;
-    while i < text.len() {
-        let Some(chunk) = text.get(i..i + U::LANES) else {
-            // The last few units.
-            return one_by_one(text, i, text.len(), &mut in_string).map(|(_, inexact)| inexact);
-        };
+    fast_pass(text, U::LANES, |i, in_string| {
+        let chunk = text.get(i..i + U::LANES)?;
         let word = U::word(chunk);
         if lanes_equal_exact::<U>(word, b'\\') != 0 {
-            let (next, inexact) = one_by_one(text, i, i + U::LANES, &mut in_string)?;
-            if inexact {
-                return Ok(true);
-            }
-            i = next;
-            continue;
+            return Some(Block::Escaped);
         }
         let mut inside = prefix_xor::<U>(lanes_equal_exact::<U>(word, b'"'));
         if in_string {
             inside ^= U::TOPS;
         }
         let numbers = number_lanes::<U>(word) & !inside;
-        if numbers == 0 {
-            in_string = inside >> 63 == 1;
-            i += U::LANES;
-            continue;
-        }
-        // Outside any string from here.
-        in_string = false;
-        let at = i + (numbers.trailing_zeros() / U::BITS) as usize;
-        match past_number(text, at) {
-            Some(next) => i = next,
-            None => return Ok(true),
+        Some(if numbers == 0 {
+            Block::NoNumber {
+                ends_in_string: inside >> 63 == 1,
+            }
+        } else {
+            Block::NumberAt((numbers.trailing_zeros() / U::BITS) as usize)
+        })
+    })
+}
+
+/// What a fast pass found in one block of units (outside the strings it
+/// knows of).
+enum Block {
+    /// A backslash: the block goes unit by unit.
+    Escaped,
+    /// No number outside strings: the pass moves on, inside a string at the
+    /// block's end or not.
+    NoNumber { ends_in_string: bool },
+    /// The first number-like unit outside strings, this many units in.
+    NumberAt(usize),
+}
+
+/// The loop both fast passes share: from past a byte order mark, `classify`
+/// looks at the block of `width` units at `i` (told whether `i` is inside a
+/// string) and gives `None` for the last few units, which go unit by unit.
+#[inline(always)]
+fn fast_pass<U: Unit>(
+    text: &[U],
+    width: usize,
+    mut classify: impl FnMut(usize, bool) -> Option<Block>,
+) -> Result<bool, TextError> {
+    let mut i = bom_units(text);
+    let mut in_string = false;
+    while i < text.len() {
+        let Some(block) = classify(i, in_string) else {
+            // The last few units.
+            return one_by_one(text, i, text.len(), &mut in_string).map(|(_, inexact)| inexact);
+        };
+        match block {
+            Block::Escaped => {
+                let (next, inexact) = one_by_one(text, i, i + width, &mut in_string)?;
+                if inexact {
+                    return Ok(true);
+                }
+                i = next;
+            }
+            Block::NoNumber { ends_in_string } => {
+                in_string = ends_in_string;
+                i += width;
+            }
+            Block::NumberAt(offset) => {
+                // Outside any string from here.
+                in_string = false;
+                match past_number(text, i + offset) {
+                    Some(next) => i = next,
+                    None => return Ok(true),
+                }
+            }
         }
     }
     if in_string {
@@ -434,20 +471,10 @@ mod sse2 {
 // `any_inexact_swar` with bit masks of 16 units from SSE2.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 fn any_inexact_sse2<U: Unit>(text: &[U]) -> Result<bool, TextError> {
-    let mut i = bom_units(text);
-    let mut in_string = false;
-    while i < text.len() {
-        let Some((quotes, backslashes, numbers)) = U::masks16(text, i) else {
-            // The last few units.
-            return one_by_one(text, i, text.len(), &mut in_string).map(|(_, inexact)| inexact);
-        };
+    fast_pass(text, 16, |i, in_string| {
+        let (quotes, backslashes, numbers) = U::masks16(text, i)?;
         if backslashes != 0 {
-            let (next, inexact) = one_by_one(text, i, i + 16, &mut in_string)?;
-            if inexact {
-                return Ok(true);
-            }
-            i = next;
-            continue;
+            return Some(Block::Escaped);
         }
         // Bit k set: unit k is inside a string (prefix XOR of the quotes).
         let mut inside = quotes;
@@ -459,22 +486,14 @@ fn any_inexact_sse2<U: Unit>(text: &[U]) -> Result<bool, TextError> {
             inside ^= 0xffff;
         }
         let numbers = numbers & !inside & 0xffff;
-        if numbers == 0 {
-            in_string = inside & 0x8000 != 0;
-            i += 16;
-            continue;
-        }
-        in_string = false;
-        let at = i + numbers.trailing_zeros() as usize;
-        match past_number(text, at) {
-            Some(next) => i = next,
-            None => return Ok(true),
-        }
-    }
-    if in_string {
-        return error("unterminated string");
-    }
-    Ok(false)
+        Some(if numbers == 0 {
+            Block::NoNumber {
+                ends_in_string: inside & 0x8000 != 0,
+            }
+        } else {
+            Block::NumberAt(numbers.trailing_zeros() as usize)
+        })
+    })
 }
 
 // `any_inexact` one unit at a time over text[i..end) (the pass may end a
