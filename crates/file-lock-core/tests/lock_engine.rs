@@ -35,12 +35,15 @@ impl Recorder {
     }
 }
 
-fn manager_with(options: ManagerOptions) -> (LockManager, Arc<Recorder>) {
+/// A manager and the events it raised.
+type Recorded = (LockManager, Arc<Recorder>);
+
+fn manager_with(options: ManagerOptions) -> Recorded {
     let recorder = Arc::new(Recorder::default());
     (LockManager::new(options, recorder.clone()), recorder)
 }
 
-fn manager() -> (LockManager, Arc<Recorder>) {
+fn manager() -> Recorded {
     manager_with(ManagerOptions::default())
 }
 
@@ -57,6 +60,13 @@ fn scratch() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("roles.json").to_string_lossy().into_owned();
     (dir, path)
+}
+
+/// Two managers over one fresh data file: two processes, as far as the lock
+/// can tell. Keep the folder for the whole test.
+fn two_managers() -> (tempfile::TempDir, String, Recorded, Recorded) {
+    let (dir, path) = scratch();
+    (dir, path, manager(), manager())
 }
 
 /// The lock, taken at once: the test knows it is free.
@@ -93,9 +103,7 @@ fn delete_sidecar(path: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_managers_exclude_each_other_and_hand_over_on_release() {
-    let (_dir, path) = scratch();
-    let (a, _) = manager();
-    let (b, events) = manager();
+    let (_dir, path, (a, _), (b, events)) = two_managers();
     let held = take(&a, &path, Mode::Exclusive);
     assert!(b.try_acquire(&path, Mode::Shared).unwrap().is_none());
 
@@ -116,9 +124,7 @@ async fn two_managers_exclude_each_other_and_hand_over_on_release() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_holders_overlap_and_an_exclusive_waits_for_all() {
-    let (_dir, path) = scratch();
-    let (a, _) = manager();
-    let (b, _) = manager();
+    let (_dir, path, (a, _), (b, _)) = two_managers();
     let (c, _) = manager();
     let r1 = take(&a, &path, Mode::Shared);
     let r2 = take(&b, &path, Mode::Shared);
@@ -164,9 +170,7 @@ async fn in_process_requests_are_served_in_arrival_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_reports_attempts_waited_time_and_holder() {
-    let (_dir, path) = scratch();
-    let (a, _) = manager();
-    let (b, events) = manager();
+    let (_dir, path, (a, _), (b, events)) = two_managers();
     let _held = take(&a, &path, Mode::Exclusive);
     let started = Instant::now();
     let error = b
@@ -196,9 +200,7 @@ async fn a_timeout_reports_attempts_waited_time_and_holder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_wait_leaves_no_hold_behind() {
-    let (_dir, path) = scratch();
-    let (a, _) = manager();
-    let (b, _) = manager();
+    let (_dir, path, (a, _), (b, _)) = two_managers();
     let held = take(&a, &path, Mode::Exclusive);
     let waiting = b
         .acquire_waiting(&path, request(Mode::Exclusive, 10_000, 1))
@@ -253,9 +255,7 @@ async fn close_releases_fails_waiters_and_removes_the_sidecar() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_sidecar_is_noticed_and_exclusion_holds() {
-    let (_dir, path) = scratch();
-    let (a, _) = manager();
-    let (b, _) = manager();
+    let (_dir, path, (a, _), (b, _)) = two_managers();
     // b caches a handle on the first sidecar inode, then someone deletes the sidecar.
     take(&b, &path, Mode::Exclusive).release(ReleaseReason::Explicit);
     delete_sidecar(&path);
@@ -314,9 +314,7 @@ fn bad_paths_are_refused_with_codes() {
 
 #[test]
 fn inspect_sees_a_holder_from_outside() {
-    let (_dir, path) = scratch();
-    let (a, _) = manager();
-    let (b, _) = manager();
+    let (_dir, path, (a, _), (b, _)) = two_managers();
     assert!(b.inspect(&path).unwrap().is_none());
     let held = take(&a, &path, Mode::Shared);
     let holder = b.inspect(&path).unwrap().expect("held");
