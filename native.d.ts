@@ -45,21 +45,6 @@ export declare class NativeLockManager {
   /** Who holds the lock on `path`, as seen from outside (`holder` unset when free). */
   inspect(path: string): Promise<InspectOutcome>
   /**
-   * Replaces `path` with `data` atomically (unique temp file, rename), durably
-   * when `durable` (fsync of file and directory), off the JS thread. Rejects
-   * with an `Error` whose `code` is the errno code. `data` may be
-   * a string (written as UTF-8): a big text then needs no JS Buffer, whose
-   * external memory would make V8 collect garbage on the JS thread.
-   */
-  replaceFile(path: string, data: Buffer | string, durable: boolean): Promise<void>
-  /** Removes temp files of `path` left by writers that died; resolves with how many. */
-  removeStaleTemps(path: string): Promise<number>
-  /**
-   * Watches `path` (its directory, filtered by name) and calls `onChange`
-   * for each settled change; see `NativeWatch`.
-   */
-  watch(path: string, options: NativeWatchOptions | undefined | null, onChange: (change: NativeChange) => void): NativeWatch
-  /**
    * Writes a document event (`recovered`, `external-change`, `merged`,
    * `conflict`, `conflict-resolved`) to the audit trail / logger.
    */
@@ -435,6 +420,17 @@ export interface OsLockSupport {
 /** Whether OS locks work in `dir`, by the probe `strategy: 'auto'` uses. */
 export declare function probeOsLocks(dir: string): OsLockSupport
 
+/** Removes temp files of `path` left by writers that died; resolves with how many. */
+export declare function removeStaleTemps(path: string): Promise<number>
+
+/**
+ * Replaces `path` with `data` atomically (unique temp file, rename), durably
+ * when `durable` (fsync of file and directory), off the JS thread. Rejects
+ * with an `Error` whose `code` is the errno code. `data` may be a string
+ * (written as UTF-8).
+ */
+export declare function replaceFile(path: string, data: Buffer | string, durable: boolean): Promise<void>
+
 /**
  * `text` with number tokens put at paths: `keep` is the JSON text of
  * `[[path, token, expected, required], …]` (keys as `JSON.stringify(key)`);
@@ -455,3 +451,10 @@ export declare const enum StrategyOption {
   Os = 'os',
   Lockfile = 'lockfile',
 }
+
+/**
+ * Watches `path` (its directory, filtered by name) and calls `onChange` for
+ * each settled change; see `NativeWatch` and `watch::FileWatch`. Needs no
+ * lock manager: every watch shares the process's one OS watcher.
+ */
+export declare function watchFile(path: string, options: NativeWatchOptions | undefined | null, onChange: (change: NativeChange) => void): NativeWatch

@@ -296,17 +296,17 @@ describe('a failure inside the save/merge path', () => {
   })
 
   it('an uncoded exception while writing rejects with EINTERNAL (cause kept); the edits stay; the next write works', async () => {
-    const { NativeLockManager } = require('../native.js')
-    const replaceFile = NativeLockManager.prototype.replaceFile
+    const addon = require('../native.js')
+    const replaceFile = addon.replaceFile
     fs.writeFileSync(file, JSON.stringify(roles()))
     const doc = await manager().openDocument(file, { watch: false })
     doc.edit((v) => void (v.roles[0].name = 'Administrator'))
-    NativeLockManager.prototype.replaceFile = () => Promise.reject(new TypeError('injected write failure'))
+    addon.replaceFile = () => Promise.reject(new TypeError('injected write failure'))
     let error
     try {
       error = await rejectionOf(doc.save(), 10000, 'save()')
     } finally {
-      NativeLockManager.prototype.replaceFile = replaceFile
+      addon.replaceFile = replaceFile
     }
     expect(error.code).toBe('EINTERNAL')
     expect(error.cause.message).toBe('injected write failure')

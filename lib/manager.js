@@ -11,7 +11,7 @@
 const { EventEmitter } = require('node:events')
 const { AsyncLocalStorage } = require('node:async_hooks')
 const path = require('node:path')
-const { NativeLockManager } = require('../native.js')
+const { NativeLockManager, watchFile } = require('../native.js')
 const { JsonDocument } = require('./document/document.js')
 const { Watcher } = require('./watcher.js')
 const { FileLockError, fromNative } = require('./errors.js')
@@ -150,7 +150,7 @@ class FileLockManager extends EventEmitter {
     const watcher = new Watcher(
       (onChange) => {
         try {
-          return this.#native.watch(
+          return watchFile(
             filePath,
             { debounceMs: o.debounceMs, maxDelayMs: o.maxDelayMs, pollIntervalMs: o.pollIntervalMs, forcePoll: o.poll },
             onChange,

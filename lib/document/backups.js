@@ -9,6 +9,8 @@
 
 const fsp = require('node:fs/promises')
 const path = require('node:path')
+// The addon's module object, looked up at each write (tests inject failures there).
+const addon = require('../../native.js')
 const { fromNative } = require('../errors.js')
 const { parseJson } = require('../json-values.js')
 const { utf8, exists, readRegular, fitName } = require('./files.js')
@@ -34,14 +36,14 @@ class Backups {
 
   /** Copies `text` (a string or bytes) into the folder as `<time>.<kind>`; returns its path. */
   async save(text, kind) {
-    const { options, native } = this.#doc
+    const { options } = this.#doc
     const dir = this.#dir
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 })
     const stamp = new Date().toISOString().replace(/[:.]/g, '-')
     let backupPath = path.join(dir, `${stamp}.${kind}`)
     for (let n = 1; await exists(backupPath); n++) backupPath = path.join(dir, `${stamp}-${n}.${kind}`)
     // A string is written as UTF-8 by replaceFile itself.
-    await native.replaceFile(backupPath, text, options.durability !== 'none').catch((error) => {
+    await addon.replaceFile(backupPath, text, options.durability !== 'none').catch((error) => {
       throw fromNative(error, { filePath: backupPath })
     })
     const same = (await fsp.readdir(dir)).filter((name) => name.endsWith(`.${kind}`)).sort()

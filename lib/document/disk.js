@@ -17,6 +17,8 @@
 const { ExactNumbers } = require('../exact-numbers.js')
 const { BIG_TEXT, breathe, markClean, isClean, copyOfInPieces, stringifyInPieces, parseFrozen, withoutBom, documentValue, documentValueSliced } = require('../json-values.js')
 const { makeSpare, adoptSpare, adoptSpareSliced } = require('../spare-copy.js')
+// The addon's module object, looked up at each write (tests inject failures there).
+const addon = require('../../native.js')
 const { fromNative } = require('../errors.js')
 const { utf8, coded, statKey, readRegular, MAX_BYTES_DEFAULT } = require('./files.js')
 const { applyUpdate, fnResult } = require('./update-fn.js')
@@ -219,7 +221,7 @@ class DiskState {
   // Writes `value` atomically (the caller holds the exclusive lock) and takes
   // it as the version on disk.
   async write(value) {
-    const { filePath, options, native } = this.#doc
+    const { filePath, options } = this.#doc
     const big = this.big
     let text
     if (big && this.numbers.exact && isClean(value)) {
@@ -246,7 +248,7 @@ class DiskState {
     await this.#assertLockedWhereWritten()
     try {
       // Through a symbolic link, native replaceFile writes the file it leads to now, and keeps the link.
-      await native.replaceFile(filePath, bytes, options.durability !== 'none')
+      await addon.replaceFile(filePath, bytes, options.durability !== 'none')
     } catch (error) {
       const failed = fromNative(error, { filePath })
       // A FIFO, device, folder or socket put in the file's place: refused, left as it is.

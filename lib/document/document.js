@@ -18,6 +18,7 @@
 const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
 const fsp = require('node:fs/promises')
+const { removeStaleTemps } = require('../../native.js')
 const { documentValue } = require('../json-values.js')
 const { emitSafely } = require('../emit.js')
 const { coded, statKey, kindOf, notAFile, tooBig } = require('./files.js')
@@ -133,10 +134,10 @@ class JsonDocument extends EventEmitter {
   }
 
   async #openLocked() {
-    const { filePath, native, options, disk, backups } = this.#doc
+    const { filePath, options, disk, backups } = this.#doc
     await this.#doc.manager.withLock(filePath, async () => {
       // Temp files of writers that crashed mid-write (their pid is gone).
-      await native.removeStaleTemps(filePath)
+      await removeStaleTemps(filePath)
       const text = await disk.readText()
       if (text === null) {
         if (options.defaultValue === undefined) {

@@ -10,14 +10,12 @@ use napi::{Env, Status};
 use napi_derive::napi;
 use parking_lot::Mutex;
 
-use super::coded::{off_thread, spawn_coded, to_napi_error, Coded};
+use super::coded::{spawn_coded, to_napi_error, Coded};
 use super::convert::{
     duration_from_ms, failure, path_string, AcquireOutcome, InspectOutcome, LockGrant,
     NativeLockEvent, NativeManagerOptions,
 };
-use crate::binding::watch::{self, ChangeCallback, NativeWatch, NativeWatchOptions};
 use file_lock_core::audit::{AuditEntry, AuditFile, AuditSink};
-use file_lock_core::document::atomic_write::{self, Durability};
 use file_lock_core::document::DocumentEvent;
 use file_lock_core::lock::{
     AcquireRequest, EventSink, HeldLock, LockError, LockEvent, LockManager, ManagerOptions, Mode,
@@ -281,61 +279,6 @@ impl NativeLockManager {
                 },
             })
         })
-    }
-
-    /// Replaces `path` with `data` atomically (unique temp file, rename), durably
-    /// when `durable` (fsync of file and directory), off the JS thread. Rejects
-    /// with an `Error` whose `code` is the errno code. `data` may be
-    /// a string (written as UTF-8): a big text then needs no JS Buffer, whose
-    /// external memory would make V8 collect garbage on the JS thread.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn replace_file<'env>(
-        &self,
-        env: &'env Env,
-        path: String,
-        data: napi::bindgen_prelude::Either<napi::bindgen_prelude::Buffer, String>,
-        durable: bool,
-    ) -> napi::Result<PromiseRaw<'env, ()>, String> {
-        let bytes: Vec<u8> = match data {
-            napi::bindgen_prelude::Either::A(buffer) => buffer.to_vec(),
-            napi::bindgen_prelude::Either::B(text) => text.into_bytes(),
-        };
-        let durability = if durable {
-            Durability::Fsync
-        } else {
-            Durability::None
-        };
-        off_thread(env, move || {
-            atomic_write::replace(std::path::Path::new(&path), &bytes, durability)
-                .map_err(|e| LockError::io(&path, "write", e).into())
-        })
-    }
-
-    /// Removes temp files of `path` left by writers that died; resolves with how many.
-    #[napi(ts_return_type = "Promise<number>")]
-    pub fn remove_stale_temps<'env>(
-        &self,
-        env: &'env Env,
-        path: String,
-    ) -> napi::Result<PromiseRaw<'env, u32>, String> {
-        off_thread(env, move || {
-            // A directory we cannot list just has nothing we may clean.
-            Ok(atomic_write::remove_stale_temps(std::path::Path::new(&path)).unwrap_or(0) as u32)
-        })
-    }
-
-    /// Watches `path` (its directory, filtered by name) and calls `onChange`
-    /// for each settled change; see `NativeWatch`.
-    #[napi(
-        ts_args_type = "path: string, options: NativeWatchOptions | undefined | null, onChange: (change: NativeChange) => void"
-    )]
-    pub fn watch(
-        &self,
-        path: String,
-        options: Option<NativeWatchOptions>,
-        on_change: ChangeCallback,
-    ) -> napi::Result<NativeWatch, String> {
-        watch::start(path, options, on_change)
     }
 
     /// Writes a document event (`recovered`, `external-change`, `merged`,

@@ -10,7 +10,10 @@ mod chunks;
 mod coded;
 mod convert;
 mod diagnose;
+mod document;
 mod json_merge;
 mod manager;
 mod numbers;
+// Registered with Node by napi outside `cfg(test)`: unused in `cargo test`.
+#[cfg_attr(test, allow(dead_code))]
 mod watch;

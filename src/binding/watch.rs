@@ -85,8 +85,13 @@ impl NativeWatch {
     }
 }
 
-/// Starts watching `path` (see `watch::FileWatch`).
-pub fn start(
+/// Watches `path` (its directory, filtered by name) and calls `onChange` for
+/// each settled change; see `NativeWatch` and `watch::FileWatch`. Needs no
+/// lock manager: every watch shares the process's one OS watcher.
+#[napi(
+    ts_args_type = "path: string, options: NativeWatchOptions | undefined | null, onChange: (change: NativeChange) => void"
+)]
+pub fn watch_file(
     path: String,
     options: Option<NativeWatchOptions>,
     on_change: ChangeCallback,
