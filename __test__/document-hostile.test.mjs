@@ -32,7 +32,7 @@ function deadPid() {
   return spawnSync(process.execPath, ['-e', '']).pid
 }
 
-// The names the package builds beside a file, as src/paths.rs and document.js do
+// The names the package builds beside a file, as crates/file-lock-core/src/paths.rs and document.js do
 // (recomputed here, so a change on either side that breaks the other shows).
 function fnv1a64(text) {
   let hash = 0xcbf29ce484222325n

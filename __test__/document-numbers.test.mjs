@@ -1,4 +1,4 @@
-// Numbers JS cannot hold exactly (exact-numbers.js, src/document/number_text.rs):
+// Numbers JS cannot hold exactly (exact-numbers.js, crates/file-lock-core/src/document/number_text.rs):
 // a value nobody changed is written back with its own text, through every
 // write path; a BigInt writes its exact digits; a number never lands in
 // another element's place.

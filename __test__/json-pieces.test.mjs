@@ -1,5 +1,5 @@
 // Big texts parsed a piece at a time and big values stringified a range at a
-// time (json-values.js, src/document/json_chunks.rs): the result must be
+// time (json-values.js, crates/file-lock-core/src/document/json_chunks.rs): the result must be
 // exactly what one JSON.parse / JSON.stringify gives, whatever the text holds.
 import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'

@@ -1,4 +1,4 @@
-// What exact number text costs (exact-numbers.js, src/document/number_text.rs):
+// What exact number text costs (exact-numbers.js, crates/file-lock-core/src/document/number_text.rs):
 // the scan every read makes, next to JSON.parse of the same text, for
 // documents whose numbers are all exact (the common case) and documents with
 // inexact ones; and the write side (JSON.stringify, then the splice when

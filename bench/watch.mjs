@@ -699,7 +699,7 @@ ${mergeTable}
 ${ownTable}
 ${O.both?.external ? `
 In the last row a write is recognised as ours by one watcher only: its content hash is consumed by the
-first watcher of this process that sees it (src/watch/own_writes.rs, \`take_if_own\`), so the other watcher
+first watcher of this process that sees it (crates/file-lock-core/src/watch/own_writes.rs, \`take_if_own\`), so the other watcher
 of the same file reports it as external (which one gets there first is a race).
 ` : ''}
 Targets:

@@ -6,7 +6,7 @@
 //
 // Invariants:
 // - No rule of its own: staleness, breaking, the strategy `auto` picks and the
-//   holder descriptions come from the native core (src/lock/diagnose.rs, over
+//   holder descriptions come from the native core (crates/file-lock-core/src/diagnose/, over
 //   lockfile.rs), the defaults from the package's DEFAULTS. Nothing here
 //   judges a lock.
 // - Exit codes: 0 done (or healthy), 1 refused, unhealthy, or the OS refused;

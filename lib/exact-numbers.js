@@ -3,7 +3,7 @@
 // (an integer past 2^53 such as a 19-digit snowflake id, a decimal with more
 // digits than a double keeps, 1e400, 1e-400, -0) is written back with its own
 // text when nobody changed it, and a BigInt is written as its exact digits.
-// The scan and the splice are in Rust (src/document/number_text.rs).
+// The scan and the splice are in Rust (crates/file-lock-core/src/document/number_text.rs).
 //
 // Invariants:
 // - Reads give what JSON.parse gives: JS numbers. Writing is JSON.stringify's

@@ -43,7 +43,7 @@ function breathe() {
 /**
  * JSON.parse of a big text, a piece at a time with the event loop let run
  * between slices of them: where to cut is worked out in Rust off the JS
- * thread (src/document/json_chunks.rs), each piece is a JSON.parse of its
+ * thread (crates/file-lock-core/src/document/json_chunks.rs), each piece is a JSON.parse of its
  * own, and the value is put together as JSON.parse would make it (members in
  * order, the last of duplicate keys winning, `__proto__` an own member).
  * A text that is not JSON is parsed whole, for JSON.parse's own error.

@@ -1,7 +1,7 @@
 'use strict'
 // Three-way merge and diff of JSON documents, for a document edited here that
 // meets a change another process made on disk. The work is done in Rust
-// (src/conflict.rs, through src/binding/conflict.rs).
+// (crates/file-lock-core/src/json_merge/, through src/binding/json_merge.rs).
 //
 // Invariants:
 // - Values cross to Rust as JSON text, one string each way: for large documents
@@ -76,7 +76,7 @@ function nativeIdle() {
 
 // `theirsValue`, when given, is the value `theirs` is the text of: the merged
 // value is then built from it, sharing every part the merge left as it was
-// (src/conflict/recipe.rs), not parsed whole. `breathe`, when given, is
+// (crates/file-lock-core/src/json_merge/recipe.rs), not parsed whole. `breathe`, when given, is
 // awaited before the parse of a result (the native promise settles outside the
 // document's turn-taking: json-values.js).
 async function mergeTexts(base, mine, theirs, { arrayKey, favor, breathe, theirsValue }) {

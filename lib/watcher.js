@@ -1,5 +1,5 @@
 'use strict'
-// Watcher: the JS face of a native file watch (see src/watch/).
+// Watcher: the JS face of a native file watch (see crates/file-lock-core/src/watch/).
 //
 // Invariants:
 // - No change is delivered after close(); close() is idempotent.

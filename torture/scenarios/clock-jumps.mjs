@@ -2,7 +2,7 @@
 // lock files whose times say nothing true: mtimes far in the past or the
 // future (fs.utimesSync, re-applied every 10 ms, since the holder's heartbeat
 // rewrites the file), and planted holder records (the format of
-// src/lock/metadata.rs: pid, hostname, startTime, acquiredAt, heartbeat, …)
+// crates/file-lock-core/src/lock/holder_record.rs: pid, hostname, startTime, acquiredAt, heartbeat, …)
 // with absurd times. Staleness must follow liveness (a pid on this host) or
 // our own monotonic clock (another host's record), never timestamps:
 //
@@ -23,7 +23,7 @@ const FUTURE = new Date('2100-01-01T00:00:00Z')
 const AT_ONCE_MS = STALE_MS // a dead pid must be seen at once, without waiting for staleness
 const HANDOFF_MS = 500 // (c): the waiter gets a released lock within this
 
-/** Field 22 of /proc/<pid>/stat: the start time the library records (src/process.rs). */
+/** Field 22 of /proc/<pid>/stat: the start time the library records (crates/file-lock-core/src/process.rs). */
 function startTimeOf(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
