@@ -32,3 +32,20 @@ export interface OsLockStrategyOptions {
 export function osLockOptions(options: OsLockStrategyOptions): LockStrategyOptions {
   return { strategy: options.networkFallback === false ? 'os' : 'auto' }
 }
+
+/** The OS-lock strategies (Windows, Unix): the same options; each names its platforms. */
+export abstract class OsLockStrategy implements LockStrategy {
+  abstract readonly name: string
+  abstract readonly mechanism: string
+  readonly #options: OsLockStrategyOptions
+
+  constructor(options: OsLockStrategyOptions = {}) {
+    this.#options = { ...options }
+  }
+
+  abstract isSupported(platform: NodeJS.Platform): boolean
+
+  managerOptions(): LockStrategyOptions {
+    return osLockOptions(this.#options)
+  }
+}
