@@ -108,31 +108,15 @@ Options:
 Exit codes: 0 healthy, 1 a check failed, 2 bad usage.`,
 }
 
+// Every command takes these; status and break also judge staleness.
+const COMMON_OPTIONS = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
+const STALENESS_OPTIONS = { 'show-pid': { type: 'boolean' }, 'stale-ms': { type: 'string' }, 'network-timeout-factor': { type: 'string' } }
+
 const COMMAND_OPTIONS = {
-  status: {
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-    'show-pid': { type: 'boolean' },
-    'stale-ms': { type: 'string' },
-    'network-timeout-factor': { type: 'string' },
-  },
-  watch: {
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-    poll: { type: 'boolean' },
-  },
-  break: {
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-    wait: { type: 'boolean' },
-    'show-pid': { type: 'boolean' },
-    'stale-ms': { type: 'string' },
-    'network-timeout-factor': { type: 'string' },
-  },
-  doctor: {
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  },
+  status: { ...COMMON_OPTIONS, ...STALENESS_OPTIONS },
+  watch: { ...COMMON_OPTIONS, poll: { type: 'boolean' } },
+  break: { ...COMMON_OPTIONS, wait: { type: 'boolean' }, ...STALENESS_OPTIONS },
+  doctor: { ...COMMON_OPTIONS },
 }
 
 /** A failure with a chosen exit code; `code` is the error code shown. */
