@@ -2,7 +2,7 @@
 //!
 //! Invariant: the identity is computed once per process and never changes, so
 //! a record written by this process can always be recognised as ours
-//! (`is_current`), and a pid reused by another program can be told apart by its
+//! (`whereabouts` says `ThisProcess`), and a pid reused by another program can be told apart by its
 //! start time (`liveness`). A process is only ever reported dead when the OS
 //! says no such process exists (ESRCH); a permission error means it is alive.
 //!
@@ -132,21 +132,6 @@ impl ProcessIdentity {
     /// something: `<token>~<place>` (see `file_pid_is_checkable`). It holds no dots.
     pub fn file_token(&self) -> String {
         format!("{}~{}", self.next_token(), self.place)
-    }
-
-    /// Whether a record with these fields was written by this very process
-    /// (`whereabouts` says `ThisProcess`).
-    pub fn is_current(
-        &self,
-        pid: u32,
-        hostname: &str,
-        start_time: Option<u64>,
-        boot_id: Option<&str>,
-        pid_namespace: Option<&str>,
-    ) -> bool {
-        pid == self.pid
-            && start_time == self.start_time
-            && self.pids_mean_the_same(hostname, boot_id, pid_namespace)
     }
 
     /// Where the writer of a record with these fields lives, seen from this

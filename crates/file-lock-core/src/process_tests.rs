@@ -11,12 +11,18 @@ fn identity_is_stable_and_recognises_itself() {
     let me = current();
     assert_eq!(me.pid, std::process::id());
     let (boot, ns) = (me.boot_id.as_deref(), me.pid_namespace.as_deref());
-    assert!(me.is_current(me.pid, &me.hostname, me.start_time, boot, ns));
+    let ours = |pid, boot, ns| {
+        matches!(
+            me.whereabouts(pid, &me.hostname, me.start_time, boot, ns),
+            ThisProcess
+        )
+    };
+    assert!(ours(me.pid, boot, ns));
     // A record of the previous version (no boot, no namespace) is still ours.
-    assert!(me.is_current(me.pid, &me.hostname, me.start_time, None, None));
-    assert!(!me.is_current(me.pid + 1, &me.hostname, me.start_time, boot, ns));
-    assert!(!me.is_current(me.pid, &me.hostname, me.start_time, Some("other-boot"), ns));
-    assert!(!me.is_current(me.pid, &me.hostname, me.start_time, boot, Some("pid:[1]")));
+    assert!(ours(me.pid, None, None));
+    assert!(!ours(me.pid + 1, boot, ns));
+    assert!(!ours(me.pid, Some("other-boot"), ns));
+    assert!(!ours(me.pid, boot, Some("pid:[1]")));
     assert_ne!(me.next_token(), me.next_token());
 }
 
