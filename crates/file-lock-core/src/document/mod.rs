@@ -1,6 +1,10 @@
-//! The file side of JSON documents (document.js is the rest): the atomic
+//! The file side of JSON documents (lib/document/ is the rest): the atomic
 //! durable replace they write through, the number texts JS cannot hold
-//! exactly, and where a big text can be cut to be parsed in pieces.
+//! exactly, where a big text can be cut to be parsed in pieces, and the audit
+//! events a document records.
+//!
+//! Invariant: nothing here takes a lock; the caller holds it (the lock engine
+//! never imports this module).
 
 pub mod atomic_write;
 mod events;
