@@ -105,6 +105,14 @@ export interface BreakResult {
 export declare function breakStaleLock(path: string, options: DiagnoseOptions): Promise<BreakLockOutcome>
 
 /**
+ * Writes `data` over `path` in one step if the file is still `expected` (a
+ * token from `readDocument` or a previous commit; null: only a missing file
+ * may be written): check, temp file, fsync, rename, directory fsync. Resolves
+ * with the new version's token, or null when the file changed (nothing written).
+ */
+export declare function commitDocument(path: string, expected: string | undefined | null, data: Buffer | string, durable: boolean): Promise<string | null>
+
+/**
  * Checks that locks and atomic saves work in `dir` (writable, O_EXCL create,
  * OS locks, network detection, rename, fsync), removing its probe files.
  */
@@ -158,6 +166,25 @@ export interface DoctorResult {
   healthy: boolean
   checks: Array<DoctorCheck>
   advice: Array<string>
+}
+
+/**
+ * Whether `path` is still `version`, by one stat on this thread: `'yes'`,
+ * `'no'`, or `'unsure'` (same stat, but too recent to trust without reading).
+ */
+export declare function documentIsCurrent(path: string, version: string): 'yes' | 'no' | 'unsure'
+
+/** What `readDocument` found. */
+export interface DocumentRead {
+  kind: 'missing' | 'file' | 'notAFile' | 'tooBig'
+  /** The file's bytes (`file`). */
+  bytes?: Buffer
+  /** The version read, an opaque token for `commitDocument` (`file`). */
+  version?: string
+  /** What it is instead of a regular file ("a FIFO (named pipe)"…: `notAFile`). */
+  what?: string
+  /** Its size, when known (`tooBig`). */
+  size?: number
 }
 
 /** The file system a path is on. */
@@ -419,6 +446,12 @@ export interface OsLockSupport {
 
 /** Whether OS locks work in `dir`, by the probe `strategy: 'auto'` uses. */
 export declare function probeOsLocks(dir: string): OsLockSupport
+
+/**
+ * Reads the regular file at `path` (through links), at most `maxBytes`, off
+ * the JS thread: its bytes and version, or what it is instead.
+ */
+export declare function readDocument(path: string, maxBytes: number): Promise<DocumentRead>
 
 /** Removes temp files of `path` left by writers that died; resolves with how many. */
 export declare function removeStaleTemps(path: string): Promise<number>

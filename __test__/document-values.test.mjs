@@ -297,16 +297,16 @@ describe('a failure inside the save/merge path', () => {
 
   it('an uncoded exception while writing rejects with EINTERNAL (cause kept); the edits stay; the next write works', async () => {
     const addon = require('../native.js')
-    const replaceFile = addon.replaceFile
+    const commitDocument = addon.commitDocument
     fs.writeFileSync(file, JSON.stringify(roles()))
     const doc = await manager().openDocument(file, { watch: false })
     doc.edit((v) => void (v.roles[0].name = 'Administrator'))
-    addon.replaceFile = () => Promise.reject(new TypeError('injected write failure'))
+    addon.commitDocument = () => Promise.reject(new TypeError('injected write failure'))
     let error
     try {
       error = await rejectionOf(doc.save(), 10000, 'save()')
     } finally {
-      addon.replaceFile = replaceFile
+      addon.commitDocument = commitDocument
     }
     expect(error.code).toBe('EINTERNAL')
     expect(error.cause.message).toBe('injected write failure')

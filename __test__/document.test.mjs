@@ -199,6 +199,22 @@ describe('JsonDocument read() cache and errors', () => {
     await doc.close()
   })
 
+  // A write checks the file is the version it read, in one trip with the
+  // write: a rewrite in place right before it (same size, same inode, within
+  // the timestamp granularity: a stat cannot tell) is found by content, read,
+  // and the update applied to it, never written over.
+  it('an update right after a same-size rewrite in place applies to what the file holds', async () => {
+    fs.writeFileSync(file, JSON.stringify({ n: 10, by: 'aa' }))
+    const doc = await manager().openDocument(file, { watch: false })
+    for (let i = 0; i < 20; i++) {
+      const { n, by } = onDisk()
+      fs.writeFileSync(file, JSON.stringify({ n: n + 1, by: by === 'aa' ? 'bb' : 'aa' }))
+      await doc.update((v) => ({ ...v, n: v.n + 1 }))
+    }
+    expect(onDisk().n).toBe(10 + 2 * 20)
+    await doc.close()
+  })
+
   it("a failed write rejects its callers and is reported through 'error' when listened to", async () => {
     fs.writeFileSync(file, JSON.stringify({ n: 1 }))
     const doc = await manager().openDocument(file)

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench [-- --quick]`: the lock benchmark (bench/run.mjs), the watch
-// and merge benchmark (bench/watch.mjs), then the big-document stalls (bench/big-document.mjs), each in its own process with the same
+// and merge benchmark (bench/watch.mjs), the document against its floor (bench/document.mjs),
+// then the big-document stalls (bench/big-document.mjs), each in its own process with the same
 // arguments; stops at the first one that fails, like `run.mjs && watch.mjs`.
 
 import { spawnSync } from 'node:child_process'
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
 
-for (const script of ['run.mjs', 'watch.mjs', 'big-document.mjs']) {
+for (const script of ['run.mjs', 'watch.mjs', 'document.mjs', 'big-document.mjs']) {
   const { status, signal } = spawnSync(process.execPath, [path.join(here, script), ...args], { stdio: 'inherit' })
   if (status !== 0) {
     console.error(`bench/${script} ${signal ? `was killed by ${signal}` : `exited with code ${status}`}`)

@@ -63,7 +63,7 @@ class Backups {
         // Read safely and only as far as it could be the same bytes; compared
         // as text (no second copy of a big document's bytes made here).
         const size = Buffer.byteLength(text)
-        const found = await readRegular(newest, size).catch(() => null)
+        const found = (await readRegular(newest, size).catch(() => null))?.bytes
         let same = false
         try {
           same = found?.length === size && utf8.decode(found) === text
@@ -101,7 +101,7 @@ class Backups {
       }
       if (value === null || typeof value !== 'object') continue
       disk.numbers.read(text, value) // the backup's inexact numbers keep their text
-      await disk.write(value)
+      await disk.write(value, { overwrite: true })
       this.#doc.recovery = { backupPath: candidate, corruptPath: corrupt.backupPath }
       this.#doc.audit('recovered', 'applied', `restored ${candidate}; the unreadable bytes are in ${corrupt.backupPath}`)
       return

@@ -20,7 +20,7 @@ const { makeSpare, adoptSpare, adoptSpareSliced } = require('../spare-copy.js')
 // The addon's module object, looked up at each write (tests inject failures there).
 const addon = require('../../native.js')
 const { fromNative } = require('../errors.js')
-const { utf8, coded, statKey, readRegular, MAX_BYTES_DEFAULT } = require('./files.js')
+const { utf8, coded, readRegular, MAX_BYTES_DEFAULT } = require('./files.js')
 const { applyUpdate, fnResult } = require('./update-fn.js')
 
 // A writer holding the lock longer than this does not hold up reads.
@@ -30,7 +30,8 @@ class DiskState {
   #doc
   value
   text = null
-  statKey = null // inode, size and mtime of the file as last read or written
+  version = null // the version of `text` on disk (native token: stat key + hash), null when unknown
+  #lastRead = null // { text, version } of the last read not taken yet
   numbers = new ExactNumbers() // inexact number texts of the version read, kept at write (exact-numbers.js)
   #taking = Promise.resolve() // the text being taken from disk (one at a time)
   #spare = null // a big document's copy made ahead for the next edit/update: { of, copy, ours }
@@ -66,10 +67,16 @@ class DiskState {
   async readText() {
     const { filePath } = this.#doc
     // Never blocks (FIFOs, devices refused: ENOTFILE) nor reads more than maxBytes (ETOOBIG).
-    const bytes = await readRegular(filePath, this.maxBytes)
-    if (bytes === null) return null
+    const found = await readRegular(filePath, this.maxBytes)
+    if (found === null) return null
+    const { bytes, version } = found
     try {
-      return utf8.decode(bytes)
+      const text = utf8.decode(bytes)
+      // The version goes with its text: at once when it is the text we hold,
+      // else when that text is taken (accept).
+      if (text === this.text) this.version = version
+      else this.#lastRead = { text, version }
+      return text
     } catch {
       let backupPath = null
       try {
@@ -111,7 +118,22 @@ class DiskState {
     // cannot (the merge must see the numbers JS has).
     this.value = markClean(value, this.numbers.exact ? withoutBom(text) : undefined)
     this.text = text
+    this.version = this.#lastRead?.text === text ? this.#lastRead.version : null
+    this.#lastRead = null
     this.prepareSpare()
+  }
+
+  // Whether the file may still be the version we hold (one stat on this
+  // thread, ~2 µs: cheaper than a trip to the thread pool; the lock's own fast
+  // path makes syscalls here too). 'unsure' (a key too recent to trust) counts:
+  // the commit compares the bytes before it writes.
+  mayBeCurrent() {
+    return this.version !== null && addon.documentIsCurrent(this.#doc.filePath, this.version) !== 'no'
+  }
+
+  // Whether the file surely is the version we hold, by its stat alone.
+  isCurrent() {
+    return this.version !== null && addon.documentIsCurrent(this.#doc.filePath, this.version) === 'yes'
   }
 
   // Another writer changed the file (seen by `origin`: 'watch', 'read' or the
@@ -218,9 +240,11 @@ class DiskState {
     this.#spare = null
   }
 
-  // Writes `value` atomically (the caller holds the exclusive lock) and takes
-  // it as the version on disk.
-  async write(value) {
+  // Writes `value` atomically (the caller holds the exclusive lock) over the
+  // version we hold, and takes it as the version on disk; false when the file
+  // is not that version any more (nothing written: read it, apply again).
+  // `overwrite`: whatever the file holds (a recovery over unreadable bytes).
+  async write(value, { overwrite = false } = {}) {
     const { filePath, options } = this.#doc
     const big = this.big
     let text
@@ -246,15 +270,21 @@ class DiskState {
       })
     }
     await this.#assertLockedWhereWritten()
+    let version
     try {
-      // Through a symbolic link, native replaceFile writes the file it leads to now, and keeps the link.
-      await addon.replaceFile(filePath, bytes, options.durability !== 'none')
+      // One trip: checked, written, fsynced, renamed, directory fsynced, new version said.
+      // Through a symbolic link, it writes the file the link leads to now, and keeps the link.
+      const durable = options.durability !== 'none'
+      if (overwrite) await addon.replaceFile(filePath, bytes, durable)
+      // (After an overwrite the version is unknown: the next write reads first.)
+      version = overwrite ? null : await addon.commitDocument(filePath, this.version, bytes, durable)
     } catch (error) {
       const failed = fromNative(error, { filePath })
       // A FIFO, device, folder or socket put in the file's place: refused, left as it is.
       if (/not a regular file/.test(failed?.message)) throw coded('ENOTFILE', failed.message, { filePath })
       throw failed
     }
+    if (version === null && !overwrite) return false
     // What a reader of the file gets (Dates as strings, no undefined members), read-only.
     // (A text with numbers put back reads differently: 1e400 is Infinity, not the null JSON has.)
     const spliced = this.numbers.spliced
@@ -263,8 +293,10 @@ class DiskState {
     // A text with numbers put back is not what the merge may be given.
     this.value = markClean(this.value, spliced ? undefined : text)
     this.text = text
+    this.version = version
+    this.#lastRead = null
     this.prepareSpare()
-    this.statKey = await statKey(filePath)
+    return true
   }
 
   // Called under the exclusive lock of a write. Through a symbolic link, the

@@ -21,7 +21,7 @@ const fsp = require('node:fs/promises')
 const { removeStaleTemps } = require('../../native.js')
 const { documentValue } = require('../json-values.js')
 const { emitSafely } = require('../emit.js')
-const { coded, statKey, kindOf, notAFile, tooBig } = require('./files.js')
+const { coded, kindOf, notAFile, tooBig } = require('./files.js')
 const { applyUpdate } = require('./update-fn.js')
 const { checkFunction, invalidType } = require('../args.js')
 const { DiskState } = require('./disk.js')
@@ -78,7 +78,6 @@ class JsonDocument extends EventEmitter {
   async _open() {
     const doc = this.#doc
     await this.#checkFile()
-    const seen = await statKey(doc.filePath)
     try {
       await this.#openLocked()
     } catch (error) {
@@ -94,13 +93,11 @@ class JsonDocument extends EventEmitter {
       await doc.disk.accept(text)
       if (error.code !== 'ELOCKTIMEOUT') doc.readOnly = error
     }
-    doc.disk.statKey = doc.disk.statKey ?? seen
     doc.opened = true
     // A change between the read above and the watch's start is one no event
     // will tell: look once more if the file may have changed since.
     if (doc.options.watch && doc.watching.start()) {
-      const now = await statKey(doc.filePath)
-      if (now === null || now !== doc.disk.statKey) doc.watching.refresh()
+      if (!doc.disk.isCurrent()) doc.watching.refresh()
     }
     // A big document opens with its spare copy made: an edit() right away
     // finds it (made in slices: a longer open, no long stall).
@@ -265,19 +262,18 @@ class JsonDocument extends EventEmitter {
 
   /**
    * Fresh from disk when it changed, else the cached value; pending edits applied.
-   * Cheap when nothing changed: one stat; the file is read (under the shared
-   * lock) and hashed only when its stat differs from the last one we saw.
+   * Cheap when nothing changed: one stat on this thread (no trip to the
+   * thread pool); the file is read (under the shared lock) only when its stat
+   * differs from the version we hold, or is too recent to trust.
    */
   async read() {
     this.#assertOpen()
-    const { disk, filePath } = this.#doc
-    const seen = await statKey(filePath)
-    if (seen !== null && seen === disk.statKey) return this.get()
+    const { disk } = this.#doc
+    if (disk.isCurrent()) return this.get()
     await disk.withReadLock(async () => {
       const text = await disk.readText()
       if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'read')
     })
-    disk.statKey = seen
     return this.get()
   }
 

@@ -10,7 +10,8 @@
 // the native side builds them (both sides must find the same folder).
 
 const fsp = require('node:fs/promises')
-const { FileLockError } = require('../errors.js')
+const addon = require('../../native.js')
+const { FileLockError, fromNative } = require('../errors.js')
 
 // ignoreBOM keeps a byte order mark in the text, so the text is the file's
 // exact bytes (backups stay byte-exact); parseJson skips it.
@@ -21,23 +22,6 @@ function coded(code, message, details) {
   return Object.assign(new FileLockError(code, message), details)
 }
 
-// A file changed twice within the file system's timestamp granularity can keep
-// its size and mtime (git's "racily clean" problem): a stat is only trusted as
-// a cache key once the file's last change is older than this.
-const SETTLED_NS = 100_000_000n
-
-// inode, size, mtime and ctime of the file; null when missing or too recent to trust.
-async function statKey(filePath) {
-  try {
-    const s = await fsp.stat(filePath, { bigint: true })
-    const newest = s.mtimeNs > s.ctimeNs ? s.mtimeNs : s.ctimeNs
-    if (BigInt(Date.now()) * 1_000_000n - newest < SETTLED_NS) return null
-    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`
-  } catch {
-    return null
-  }
-}
-
 async function exists(filePath) {
   return fsp.access(filePath).then(() => true, () => false)
 }
@@ -45,7 +29,6 @@ async function exists(filePath) {
 // 256 MiB: far above any settings or roles file, and half of V8's longest
 // string (~512 MiB), so a file within it can always be decoded and re-written.
 const MAX_BYTES_DEFAULT = 256 * 1024 * 1024
-const OPEN_FOR_READING = fsp.constants.O_RDONLY | (fsp.constants.O_NONBLOCK ?? 0) | (fsp.constants.O_NOCTTY ?? 0)
 
 function kindOf(stat) {
   if (stat.isDirectory()) return 'a folder'
@@ -68,48 +51,20 @@ function tooBig(filePath, size, maxBytes) {
 }
 
 // The bytes of the regular file at `filePath` (through links), at most
-// `maxBytes`; null when it does not exist.
+// `maxBytes`, and their version (a token for commitDocument); null when it
+// does not exist. One trip off the JS thread (native readDocument: stat, open
+// with O_NONBLOCK, fstat, read, hash).
 async function readRegular(filePath, maxBytes) {
-  // A stat first: a FIFO or a device is refused without being opened at all.
-  const seen = await fsp.stat(filePath).catch((error) => (error.code === 'ENOENT' ? null : Promise.reject(error)))
-  if (seen === null) return null
-  if (!seen.isFile()) throw notAFile(filePath, kindOf(seen))
-  if (seen.size > maxBytes) throw tooBig(filePath, seen.size, maxBytes)
-  let handle
+  let found
   try {
-    handle = await fsp.open(filePath, OPEN_FOR_READING)
+    found = await addon.readDocument(filePath, maxBytes)
   } catch (error) {
-    if (error.code === 'ENOENT') return null
-    // Replaced since the stat: a socket cannot be opened (ENXIO), a folder on Windows (EISDIR).
-    if (error.code === 'ENXIO') throw notAFile(filePath, 'a socket')
-    if (error.code === 'EISDIR') throw notAFile(filePath, 'a folder')
-    throw error
+    throw fromNative(error, { filePath })
   }
-  try {
-    // What was opened is what counts (the name may have been replaced since the stat).
-    const stat = await handle.stat()
-    if (!stat.isFile()) throw notAFile(filePath, kindOf(stat))
-    if (stat.size > maxBytes) throw tooBig(filePath, stat.size, maxBytes)
-    // The size may change while we read, or be wrong (0 in /proc): never more than maxBytes + 1.
-    const limit = maxBytes + 1
-    let buffer = Buffer.allocUnsafe(Math.min(limit, stat.size + 1))
-    let length = 0
-    for (;;) {
-      if (length === buffer.length) {
-        if (length >= limit) break
-        const grown = Buffer.allocUnsafe(Math.min(limit, Math.max(length * 2, 64 * 1024)))
-        buffer.copy(grown, 0, 0, length)
-        buffer = grown
-      }
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null)
-      if (bytesRead === 0) break
-      length += bytesRead
-    }
-    if (length > maxBytes) throw tooBig(filePath, null, maxBytes)
-    return buffer.subarray(0, length)
-  } finally {
-    await handle.close()
-  }
+  if (found.kind === 'missing') return null
+  if (found.kind === 'notAFile') throw notAFile(filePath, found.what)
+  if (found.kind === 'tooBig') throw tooBig(filePath, found.size ?? null, maxBytes)
+  return { bytes: found.bytes, version: found.version }
 }
 
 // Names made beside the file (the backups folder; native code makes the
@@ -140,4 +95,4 @@ function fnv1a64(text) {
   return hash.toString(16).padStart(16, '0')
 }
 
-module.exports = { utf8, coded, statKey, exists, MAX_BYTES_DEFAULT, kindOf, notAFile, tooBig, readRegular, fitName }
+module.exports = { utf8, coded, exists, MAX_BYTES_DEFAULT, kindOf, notAFile, tooBig, readRegular, fitName }

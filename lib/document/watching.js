@@ -105,7 +105,7 @@ class Watching {
     if (doc.closed) return
     if (change.kind === 'deleted') {
       doc.disk.text = null
-      doc.disk.statKey = null
+      doc.disk.version = null
       doc.audit('external-change', 'other', 'the file was deleted')
       doc.emit('external-change', { filePath: doc.filePath, oldValue: doc.disk.value, newValue: null, changes: [], reloaded: false, origin: 'watch', deleted: true })
       return

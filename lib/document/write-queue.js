@@ -24,6 +24,8 @@ const RETRY_FIRST_MS = 200
 const RETRY_MAX_MS = 5000
 // close() waits this many lock timeouts for pending writes before giving up (EUNSAVED).
 const CLOSE_ATTEMPTS = 3
+// A write applies its batch again at most this many times when the file changes under it.
+const COMMIT_ATTEMPTS = 3
 
 class WriteQueue {
   #doc
@@ -116,21 +118,32 @@ class WriteQueue {
     this.#drainAbort = new AbortController()
     try {
       written = await doc.manager.withLock(doc.filePath, async () => {
-        const text = await disk.readText()
-        if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'write')
-        let value = disk.value
-        for (const op of batch) {
-          try {
-            if (op.kind === 'edits') value = await edits.mergeInto(value, op)
-            else value = op.kind === 'set' ? op.value : await disk.applyUpdate(op.fn, value)
-            op.result = value
-          } catch (error) {
-            op.error = error
+        for (let attempt = 1; ; attempt++) {
+          // The file is read only when it may not be the version we hold (one
+          // stat says); the commit checks again, by content, before it writes.
+          if (attempt > 1 || !disk.mayBeCurrent()) {
+            const text = await disk.readText()
+            if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'write')
           }
+          let value = disk.value
+          for (const op of batch) {
+            op.error = undefined
+            try {
+              if (op.kind === 'edits') value = await edits.mergeInto(value, op)
+              else value = op.kind === 'set' ? op.value : await disk.applyUpdate(op.fn, value)
+              op.result = value
+            } catch (error) {
+              op.error = error
+            }
+          }
+          attempted = value
+          // Changed under us after all (by a program that takes no lock): read
+          // it, and apply the batch to what it holds. One that keeps changing
+          // it (a sync tool's burst) gets the last attempt written over what
+          // was read just before, as every write did before versions were
+          // checked: that program takes no lock, the race is its to lose.
+          if (await disk.write(value, { overwrite: attempt === COMMIT_ATTEMPTS })) return value
         }
-        attempted = value
-        await disk.write(value)
-        return value
       }, { timeoutMs: doc.options.timeoutMs, signal: this.#drainAbort.signal })
     } catch (caught) {
       return this.#failed(batch, this.failure(caught, 'writing'), attempted)

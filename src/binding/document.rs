@@ -1,8 +1,13 @@
-//! The document store's file side for JS (`lib/document/`): atomic replace
-//! and stale temp cleanup, as free functions. They need no lock manager: the
-//! caller holds the lock; this only touches the file.
+//! The document store's file side for JS (`lib/document/`): reading a
+//! version, committing a text over it, atomic replace and stale temp cleanup,
+//! as free functions. They need no lock manager: the caller holds the lock;
+//! this only touches the file.
 //!
 //! Invariants:
+//! - A document's read and its write are one trip off the JS thread each
+//!   (`readDocument`, `commitDocument`: `document::version`); whether the file
+//!   is still the version known is one `stat` on the JS thread
+//!   (`documentIsCurrent`, ~2 µs on a local disk: cheaper than any hop).
 //! - A replace happens off the JS thread and rejects with the engine's code
 //!   (`coded`); a big text crosses as a string, never as a JS Buffer (a 50 MB
 //!   Buffer's external memory made V8 collect garbage on the JS thread).
@@ -16,6 +21,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use file_lock_core::document::atomic_write::{self, Durability};
+use file_lock_core::document::version::{self, Commit, Current, Found, Version};
 use file_lock_core::lock::LockError;
 
 use super::coded::off_thread;
@@ -37,11 +43,7 @@ pub fn replace_file<'env>(
         Either::A(buffer) => buffer.to_vec(),
         Either::B(text) => text.into_bytes(),
     };
-    let durability = if durable {
-        Durability::Fsync
-    } else {
-        Durability::None
-    };
+    let durability = durability(durable);
     off_thread(env, move || {
         atomic_write::replace(Path::new(&path), &bytes, durability)
             .map_err(|e| LockError::io(&path, "write", e).into())
@@ -59,4 +61,116 @@ pub fn remove_stale_temps<'env>(
         // A directory we cannot list just has nothing we may clean.
         Ok(atomic_write::remove_stale_temps(Path::new(&path)).unwrap_or(0) as u32)
     })
+}
+
+/// What `readDocument` found.
+#[napi(object)]
+pub struct DocumentRead {
+    #[napi(ts_type = "'missing' | 'file' | 'notAFile' | 'tooBig'")]
+    pub kind: String,
+    /// The file's bytes (`file`).
+    pub bytes: Option<Buffer>,
+    /// The version read, an opaque token for `commitDocument` (`file`).
+    pub version: Option<String>,
+    /// What it is instead of a regular file ("a FIFO (named pipe)"…: `notAFile`).
+    pub what: Option<String>,
+    /// Its size, when known (`tooBig`).
+    pub size: Option<f64>,
+}
+
+fn durability(durable: bool) -> Durability {
+    if durable {
+        Durability::Fsync
+    } else {
+        Durability::None
+    }
+}
+
+/// Reads the regular file at `path` (through links), at most `maxBytes`, off
+/// the JS thread: its bytes and version, or what it is instead.
+#[cfg_attr(test, allow(dead_code))]
+#[napi(ts_return_type = "Promise<DocumentRead>")]
+pub fn read_document<'env>(
+    env: &'env Env,
+    path: String,
+    max_bytes: f64,
+) -> napi::Result<PromiseRaw<'env, DocumentRead>, String> {
+    let limit = if max_bytes.is_finite() && max_bytes >= 0.0 {
+        max_bytes as u64
+    } else {
+        u64::MAX - 1
+    };
+    off_thread(env, move || {
+        let found =
+            version::read(Path::new(&path), limit).map_err(|e| LockError::io(&path, "read", e))?;
+        let nothing = |kind: &str| DocumentRead {
+            kind: kind.to_string(),
+            bytes: None,
+            version: None,
+            what: None,
+            size: None,
+        };
+        Ok(match found {
+            Found::Missing => nothing("missing"),
+            Found::NotAFile(what) => DocumentRead {
+                what: Some(what.to_string()),
+                ..nothing("notAFile")
+            },
+            Found::TooBig(size) => DocumentRead {
+                size: size.map(|s| s as f64),
+                ..nothing("tooBig")
+            },
+            Found::File { bytes, version } => DocumentRead {
+                bytes: Some(bytes.into()),
+                version: Some(version.token()),
+                ..nothing("file")
+            },
+        })
+    })
+}
+
+/// Writes `data` over `path` in one step if the file is still `expected` (a
+/// token from `readDocument` or a previous commit; null: only a missing file
+/// may be written): check, temp file, fsync, rename, directory fsync. Resolves
+/// with the new version's token, or null when the file changed (nothing written).
+#[cfg_attr(test, allow(dead_code))]
+#[napi(ts_return_type = "Promise<string | null>")]
+pub fn commit_document<'env>(
+    env: &'env Env,
+    path: String,
+    expected: Option<String>,
+    data: Either<Buffer, String>,
+    durable: bool,
+) -> napi::Result<PromiseRaw<'env, Option<String>>, String> {
+    let bytes: Vec<u8> = match data {
+        Either::A(buffer) => buffer.to_vec(),
+        Either::B(text) => text.into_bytes(),
+    };
+    // A token we did not make knows no version: only a missing file is written.
+    let expected = expected.as_deref().and_then(Version::from_token);
+    off_thread(env, move || {
+        match version::commit(
+            Path::new(&path),
+            expected.as_ref(),
+            &bytes,
+            durability(durable),
+        ) {
+            Ok(Commit::Written(version)) => Ok(Some(version.token())),
+            Ok(Commit::Changed) => Ok(None),
+            Err(e) => Err(LockError::io(&path, "write", e).into()),
+        }
+    })
+}
+
+// (Registered with Node by napi outside `cfg(test)`.)
+#[cfg_attr(test, allow(dead_code))]
+/// Whether `path` is still `version`, by one stat on this thread: `'yes'`,
+/// `'no'`, or `'unsure'` (same stat, but too recent to trust without reading).
+#[napi(ts_return_type = "'yes' | 'no' | 'unsure'")]
+pub fn document_is_current(path: String, version: String) -> &'static str {
+    match Version::from_token(&version).map(|v| version::is_current(Path::new(&path), &v)) {
+        Some(Current::Yes) => "yes",
+        Some(Current::Unsure) => "unsure",
+        Some(Current::No) | None => "no",
+    }
 }

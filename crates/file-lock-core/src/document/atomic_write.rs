@@ -55,14 +55,25 @@ fn temp_path(target: &Path) -> io::Result<PathBuf> {
 /// missing). When `path` is a symbolic link, the file it leads to (now) is
 /// replaced, in that file's directory, and the link is kept.
 pub fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+    replace_hashed(path, bytes, own_writes::content_hash(bytes), durability).map(drop)
+}
+
+/// `replace`, given the content hash of `bytes` (computed once by a caller
+/// that needs it too); returns the path of the file replaced (links followed).
+pub fn replace_hashed(
+    path: &Path,
+    bytes: &[u8],
+    hash: u64,
+    durability: Durability,
+) -> io::Result<PathBuf> {
     let target = paths::follow_links(path)?;
     paths::refuse_special(&target)?;
     let temp = temp_path(&target)?;
-    let result = write_then_rename(path, &target, &temp, bytes, durability);
+    let result = write_then_rename(path, &target, &temp, bytes, hash, durability);
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
-    result
+    result.map(|()| target)
 }
 
 fn write_then_rename(
@@ -70,6 +81,7 @@ fn write_then_rename(
     target: &Path,
     temp: &Path,
     bytes: &[u8],
+    hash: u64,
     durability: Durability,
 ) -> io::Result<()> {
     refuse_read_only(target)?;
@@ -81,7 +93,6 @@ fn write_then_rename(
     drop(file);
     // Known as ours before anyone can see it, so watchers never call it external:
     // under the spelling written to and, through a link, the file it leads to.
-    let hash = own_writes::content_hash(bytes);
     let spellings = if path == target {
         &[path][..]
     } else {

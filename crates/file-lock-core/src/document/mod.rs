@@ -11,3 +11,4 @@ mod events;
 pub use events::DocumentEvent;
 pub mod json_chunks;
 pub mod number_text;
+pub mod version;

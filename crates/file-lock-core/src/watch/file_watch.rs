@@ -27,7 +27,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -406,22 +406,7 @@ type StatKey = Option<(u64, u64, i128, i128)>;
 
 fn stat_key(path: &Path) -> StatKey {
     let meta = std::fs::metadata(path).ok()?;
-    let nanos = |t: io::Result<SystemTime>| {
-        t.ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128)
-    };
-    #[cfg(unix)]
-    let (ino, ctime) = {
-        use std::os::unix::fs::MetadataExt;
-        (
-            meta.ino(),
-            meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
-        )
-    };
-    #[cfg(not(unix))]
-    let (ino, ctime) = (0, 0);
-    Some((ino, meta.len(), nanos(meta.modified()), ctime))
+    Some(crate::document::version::StatKey::of(&meta).parts())
 }
 
 /// The file as last looked at.

@@ -1,0 +1,205 @@
+#!/usr/bin/env node
+// What a document costs against the floor it stands on, side by side in one
+// run: `doc.update()` of a ~2 KB roles document against the same text written
+// by hand (temp file, write, fsync, rename, directory fsync; without the
+// fsyncs for durability 'none'), `doc.read()` of an unchanged file against
+// one `fs.statSync`, and 4 processes × N durable updates against
+// fs-native-extensions' lock + write-file-atomic doing the same work.
+//
+// Invariant: every figure is a median over interleaved rounds (ours, then the
+// reference, round after round), so a noisy neighbour hits both alike; the
+// ratio column is ours ÷ reference and each row says whether its goal is met.
+// Usage: node bench/document.mjs [--quick] [--json]
+
+import { fork } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { makeScratchDir, removeDir } from '../testkit/scratch.mjs'
+
+const require = createRequire(import.meta.url)
+const here = path.dirname(fileURLToPath(import.meta.url))
+const quick = process.argv.includes('--quick')
+
+function rolesDocument(n = 0) {
+  const roles = Array.from({ length: 12 }, (_, i) => ({ id: `role-${i}`, name: `Role number ${i}`, permissions: ['read', 'write', 'export', 'admin'].slice(0, 1 + (i % 4)) }))
+  return { version: 1, n, roles }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+const nowUs = () => Number(process.hrtime.bigint()) / 1000
+
+// The floor: the very text written by hand, synchronously, as a careful app would.
+function writeByHand(file, text, durable) {
+  const temp = `${file}.${process.pid}.tmp`
+  const fd = fs.openSync(temp, 'w')
+  fs.writeSync(fd, text)
+  if (durable) fs.fsyncSync(fd)
+  fs.closeSync(fd)
+  fs.renameSync(temp, file)
+  if (durable) {
+    const dirFd = fs.openSync(path.dirname(file), 'r')
+    fs.fsyncSync(dirFd)
+    fs.closeSync(dirFd)
+  }
+}
+
+async function timeEach(count, fn) {
+  const times = []
+  for (let i = 0; i < count; i++) {
+    const start = nowUs()
+    await fn(i)
+    times.push(nowUs() - start)
+  }
+  return times
+}
+
+async function updateRows(dir) {
+  const { FileLockManager } = require('../index.js')
+  const rows = []
+  const rounds = quick ? 3 : 7
+  const perRound = quick ? 60 : 150
+  for (const durability of ['fsync', 'none']) {
+    const manager = new FileLockManager()
+    const file = path.join(dir, `update-${durability}.json`)
+    const handFile = path.join(dir, `hand-${durability}.json`)
+    fs.writeFileSync(file, `${JSON.stringify(rolesDocument(), null, 2)}\n`)
+    const doc = await manager.openDocument(file, { durability, watch: false })
+    const ours = []
+    const hand = []
+    let n = 0
+    await timeEach(20, () => doc.update((v) => ({ ...v, n: v.n + 1 })))
+    for (let r = 0; r < rounds; r++) {
+      ours.push(...(await timeEach(perRound, () => doc.update((v) => ({ ...v, n: v.n + 1 })))))
+      hand.push(...(await timeEach(perRound, () => writeByHand(handFile, `${JSON.stringify(rolesDocument(++n), null, 2)}\n`, durability === 'fsync'))))
+    }
+    await doc.close()
+    await manager.close()
+    const size = fs.statSync(file).size
+    rows.push({
+      what: `doc.update() of a ${(size / 1024).toFixed(1)} KB document, durability '${durability}' (µs)`,
+      ours: median(ours),
+      reference: median(hand),
+      referenceName: `the same text by hand: temp, write,${durability === 'fsync' ? ' fsync,' : ''} rename${durability === 'fsync' ? ', directory fsync' : ''}`,
+      goal: durability === 'fsync' ? 1.3 : 2,
+      lowerIsBetter: true,
+    })
+  }
+  return rows
+}
+
+async function readRow(dir) {
+  const { FileLockManager } = require('../index.js')
+  const manager = new FileLockManager()
+  const file = path.join(dir, 'read.json')
+  fs.writeFileSync(file, `${JSON.stringify(rolesDocument(), null, 2)}\n`)
+  const doc = await manager.openDocument(file, { watch: false })
+  await new Promise((resolve) => setTimeout(resolve, 150)) // a settled file: its stat is trusted
+  const ours = []
+  const stat = []
+  const count = quick ? 2000 : 5000
+  await timeEach(200, () => doc.read())
+  for (let r = 0; r < (quick ? 3 : 7); r++) {
+    ours.push(...(await timeEach(count, () => doc.read())))
+    stat.push(...(await timeEach(count, () => fs.statSync(file))))
+  }
+  await doc.close()
+  await manager.close()
+  return { what: 'doc.read() of an unchanged file (µs)', ours: median(ours), reference: median(stat), referenceName: 'one fs.statSync', goal: 4, lowerIsBetter: true }
+}
+
+// 4 processes, each making `count` durable increments one after another.
+async function contendedRow(dir) {
+  const count = quick ? 60 : 200
+  const processes = 4
+  const rates = { ours: [], reference: [] }
+  for (let round = 0; round < (quick ? 1 : 3); round++) {
+    for (const kind of ['ours', 'reference']) {
+      const file = path.join(dir, `contended-${kind}-${round}.json`)
+      fs.writeFileSync(file, `${JSON.stringify(rolesDocument(), null, 2)}\n`)
+      const children = Array.from({ length: processes }, () => fork(fileURLToPath(import.meta.url), ['--child', kind, file, String(count)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+      await Promise.all(children.map((c) => new Promise((resolve) => c.once('message', resolve))))
+      const start = nowUs()
+      for (const c of children) c.send('go')
+      await Promise.all(children.map((c) => new Promise((resolve, reject) => c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${kind} child exited ${code}`)))))))
+      const seconds = (nowUs() - start) / 1e6
+      const final = JSON.parse(fs.readFileSync(file, 'utf8')).n
+      if (final !== processes * count) throw new Error(`${kind}: ${final} increments on disk, ${processes * count} made: an update was lost`)
+      rates[kind].push((processes * count) / seconds)
+    }
+  }
+  return {
+    what: `${processes} processes × ${count} durable update()s, serial (updates/s)`,
+    ours: median(rates.ours),
+    reference: median(rates.reference),
+    referenceName: 'fs-native-extensions lock + read + write-file-atomic (fsync)',
+    goal: 3,
+    lowerIsBetter: false,
+  }
+}
+
+async function child(kind, file, count) {
+  let step
+  if (kind === 'ours') {
+    const { FileLockManager } = require('../index.js')
+    const manager = new FileLockManager({ timeoutMs: 60000 })
+    const doc = await manager.openDocument(file, { watch: false })
+    step = () => doc.update((v) => ({ ...v, n: v.n + 1 }))
+    process.on('beforeExit', () => doc.close().then(() => manager.close()))
+  } else {
+    const { tryLock, waitForLock, unlock } = require('fs-native-extensions')
+    const writeFileAtomic = require('write-file-atomic')
+    const lockFd = fs.openSync(path.join(path.dirname(file), `.${path.basename(file)}.lock`), 'a+')
+    step = async () => {
+      if (!tryLock(lockFd)) await waitForLock(lockFd)
+      try {
+        const value = JSON.parse(await fs.promises.readFile(file, 'utf8'))
+        value.n += 1
+        await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { fsync: true })
+      } finally {
+        unlock(lockFd)
+      }
+    }
+  }
+  process.send('ready')
+  await new Promise((resolve) => process.once('message', resolve))
+  for (let i = 0; i < count; i++) await step()
+  process.disconnect()
+}
+
+function table(rows) {
+  const lines = ['| what | ours | reference | ratio (ours ÷ reference) | goal | met |', '|---|---:|---:|---:|---:|:---:|']
+  for (const row of rows) {
+    const ratio = row.ours / row.reference
+    const met = row.lowerIsBetter ? ratio <= row.goal : ratio >= row.goal
+    row.ratio = ratio
+    row.met = met
+    const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1))
+    lines.push(`| ${row.what} | ${fmt(row.ours)} | ${fmt(row.reference)} (${row.referenceName}) | ${ratio.toFixed(2)}× | ${row.lowerIsBetter ? '≤' : '≥'} ${row.goal}× | ${met ? 'yes' : 'no'} |`)
+  }
+  return lines.join('\n')
+}
+
+async function main() {
+  if (process.argv[2] === '--child') return child(process.argv[3], process.argv[4], Number(process.argv[5]))
+  const dir = makeScratchDir('flm-bench-doc-')
+  try {
+    const rows = [...(await updateRows(dir)), await readRow(dir), await contendedRow(dir)]
+    const md = `# Document benchmark: file-lock-manager against the floor\n\nnode ${process.version}, ${os.cpus().length} cores, ${os.platform()}; medians of interleaved rounds${quick ? ' (--quick)' : ''}.\n\n${table(rows)}\n`
+    console.log(md)
+    if (!quick) {
+      fs.mkdirSync(path.join(here, 'results'), { recursive: true })
+      fs.writeFileSync(path.join(here, 'results', 'document.md'), md)
+      fs.writeFileSync(path.join(here, 'results', 'document.json'), `${JSON.stringify({ node: process.version, rows }, null, 2)}\n`)
+    }
+  } finally {
+    removeDir(dir)
+  }
+}
+
+await main()

@@ -1,0 +1,139 @@
+//! Tests of file versions (`version.rs`): a read says what the file is, a
+//! commit writes only over the version it was given, in every way a file can
+//! have changed since (renamed over, rewritten in place within the timestamp
+//! granularity, deleted, grown), and the token round-trips.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::test_support::scratch;
+
+fn read_file(path: &Path) -> (Vec<u8>, Version) {
+    match read(path, 1 << 20).unwrap() {
+        Found::File { bytes, version } => (bytes, version),
+        other => panic!("expected a file, got {other:?}"),
+    }
+}
+
+/// A fresh `roles.json` holding `bytes`, and the version a read of it gives.
+fn read_after_writing(bytes: &[u8]) -> (tempfile::TempDir, PathBuf, Version) {
+    let (dir, path) = scratch("roles.json");
+    std::fs::write(&path, bytes).unwrap();
+    let (_, version) = read_file(&path);
+    (dir, path, version)
+}
+
+/// A commit without fsync (what is checked here is the version, not the disk).
+fn commit_over(path: &Path, expected: Option<&Version>, bytes: &[u8]) -> Commit {
+    commit(path, expected, bytes, Durability::None).unwrap()
+}
+
+fn written(outcome: Commit) -> Version {
+    match outcome {
+        Commit::Written(version) => version,
+        Commit::Changed => panic!("expected the commit to write"),
+    }
+}
+
+#[test]
+fn a_read_gives_the_bytes_and_a_version_that_is_current() {
+    let (_dir, path) = scratch("roles.json");
+    std::fs::write(&path, b"{\"a\":1}").unwrap();
+    let (bytes, version) = read_file(&path);
+    assert_eq!(bytes, b"{\"a\":1}");
+    // Just written: the key alone is too recent to trust.
+    assert_eq!(is_current(&path, &version), Current::Unsure);
+    assert_eq!(Version::from_token(&version.token()), Some(version));
+    assert_eq!(Version::from_token("1:2:3"), None);
+    assert_eq!(Version::from_token(&format!("{}:9", version.token())), None);
+}
+
+#[test]
+fn a_commit_over_the_version_read_writes_and_says_the_new_version() {
+    let (_dir, path, version) = read_after_writing(b"[1]");
+    let next = written(commit_over(&path, Some(&version), b"[1,2]"));
+    assert_eq!(std::fs::read(&path).unwrap(), b"[1,2]");
+    assert_eq!(read_file(&path).1, next, "the version said is the file's");
+    // And the next commit builds on it.
+    written(commit(&path, Some(&next), b"[1,2,3]", Durability::Fsync).unwrap());
+    assert_eq!(std::fs::read(&path).unwrap(), b"[1,2,3]");
+}
+
+#[test]
+fn a_commit_over_a_version_replaced_since_writes_nothing() {
+    let (_dir, path, version) = read_after_writing(b"[1]");
+    // Another writer's atomic replace (a new inode), same size.
+    let other = path.with_file_name("other.tmp");
+    std::fs::write(&other, b"[9]").unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    assert_eq!(commit_over(&path, Some(&version), b"[2]"), Commit::Changed);
+    assert_eq!(std::fs::read(&path).unwrap(), b"[9]", "their text stays");
+}
+
+#[test]
+fn a_rewrite_in_place_within_the_timestamp_granularity_is_seen_by_content() {
+    let (_dir, path, version) = read_after_writing(b"[1]");
+    // Same inode, same size, and (on a coarse clock) the same mtime: only the bytes differ.
+    std::fs::write(&path, b"[7]").unwrap();
+    assert_ne!(is_current(&path, &version), Current::Yes);
+    assert_eq!(commit_over(&path, Some(&version), b"[2]"), Commit::Changed);
+    assert_eq!(std::fs::read(&path).unwrap(), b"[7]");
+}
+
+#[test]
+fn the_same_bytes_written_again_are_still_the_version() {
+    let (_dir, path, version) = read_after_writing(b"[1]");
+    std::fs::write(&path, b"[1]").unwrap(); // touched: another key, same content
+    written(commit_over(&path, Some(&version), b"[2]"));
+    assert_eq!(std::fs::read(&path).unwrap(), b"[2]");
+}
+
+#[test]
+fn a_grown_file_or_one_that_appeared_is_changed_and_a_deleted_one_is_written() {
+    let (_dir, path, version) = read_after_writing(b"[1]");
+    std::fs::write(&path, b"[1,2,3]").unwrap();
+    assert_eq!(commit_over(&path, Some(&version), b"[2]"), Commit::Changed);
+    // Knowing no version, only a missing file may be written.
+    assert_eq!(commit_over(&path, None, b"[2]"), Commit::Changed);
+    std::fs::remove_file(&path).unwrap();
+    written(commit_over(&path, Some(&version), b"[4]"));
+    assert_eq!(std::fs::read(&path).unwrap(), b"[4]");
+    std::fs::remove_file(&path).unwrap();
+    written(commit_over(&path, None, b"[5]"));
+    assert_eq!(std::fs::read(&path).unwrap(), b"[5]");
+}
+
+#[test]
+fn a_version_settles_once_its_key_is_old_enough() {
+    let (_dir, path) = scratch("roles.json");
+    std::fs::write(&path, b"{}").unwrap();
+    let (_, version) = read_file(&path);
+    std::thread::sleep(SETTLED + Duration::from_millis(20));
+    assert_eq!(is_current(&path, &version), Current::Yes);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(is_current(&path, &version), Current::No);
+}
+
+#[cfg(unix)]
+#[test]
+fn what_is_not_a_regular_file_or_too_big_is_reported_unread() {
+    let (dir, path) = scratch("roles.json");
+    assert!(matches!(read(&path, 10).unwrap(), Found::Missing));
+    assert!(matches!(
+        read(dir.path(), 10).unwrap(),
+        Found::NotAFile("a folder")
+    ));
+    let fifo = dir.path().join("pipe");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    assert!(matches!(
+        read(&fifo, 10).unwrap(),
+        Found::NotAFile("a FIFO (named pipe)")
+    ));
+    std::fs::write(&path, b"0123456789ab").unwrap();
+    assert!(matches!(read(&path, 10).unwrap(), Found::TooBig(Some(12))));
+    assert!(matches!(read(&path, 12).unwrap(), Found::File { .. }));
+}
