@@ -111,6 +111,27 @@ describe('manager.watch', () => {
     expect(changes[2]).toMatchObject({ kind: 'modified', text: '{"a":3}' })
   })
 
+  // A rename into place, or a written file closed, ends a write: the change is
+  // reported then, not after the quiet period (an hour here). A write still
+  // open says nothing has ended: it waits, and is reported once closed.
+  it('reports a write as soon as an event says it ended, and waits for one that has not', async () => {
+    fs.writeFileSync(file, JSON.stringify({ v: 0 }))
+    const m = manager()
+    const { changes } = collect(m, { debounceMs: 3_600_000, maxDelayMs: 3_600_000 })
+    await sleep(50)
+    const editor = await startEditor()
+    await editor.request({ cmd: 'replace', file, text: JSON.stringify({ v: 1 }) }, 'done')
+    await waitUntil(() => changes.length === 1, 5000, 'the rename into place')
+    expect(changes[0]).toMatchObject({ kind: 'modified', external: true, text: JSON.stringify({ v: 1 }) })
+    const fd = fs.openSync(file, 'r+')
+    fs.writeSync(fd, JSON.stringify({ v: 2 }), 0)
+    await sleep(300)
+    expect(changes).toHaveLength(1) // written, not closed: not over yet
+    fs.closeSync(fd)
+    await waitUntil(() => changes.length === 2, 5000, 'the close of the write')
+    expect(changes[1]).toMatchObject({ kind: 'modified', external: true, text: JSON.stringify({ v: 2 }) })
+  })
+
   it('settles a burst of 1000 writes into few changes ending with the final state', async () => {
     fs.writeFileSync(file, '{"n":0}')
     const { changes } = collect(manager())

@@ -273,6 +273,9 @@ struct Burst {
     first: Instant,
     latest: Instant,
     rescan: bool,
+    /// The last event said a write ended (a rename into place, a written
+    /// file closed): the file is whole now, so the burst settles at once.
+    ended: bool,
 }
 
 impl Tracker {
@@ -296,28 +299,40 @@ impl Tracker {
         }
     }
 
-    /// An OS event about the file (or an overflow: `rescan`).
-    pub(super) fn touch(&mut self, rescan: bool, now: Instant) {
+    /// An OS event about the file (or an overflow: `rescan`); `ended`: the
+    /// event is one that ends a write (IN_MOVED_TO, IN_CLOSE_WRITE, and their
+    /// equivalents), after which the file is whole.
+    pub(super) fn touch(&mut self, rescan: bool, ended: bool, now: Instant) {
         match &mut self.burst {
             Some(burst) => {
                 burst.latest = now;
                 burst.rescan |= rescan;
+                burst.ended = ended;
             }
             None => {
                 self.burst = Some(Burst {
                     first: now,
                     latest: now,
                     rescan,
+                    ended,
                 })
             }
         }
     }
 
+    /// When a burst is over: at once after the event that ends a write, else
+    /// after `debounce` of quiet (at most `max_delay` after its first event),
+    /// for writes that never say they ended.
+    fn settles_at(&self, burst: &Burst) -> Instant {
+        if burst.ended {
+            return burst.latest;
+        }
+        (burst.latest + self.options.debounce).min(burst.first + self.options.max_delay)
+    }
+
     /// When this watch next needs its thread: a burst settles, or a poll.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        let settled = self
-            .burst
-            .map(|b| (b.latest + self.options.debounce).min(b.first + self.options.max_delay));
+        let settled = self.burst.as_ref().map(|b| self.settles_at(b));
         match (settled, self.next_poll) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -333,13 +348,11 @@ impl Tracker {
             if self.burst.is_none() {
                 let seen = self.last.as_ref().map_or(self.polled, |s| s.stat);
                 if stat_key(&self.path) != seen {
-                    self.touch(false, now);
+                    self.touch(false, false, now);
                 }
             }
         }
-        let settled = self.burst.is_some_and(|b| {
-            (b.latest + self.options.debounce).min(b.first + self.options.max_delay) <= now
-        });
+        let settled = self.burst.as_ref().is_some_and(|b| self.settles_at(b) <= now);
         if settled {
             let burst = self.burst.take().expect("settled burst");
             self.settle(burst.rescan);

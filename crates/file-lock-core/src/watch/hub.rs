@@ -30,7 +30,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use parking_lot::Mutex;
 
@@ -217,6 +217,19 @@ fn worth_forwarding(event: &notify::Result<notify::Event>) -> bool {
     }
 }
 
+/// Whether the event says a write of the path at `index` (of `count`) is over:
+/// a rename into place (IN_MOVED_TO; the destination of a rename both ends of
+/// which are watched) or a file opened for writing closed (IN_CLOSE_WRITE).
+/// After it the file is whole, so the watch need not wait for quiet.
+fn ends_a_write(kind: EventKind, index: usize, count: usize) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => true,
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => index + 1 == count,
+        _ => false,
+    }
+}
+
 /// A hub thread: routes events to trackers, settles their bursts, polls.
 fn run(messages: Receiver<Msg>) {
     let mut trackers: HashMap<u64, Tracker> = HashMap::new();
@@ -264,12 +277,14 @@ fn run(messages: Receiver<Msg>) {
                 if rescan {
                     // The OS lost events, or failed: every watch looks again.
                     for (id, tracker) in trackers.iter_mut() {
-                        tracker.touch(true, now);
+                        tracker.touch(true, false, now);
                         due.insert(*id);
                     }
                 }
                 let removed = matches!(&event, Ok(e) if matches!(e.kind, EventKind::Remove(_)));
-                for path in paths {
+                let kind = event.as_ref().ok().map(|e| e.kind);
+                for (index, path) in paths.iter().enumerate() {
+                    let ended = kind.is_some_and(|k| ends_a_write(k, index, paths.len()));
                     if removed && routes.contains_key(path.as_path()) {
                         HUB.lock().rewatch_removed(path);
                     }
@@ -281,7 +296,7 @@ fn run(messages: Receiver<Msg>) {
                     };
                     for id in ids {
                         if let Some(tracker) = trackers.get_mut(id) {
-                            tracker.touch(false, now);
+                            tracker.touch(false, ended, now);
                             due.insert(*id);
                         }
                     }
