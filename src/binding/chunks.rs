@@ -2,11 +2,10 @@
 //! piece at a time (`file_lock_core::document::json_chunks`), worked out on the
 //! blocking pool.
 
-use napi::bindgen_prelude::PromiseRaw;
-use napi::Env;
+use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
-use super::coded::off_thread;
+use super::coded::{off_thread, OffThread};
 use file_lock_core::document::json_chunks;
 
 /// The plan for parsing `text` in pieces of at most `max` UTF-16 units, as
@@ -15,10 +14,11 @@ use file_lock_core::document::json_chunks;
 // (Called from JS only: unused in `cargo test`.)
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<string | null>")]
-pub fn json_chunks_async<'env>(
-    env: &'env Env,
+pub fn json_chunks_async(
     text: String,
     max: u32,
-) -> napi::Result<PromiseRaw<'env, Option<String>>, String> {
-    off_thread(env, move || Ok(json_chunks::plan(&text, max as usize)))
+) -> napi::Result<AsyncTask<OffThread<Option<String>>>, String> {
+    Ok(off_thread(move || {
+        Ok(json_chunks::plan(&text, max as usize))
+    }))
 }

@@ -9,11 +9,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use napi::bindgen_prelude::PromiseRaw;
-use napi::Env;
+use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
-use super::coded::{off_thread, to_napi_error, Coded};
+use super::coded::{off_thread, to_napi_error, Coded, OffThread};
 use super::convert::{duration_from_ms, failure, path_string, HolderInfo, LockFailure};
 use file_lock_core::diagnose::{self, BreakOutcome, DoctorReport, LockStatus, OsLockProbe, Rules};
 use file_lock_core::fs_kind::{self, FsKind};
@@ -367,14 +366,13 @@ fn doctor_outcome(dir: &str) -> DoctorOutcome {
 // Registered with Node by napi outside `cfg(test)`; its body is `break_outcome`.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<BreakLockOutcome>")]
-pub fn break_stale_lock<'env>(
-    env: &'env Env,
+pub fn break_stale_lock(
     path: String,
     options: DiagnoseOptions,
-) -> napi::Result<PromiseRaw<'env, BreakLockOutcome>, String> {
+) -> napi::Result<AsyncTask<OffThread<BreakLockOutcome>>, String> {
     let rules = rules(&options)?;
     let wait = options.wait.unwrap_or(false);
-    off_thread(env, move || Ok(break_outcome(&path, &rules, wait)))
+    Ok(off_thread(move || Ok(break_outcome(&path, &rules, wait))))
 }
 
 /// Checks that locks and atomic saves work in `dir` (writable, O_EXCL create,
@@ -383,10 +381,9 @@ pub fn break_stale_lock<'env>(
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<DoctorOutcome>")]
 pub fn diagnose_directory(
-    env: &Env,
     dir: String,
-) -> napi::Result<PromiseRaw<'_, DoctorOutcome>, String> {
-    off_thread(env, move || Ok(doctor_outcome(&dir)))
+) -> napi::Result<AsyncTask<OffThread<DoctorOutcome>>, String> {
+    Ok(off_thread(move || Ok(doctor_outcome(&dir))))
 }
 
 #[cfg(test)]

@@ -16,15 +16,15 @@
 
 use std::path::Path;
 
-use napi::bindgen_prelude::{Buffer, Either, PromiseRaw};
-use napi::Env;
+use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 
 use file_lock_core::document::atomic_write::{self, Durability};
 use file_lock_core::document::version::{self, Commit, Current, Found, Version};
 use file_lock_core::lock::LockError;
 
-use super::coded::off_thread;
+use super::coded::{off_thread, OffThread};
 
 /// Replaces `path` with `data` atomically (unique temp file, rename), durably
 /// when `durable` (fsync of file and directory), off the JS thread. Rejects
@@ -33,34 +33,30 @@ use super::coded::off_thread;
 // (Called from JS only: unused in `cargo test`.)
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<void>")]
-pub fn replace_file<'env>(
-    env: &'env Env,
+pub fn replace_file(
     path: String,
     data: Either<Buffer, String>,
     durable: bool,
-) -> napi::Result<PromiseRaw<'env, ()>, String> {
+) -> napi::Result<AsyncTask<OffThread<()>>, String> {
     let bytes: Vec<u8> = match data {
         Either::A(buffer) => buffer.to_vec(),
         Either::B(text) => text.into_bytes(),
     };
     let durability = durability(durable);
-    off_thread(env, move || {
+    Ok(off_thread(move || {
         atomic_write::replace(Path::new(&path), &bytes, durability)
             .map_err(|e| LockError::io(&path, "write", e).into())
-    })
+    }))
 }
 
 /// Removes temp files of `path` left by writers that died; resolves with how many.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<number>")]
-pub fn remove_stale_temps<'env>(
-    env: &'env Env,
-    path: String,
-) -> napi::Result<PromiseRaw<'env, u32>, String> {
-    off_thread(env, move || {
+pub fn remove_stale_temps(path: String) -> napi::Result<AsyncTask<OffThread<u32>>, String> {
+    Ok(off_thread(move || {
         // A directory we cannot list just has nothing we may clean.
         Ok(atomic_write::remove_stale_temps(Path::new(&path)).unwrap_or(0) as u32)
-    })
+    }))
 }
 
 /// What `readDocument` found.
@@ -90,17 +86,16 @@ fn durability(durable: bool) -> Durability {
 /// the JS thread: its bytes and version, or what it is instead.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<DocumentRead>")]
-pub fn read_document<'env>(
-    env: &'env Env,
+pub fn read_document(
     path: String,
     max_bytes: f64,
-) -> napi::Result<PromiseRaw<'env, DocumentRead>, String> {
+) -> napi::Result<AsyncTask<OffThread<DocumentRead>>, String> {
     let limit = if max_bytes.is_finite() && max_bytes >= 0.0 {
         max_bytes as u64
     } else {
         u64::MAX - 1
     };
-    off_thread(env, move || {
+    Ok(off_thread(move || {
         let found =
             version::read(Path::new(&path), limit).map_err(|e| LockError::io(&path, "read", e))?;
         let nothing = |kind: &str| DocumentRead {
@@ -126,7 +121,7 @@ pub fn read_document<'env>(
                 ..nothing("file")
             },
         })
-    })
+    }))
 }
 
 /// Writes `data` over `path` in one step if the file is still `expected` (a
@@ -135,20 +130,19 @@ pub fn read_document<'env>(
 /// with the new version's token, or null when the file changed (nothing written).
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<string | null>")]
-pub fn commit_document<'env>(
-    env: &'env Env,
+pub fn commit_document(
     path: String,
     expected: Option<String>,
     data: Either<Buffer, String>,
     durable: bool,
-) -> napi::Result<PromiseRaw<'env, Option<String>>, String> {
+) -> napi::Result<AsyncTask<OffThread<Option<String>>>, String> {
     let bytes: Vec<u8> = match data {
         Either::A(buffer) => buffer.to_vec(),
         Either::B(text) => text.into_bytes(),
     };
     // A token we did not make knows no version: only a missing file is written.
     let expected = expected.as_deref().and_then(Version::from_token);
-    off_thread(env, move || {
+    Ok(off_thread(move || {
         match version::commit(
             Path::new(&path),
             expected.as_ref(),
@@ -159,7 +153,7 @@ pub fn commit_document<'env>(
             Ok(Commit::Changed) => Ok(None),
             Err(e) => Err(LockError::io(&path, "write", e).into()),
         }
-    })
+    }))
 }
 
 // (Registered with Node by napi outside `cfg(test)`.)

@@ -15,11 +15,10 @@
 //!   naming the input and, for nesting, the limit); a merge never throws, its
 //!   conflicts are data in the result.
 
-use napi::bindgen_prelude::PromiseRaw;
-use napi::Env;
+use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
-use super::coded::{off_thread, Coded};
+use super::coded::{off_thread, Coded, OffThread};
 
 use file_lock_core::json_merge::{self, Side, TextError, TextErrorKind};
 
@@ -107,15 +106,14 @@ pub fn diff_json_text(
 // (Called from JS only: unused in `cargo test`.)
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<string>")]
-pub fn merge_json_text_async<'env>(
-    env: &'env Env,
+pub fn merge_json_text_async(
     base: String,
     mine: String,
     theirs: String,
     array_key: String,
     favor: Option<String>,
     sharing: Option<bool>,
-) -> napi::Result<PromiseRaw<'env, String>, String> {
+) -> napi::Result<AsyncTask<OffThread<String>>, String> {
     check_array_key(&array_key)?;
     let favor = favor.as_deref().map(side).transpose()?;
     let merge = if sharing == Some(true) {
@@ -123,26 +121,25 @@ pub fn merge_json_text_async<'env>(
     } else {
         json_merge::merge_texts
     };
-    off_thread(env, move || {
+    Ok(off_thread(move || {
         merge([&base, &mine, &theirs], &array_key, favor)
             .map_err(|e| refused(&["base", "mine", "theirs"], e))
-    })
+    }))
 }
 
 /// `diffJsonText` on the blocking pool.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<string>")]
-pub fn diff_json_text_async<'env>(
-    env: &'env Env,
+pub fn diff_json_text_async(
     before: String,
     after: String,
     array_key: String,
-) -> napi::Result<PromiseRaw<'env, String>, String> {
+) -> napi::Result<AsyncTask<OffThread<String>>, String> {
     check_array_key(&array_key)?;
-    off_thread(env, move || {
+    Ok(off_thread(move || {
         json_merge::diff_texts([&before, &after], &array_key)
             .map_err(|e| refused(&["before", "after"], e))
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -8,10 +8,11 @@
 //!   exact, costs napi's copy and one pass over it.
 //! - Only bad input throws (`EINVAL`, a programming error of the caller).
 
+use napi::bindgen_prelude::AsyncTask;
 use napi::bindgen_prelude::Utf16String;
 use napi_derive::napi;
 
-use super::coded::{off_thread, Coded};
+use super::coded::{off_thread, Coded, OffThread};
 
 use file_lock_core::document::number_text::{self, TextError};
 
@@ -36,15 +37,14 @@ pub fn inexact_number_tokens(text: Utf16String) -> napi::Result<Option<String>, 
 // (Called from JS only: unused in `cargo test`.)
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<string | null>")]
-pub fn inexact_number_tokens_async<'env>(
-    env: &'env napi::Env,
+pub fn inexact_number_tokens_async(
     text: String,
-) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, Option<String>>, String> {
+) -> napi::Result<AsyncTask<OffThread<Option<String>>>, String> {
     // UTF-8 here: a one-byte JS string widened to UTF-16 costs the JS thread
     // far more than its transcoding (the paths are the same either way).
-    off_thread(env, move || {
+    Ok(off_thread(move || {
         number_text::inexact_numbers_json(&text).map_err(invalid)
-    })
+    }))
 }
 
 /// `text` with number tokens put at paths: `keep` is the JSON text of
