@@ -352,7 +352,10 @@ impl Tracker {
                 }
             }
         }
-        let settled = self.burst.as_ref().is_some_and(|b| self.settles_at(b) <= now);
+        let settled = self
+            .burst
+            .as_ref()
+            .is_some_and(|b| self.settles_at(b) <= now);
         if settled {
             let burst = self.burst.take().expect("settled burst");
             self.settle(burst.rescan);
