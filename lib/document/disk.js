@@ -258,10 +258,12 @@ class DiskState {
       // JSON.stringify's text, with the inexact numbers read kept and BigInts' digits.
       text = `${this.numbers.stringify(value, options.arrayKey)}\n`
     }
-    // A big text goes to Rust as a string: a 50 MB Buffer's external memory
-    // would make V8 collect garbage on this thread at once.
-    const bytes = big ? text : Buffer.from(text)
-    const size = big ? Buffer.byteLength(text) : bytes.length
+    // The text goes to Rust as a string (napi copies it as UTF-8 once): no
+    // Buffer to allocate and fill first, and for a big text no 50 MB of
+    // external memory that would make V8 collect garbage on this thread.
+    // (JSON.stringify escapes lone surrogates: the text is well-formed.)
+    const bytes = text
+    const size = Buffer.byteLength(text)
     if (size > this.maxBytes) {
       throw coded('ETOOBIG', `the value to write to ${filePath} is ${size} bytes as JSON, above the document's maxBytes (${this.maxBytes}); nothing was written`, {
         filePath,

@@ -35,6 +35,7 @@ class WriteQueue {
   #closeAttempts = new Retry({ attempts: CLOSE_ATTEMPTS })
   unsavedAtClose = []
   #drainAbort = null // aborts the lock wait of the write in flight (lock-timeout's cancel())
+  #announced = false // a lock-timeout was announced: its cancel() may abort the retries' lock waits
   #cancelled = null // the ECANCELED error while a cancel() is being applied
 
   constructor(doc) {
@@ -115,7 +116,9 @@ class WriteQueue {
     for (const op of batch) op.started = true
     let written
     let attempted // the value this batch tried to write
-    this.#drainAbort = new AbortController()
+    // Only a retry after an announced lock timeout can be cancelled: the
+    // first attempt needs no AbortController (one per write was measurable).
+    this.#drainAbort = this.#announced ? new AbortController() : null
     try {
       written = await doc.manager.withLock(doc.filePath, async () => {
         for (let attempt = 1; ; attempt++) {
@@ -144,12 +147,13 @@ class WriteQueue {
           // checked: that program takes no lock, the race is its to lose.
           if (await disk.write(value, { overwrite: attempt === COMMIT_ATTEMPTS })) return value
         }
-      }, { timeoutMs: doc.options.timeoutMs, signal: this.#drainAbort.signal })
+      }, { timeoutMs: doc.options.timeoutMs, signal: this.#drainAbort?.signal })
     } catch (caught) {
       return this.#failed(batch, this.failure(caught, 'writing'), attempted)
     }
     this.#remove(batch)
     this.#lockRetry.reset()
+    this.#announced = false
     try {
       await edits.afterWrite(batch, written)
     } catch (error) {
@@ -232,6 +236,7 @@ class WriteQueue {
       }
     }
     const delay = this.#lockRetry.later(retry)
+    this.#announced = true
     doc.emit('lock-timeout', {
       filePath: doc.filePath,
       waitedMs: error.waitedMs,
