@@ -2,9 +2,11 @@
 // The document's writes: set/update/edits calls queued and written in batches.
 //
 // Invariants:
-// - Every write happens under the file's exclusive lock, after re-reading the
-//   file inside that lock, and replaces it atomically (native replaceFile:
-//   temp file, fsync, rename, directory fsync): concurrent updates from any
+// - Every write happens under the file's exclusive lock, over the version of
+//   the file read inside that lock (re-read unless one stat says it is still
+//   the version held; the commit checks again before it writes), and replaces
+//   it atomically (native commitDocument: temp file, fsync, rename, directory
+//   fsync): concurrent updates from any
 //   number of processes never lose an increment, and a crash leaves the old or
 //   the new version.
 // - Operations apply in call order; all calls made before a write starts go
