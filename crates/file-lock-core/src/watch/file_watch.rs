@@ -4,10 +4,14 @@
 //! - The parent directory is watched, not the file, so atomic replaces
 //!   (a rename over the file), deletions and re-creations are all seen and the
 //!   watch outlives them. Events of other names are not routed to it (`hub`).
-//! - A burst of events is settled (quiet for `debounce`, or `max_delay` after
-//!   its first event) and then ended by a fresh look at the file (read, hash):
-//!   the final state is never missed, and an event arriving during that look
-//!   starts another one. Overflows and errors of the OS watch are treated as
+//! - A burst of events is settled, then ended by a fresh look at the file
+//!   (read, hash): the final state is never missed, and an event arriving
+//!   during that look starts another one. It settles at once on the event
+//!   that ends a write (a rename into place, a written file closed: the file
+//!   is whole), but at most once per `ENDED_WRITES_EVERY` (or `debounce` when
+//!   shorter), so a lone write is reported at once and a rapid series of them
+//!   (a sync tool's burst) coalesces; writes that never say they ended settle
+//!   after `debounce` of quiet (at most `max_delay` after their first event). Overflows and errors of the OS watch are treated as
 //!   "look again", never dropped.
 //! - A change is reported only when the content or the existence differs from
 //!   the last report, and `external` is judged by content (`own_writes`), with
@@ -162,6 +166,7 @@ impl FileWatch {
             last: None,
             polled: at_start,
             burst: None,
+            settled_at: None,
             next_poll: None,
             handle: handle.clone(),
         };
@@ -263,9 +268,16 @@ pub(super) struct Tracker {
     /// The stat polls compare with until a first look succeeds.
     polled: StatKey,
     burst: Option<Burst>,
+    /// When the last burst was settled (ended writes are looked at no more
+    /// often than `ENDED_WRITES_EVERY` after it).
+    settled_at: Option<Instant>,
     next_poll: Option<Instant>,
     handle: Arc<Handle>,
 }
+
+/// A rapid series of writes that each end (renames into place) is looked at
+/// no more often than this: each look reads and hashes the whole file.
+const ENDED_WRITES_EVERY: Duration = Duration::from_millis(15);
 
 /// Events seen and not yet ended by a look.
 #[derive(Clone, Copy)]
@@ -320,14 +332,20 @@ impl Tracker {
         }
     }
 
-    /// When a burst is over: at once after the event that ends a write, else
-    /// after `debounce` of quiet (at most `max_delay` after its first event),
-    /// for writes that never say they ended.
+    /// When a burst is over: after `debounce` of quiet (at most `max_delay`
+    /// after its first event), or sooner when its last event ended a write: at
+    /// once, or `ENDED_WRITES_EVERY` after the previous look in a rapid series.
     fn settles_at(&self, burst: &Burst) -> Instant {
-        if burst.ended {
-            return burst.latest;
+        let quiet =
+            (burst.latest + self.options.debounce).min(burst.first + self.options.max_delay);
+        if !burst.ended {
+            return quiet;
         }
-        (burst.latest + self.options.debounce).min(burst.first + self.options.max_delay)
+        let spacing = self.options.debounce.min(ENDED_WRITES_EVERY);
+        let earliest = self
+            .settled_at
+            .map_or(burst.latest, |at| (at + spacing).max(burst.latest));
+        earliest.min(quiet)
     }
 
     /// When this watch next needs its thread: a burst settles, or a poll.
@@ -358,6 +376,7 @@ impl Tracker {
             .is_some_and(|b| self.settles_at(b) <= now);
         if settled {
             let burst = self.burst.take().expect("settled burst");
+            self.settled_at = Some(now);
             self.settle(burst.rescan);
         }
     }
