@@ -138,7 +138,7 @@ export interface DiagnoseOptions {
  */
 export declare function diffJsonText(before: string, after: string, arrayKey: string): string
 
-/** `diffJsonText` on the blocking pool. */
+/** `diffJsonText` on the thread pool. */
 export declare function diffJsonTextAsync(before: string, after: string, arrayKey: string): Promise<string>
 
 export interface DoctorCheck {
@@ -229,7 +229,7 @@ export interface HolderInfo {
 export declare function inexactNumberTokens(text: string): string | null
 
 /**
- * `inexactNumberTokens` on the blocking pool, for big texts (the scan of
+ * `inexactNumberTokens` on the thread pool, for big texts (the scan of
  * 50 MB is a pass the JS thread need not make). Rejects like it throws.
  */
 export declare function inexactNumberTokensAsync(text: string): Promise<string | null>
@@ -356,7 +356,7 @@ export declare const MAX_JSON_DEPTH: number
 export declare function mergeJsonText(base: string, mine: string, theirs: string, arrayKey: string, favor?: string | undefined | null): string
 
 /**
- * `mergeJsonText` on the blocking pool: resolves with the same text, rejects
+ * `mergeJsonText` on the thread pool: resolves with the same text, rejects
  * with the same `EINVAL` errors. With `sharing`, `merged` is a recipe
  * against `theirs` (`json_merge::merge_texts_sharing`; merge.js builds it).
  */

@@ -258,11 +258,6 @@ class DiskState {
       // JSON.stringify's text, with the inexact numbers read kept and BigInts' digits.
       text = `${this.numbers.stringify(value, options.arrayKey)}\n`
     }
-    // The text goes to Rust as a string (napi copies it as UTF-8 once): no
-    // Buffer to allocate and fill first, and for a big text no 50 MB of
-    // external memory that would make V8 collect garbage on this thread.
-    // (JSON.stringify escapes lone surrogates: the text is well-formed.)
-    const bytes = text
     const size = Buffer.byteLength(text)
     if (size > this.maxBytes) {
       throw coded('ETOOBIG', `the value to write to ${filePath} is ${size} bytes as JSON, above the document's maxBytes (${this.maxBytes}); nothing was written`, {
@@ -272,21 +267,25 @@ class DiskState {
       })
     }
     await this.#assertLockedWhereWritten()
-    let version
+    // After an overwrite the version is unknown (null): the next write reads first.
+    let version = null
     try {
+      // The text goes to Rust as a string (napi copies it as UTF-8 once): no
+      // Buffer to allocate and fill first, and for a big text no 50 MB of
+      // external memory that would make V8 collect garbage on this thread.
+      // (JSON.stringify escapes lone surrogates: the text is well-formed.)
       // One trip: checked, written, fsynced, renamed, directory fsynced, new version said.
       // Through a symbolic link, it writes the file the link leads to now, and keeps the link.
       const durable = options.durability !== 'none'
-      if (overwrite) await addon.replaceFile(filePath, bytes, durable)
-      // (After an overwrite the version is unknown: the next write reads first.)
-      version = overwrite ? null : await addon.commitDocument(filePath, this.version, bytes, durable)
+      if (overwrite) await addon.replaceFile(filePath, text, durable)
+      else version = await addon.commitDocument(filePath, this.version, text, durable)
     } catch (error) {
       const failed = fromNative(error, { filePath })
       // A FIFO, device, folder or socket put in the file's place: refused, left as it is.
       if (/not a regular file/.test(failed?.message)) throw coded('ENOTFILE', failed.message, { filePath })
       throw failed
     }
-    if (version === null && !overwrite) return false
+    if (!overwrite && version === null) return false
     // What a reader of the file gets (Dates as strings, no undefined members), read-only.
     // (A text with numbers put back reads differently: 1e400 is Infinity, not the null JSON has.)
     const spliced = this.numbers.spliced

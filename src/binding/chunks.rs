@@ -1,6 +1,6 @@
 //! `jsonChunksAsync`: where a big JSON text can be cut for JS to parse it a
 //! piece at a time (`file_lock_core::document::json_chunks`), worked out on the
-//! blocking pool.
+//! thread pool.
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;

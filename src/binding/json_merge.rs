@@ -8,7 +8,7 @@
 //!   included, up to `json_merge::MAX_DEPTH` levels of nesting
 //!   (`json_merge::merge_texts`).
 //! - Big documents are merged off the JS thread: `mergeJsonTextAsync` /
-//!   `diffJsonTextAsync` do the same work on the blocking pool and resolve with
+//!   `diffJsonTextAsync` do the same work on the thread pool and resolve with
 //!   the same text (a 50 MB merge takes seconds: an Electron main process must
 //!   not freeze for it).
 //! - Only bad input throws (`EINVAL`, a programming error of the caller,
@@ -100,7 +100,7 @@ pub fn diff_json_text(
         .map_err(|e| refused(&["before", "after"], e).into())
 }
 
-/// `mergeJsonText` on the blocking pool: resolves with the same text, rejects
+/// `mergeJsonText` on the thread pool: resolves with the same text, rejects
 /// with the same `EINVAL` errors. With `sharing`, `merged` is a recipe
 /// against `theirs` (`json_merge::merge_texts_sharing`; merge.js builds it).
 // (Called from JS only: unused in `cargo test`.)
@@ -127,7 +127,7 @@ pub fn merge_json_text_async(
     }))
 }
 
-/// `diffJsonText` on the blocking pool.
+/// `diffJsonText` on the thread pool.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<string>")]
 pub fn diff_json_text_async(

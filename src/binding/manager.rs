@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::AsyncTask;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, Status};
+use napi::Status;
 use napi_derive::napi;
 use parking_lot::Mutex;
 
-use super::coded::{spawn_coded, to_napi_error, Coded};
+use super::coded::{off_thread, to_napi_error, Coded, OffThread};
 use super::convert::{
     duration_from_ms, failure, path_string, AcquireOutcome, InspectOutcome, LockGrant,
     NativeLockEvent, NativeManagerOptions,
@@ -257,18 +257,10 @@ impl NativeLockManager {
 
     /// Who holds the lock on `path`, as seen from outside (`holder` unset when free).
     #[napi(ts_return_type = "Promise<InspectOutcome>")]
-    pub fn inspect<'env>(
-        &self,
-        env: &'env Env,
-        path: String,
-    ) -> napi::Result<PromiseRaw<'env, InspectOutcome>, String> {
+    pub fn inspect(&self, path: String) -> AsyncTask<OffThread<InspectOutcome>> {
         let core = self.core.clone();
-        spawn_coded(env, async move {
-            let probe_path = path.clone();
-            let found = tokio::task::spawn_blocking(move || core.inspect(&probe_path))
-                .await
-                .map_err(Coded::internal)?;
-            Ok(match found {
+        off_thread(move || {
+            Ok(match core.inspect(&path) {
                 Ok(holder) => InspectOutcome {
                     holder: holder.map(Into::into),
                     failure: None,

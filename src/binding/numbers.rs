@@ -32,7 +32,7 @@ pub fn inexact_number_tokens(text: Utf16String) -> napi::Result<Option<String>, 
     number_text::inexact_numbers_utf16_json(&text).map_err(|e| invalid(e).into())
 }
 
-/// `inexactNumberTokens` on the blocking pool, for big texts (the scan of
+/// `inexactNumberTokens` on the thread pool, for big texts (the scan of
 /// 50 MB is a pass the JS thread need not make). Rejects like it throws.
 // (Called from JS only: unused in `cargo test`.)
 #[cfg_attr(test, allow(dead_code))]

@@ -73,18 +73,6 @@ pub enum Whereabouts {
     Elsewhere,
 }
 
-/// Where the writer of a record with these fields lives (`ProcessIdentity::whereabouts`
-/// of this process).
-pub fn whereabouts(
-    pid: u32,
-    hostname: &str,
-    start_time: Option<u64>,
-    boot_id: Option<&str>,
-    pid_namespace: Option<&str>,
-) -> Whereabouts {
-    current().whereabouts(pid, hostname, start_time, boot_id, pid_namespace)
-}
-
 /// Whether two boot ids name the same boot. Linux boot ids are equal or not;
 /// boot times (`boottime:<s>`, macOS and Windows) are derived from the wall
 /// clock and may differ by a little for one boot: within 2 s they are the same.

@@ -132,7 +132,7 @@ fn another_host_name_is_elsewhere() {
         );
     }
     assert_eq!(
-        whereabouts(4242, &other_host, None, None, None),
+        current().whereabouts(4242, &other_host, None, None, None),
         Whereabouts::Elsewhere
     );
 }

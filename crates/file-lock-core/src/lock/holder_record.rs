@@ -99,7 +99,7 @@ impl HolderRecord {
 
     /// Where its writer lives: only `ThisMachine` holders can be checked by pid.
     pub fn whereabouts(&self) -> Whereabouts {
-        process::whereabouts(
+        process::current().whereabouts(
             self.pid,
             &self.hostname,
             self.start_time,
