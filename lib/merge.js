@@ -1,16 +1,26 @@
 'use strict'
 // Three-way merge and diff of JSON documents, for a document edited here that
-// meets a change another process made on disk. The work is done in Rust
-// (crates/file-lock-core/src/json_merge/, through src/binding/json_merge.rs).
+// meets a change another process made on disk. Two implementations of one set
+// of rules: mergeJson/diffJson walk the values in JS (lib/merge/), JsonDocument's
+// mergeTexts/diffTexts hand JSON texts to Rust (crates/file-lock-core/src/json_merge/,
+// through src/binding/json_merge.rs), off the JS thread.
 //
 // Invariants:
-// - Values cross to Rust as JSON text, one string each way: for large documents
-//   JSON.stringify + JSON.parse is much faster than napi's object conversion.
+// - Both give the same result for the same values: merged value (member and
+//   element order included), conflicts, changes, paths
+//   (__test__/merge-values.test.mjs compares them on thousands of random cases).
 // - What is merged is exactly what JSON.stringify makes of the values, which is
 //   what JsonDocument writes to disk: members that are undefined, functions or
 //   symbols are left out (null in arrays), toJSON() is honoured. A value with
 //   no JSON form at all (undefined, a function or symbol as the whole value, a
 //   BigInt anywhere, a cycle) throws a TypeError, code ERR_INVALID_ARG_VALUE.
+// - mergeJson/diffJson never copy what needs no copy: parts of the values that
+//   are JSON data already are merged in place, and the result shares with the
+//   inputs what the merge took as it was. Values they cannot take in JS (no
+//   JSON form, nested past lib/merge/json-form.js's JS_DEPTH) take the text
+//   path: JSON.stringify, Rust, JSON.parse, with its results and errors.
+// - Texts crossing to Rust are one string each way: for large documents
+//   JSON.stringify + JSON.parse is much faster than napi's object conversion.
 // - Every text JSON.stringify writes is accepted, lone UTF-16 surrogates
 //   included ('🔑'.slice(0, 1), in values and keys): they come back exactly as
 //   they went in. Nesting is limited to MAX_JSON_DEPTH (1000) levels, the
@@ -24,11 +34,16 @@ const { setMember } = require('./json-values.js')
 const { fromNative } = require('./errors.js')
 const { invalidType, invalidValue, mustBe, checkObject } = require('./args.js')
 const { mergeJsonText, diffJsonText, mergeJsonTextAsync, diffJsonTextAsync, MAX_JSON_DEPTH } = require('../native.js')
+const { jsonForm } = require('./merge/json-form.js')
+const { mergeValues, diffValues } = require('./merge/walk.js')
 
 function mergeJson(base, mine, theirs, options) {
   const arrayKey = arrayKeyOf(options)
   const favor = options?.favor
   if (favor !== undefined && favor !== 'mine' && favor !== 'theirs') throw invalidValue('options.favor', mustBe("'mine' or 'theirs'", favor))
+  const forms = jsonForms(base, mine, theirs)
+  const result = forms && inJs(() => mergeValues(forms[0], forms[1], forms[2], arrayKey, favor))
+  if (result) return result
   const text = callNative(() => mergeJsonText(toJson('base', base), toJson('mine', mine), toJson('theirs', theirs), arrayKey, favor))
   const { merged, conflicts } = JSON.parse(text)
   return { merged, conflicts, clean: conflicts.length === 0 }
@@ -36,7 +51,34 @@ function mergeJson(base, mine, theirs, options) {
 
 function diffJson(before, after, options) {
   const arrayKey = arrayKeyOf(options)
+  const forms = jsonForms(before, after)
+  const changes = forms && inJs(() => diffValues(forms[0], forms[1], arrayKey))
+  if (changes) return changes
   return JSON.parse(callNative(() => diffJsonText(toJson('before', before), toJson('after', after), arrayKey)))
+}
+
+// The JSON data of each value, or null if one must take the text path (which
+// then looks at them from the first again, as it always did).
+function jsonForms(...values) {
+  const forms = []
+  for (const value of values) {
+    const form = jsonForm(value)
+    if (form === undefined) return null
+    forms.push(form)
+  }
+  return forms
+}
+
+// A walk in JS, or undefined if the stack ran out under it (a caller deep in
+// its own recursion): the text path then does the work, as it always did
+// (JSON.stringify needs less stack a level, Rust brings its own for deep values).
+function inJs(walk) {
+  try {
+    return walk()
+  } catch (error) {
+    if (error instanceof RangeError) return undefined
+    throw error
+  }
 }
 
 // For JsonDocument: the merge and diff of values already in JSON text, done
