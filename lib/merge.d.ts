@@ -122,6 +122,14 @@ export interface JsonChange {
  * The values merged are what `JSON.stringify` makes of the arguments; every
  * string it can write is merged, lone UTF-16 surrogates included (in values,
  * keys and ids: they come back exactly as they were).
+ *
+ * The arguments are never modified, but the result shares with them what the
+ * merge took as it was: `merged` (and a conflict's `base`/`mine`/`theirs`) may
+ * hold the very objects and arrays given (frozen ones stay frozen), not
+ * copies; copy before changing them in place (`structuredClone`). Parts with
+ * no JSON form as they are (a `toJSON`, a Date, an undefined member, `-0`)
+ * come back as their JSON form, in new objects. The merge runs in JS on the
+ * calling thread (documents run the same rules in Rust off it).
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad options,
  *   `ERR_INVALID_ARG_VALUE` for an unknown `favor`, an `arrayKey` with a lone
  *   surrogate, or a value with no JSON form (undefined, a function or symbol,
@@ -133,7 +141,8 @@ export declare function mergeJson<T = JsonValue>(base: unknown, mine: unknown, t
 /**
  * What changed from `before` to `after`, in document order, with the paths of
  * `mergeJson`: objects and id arrays member by member, anything else as one
- * `changed` value. Empty when the two are equal.
+ * `changed` value. Empty when the two are equal. Like `mergeJson`'s result, a
+ * change's `before`/`after` may be the very values given, not copies.
  * @throws {TypeError} like `mergeJson`.
  */
 export declare function diffJson(before: unknown, after: unknown, options?: DiffOptions): JsonChange[]
