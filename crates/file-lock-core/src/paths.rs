@@ -116,6 +116,71 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
+/// `std::fs::canonicalize`, in the form people and other programs write:
+/// on Windows canonicalize answers with the verbatim prefix (`\\?\C:\...`,
+/// `\\?\UNC\server\share\...`), which every path we hand back (a lock's
+/// `filePath`, watch events, errors) would carry and which compares unequal
+/// to the same path spelled plainly. The prefix is dropped only where the
+/// plain form names the same file (as the `dunce` crate does): a drive or UNC
+/// path under `MAX_PATH` whose components Win32 would not rewrite (no `.`,
+/// `..`, reserved device name, trailing dot or space). Elsewhere: canonicalize.
+pub fn canonical(path: &Path) -> io::Result<PathBuf> {
+    let resolved = std::fs::canonicalize(path)?;
+    #[cfg(windows)]
+    {
+        Ok(plain_form(&resolved).unwrap_or(resolved))
+    }
+    #[cfg(not(windows))]
+    {
+        Ok(resolved)
+    }
+}
+
+/// The plain spelling of a verbatim path, when it names the same file.
+#[cfg(windows)]
+fn plain_form(verbatim: &Path) -> Option<PathBuf> {
+    let text = verbatim.to_str()?;
+    let plain = if let Some(unc) = text.strip_prefix(r"\\?\UNC\") {
+        format!(r"\\{unc}")
+    } else {
+        let rest = text.strip_prefix(r"\\?\")?;
+        let bytes = rest.as_bytes();
+        if bytes.len() < 3 || !bytes[0].is_ascii_alphabetic() || &bytes[1..3] != b":\\" {
+            return None;
+        }
+        rest.to_owned()
+    };
+    // MAX_PATH (260) counts the terminating NUL.
+    if plain.encode_utf16().count() >= 260 {
+        return None;
+    }
+    let body = plain.trim_start_matches('\\');
+    let components = body.split('\\').skip(1); // the drive, or the UNC server
+    for part in components {
+        if part.is_empty() {
+            continue;
+        }
+        if part == "." || part == ".." || part.ends_with('.') || part.ends_with(' ') {
+            return None;
+        }
+        if part.contains(['/', '<', '>', ':', '"', '|', '?', '*']) {
+            return None;
+        }
+        let stem = part.split('.').next().unwrap_or(part).trim_end();
+        let upper = stem.to_ascii_uppercase();
+        let reserved = matches!(
+            upper.as_str(),
+            "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+        ) || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+            && upper.len() == 4
+            && upper.as_bytes()[3].is_ascii_digit());
+        if reserved {
+            return None;
+        }
+    }
+    Some(PathBuf::from(plain))
+}
+
 /// Where the data of `path` lives: its last component followed through
 /// symbolic links (chains, relative targets) to a name that is not a link. The
 /// result need not exist (a link to a missing file leads to where it would
@@ -246,6 +311,42 @@ mod tests {
             .starts_with(stemmed.to_str().unwrap()));
     }
 
+    #[cfg(windows)]
+    #[test]
+    fn verbatim_paths_come_back_plain_only_where_that_names_the_same_file() {
+        let plain =
+            |text: &str| plain_form(Path::new(text)).map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(
+            plain(r"\\?\C:\Users\a\roles.json").as_deref(),
+            Some(r"C:\Users\a\roles.json")
+        );
+        assert_eq!(
+            plain(r"\\?\UNC\server\share\roles.json").as_deref(),
+            Some(r"\\server\share\roles.json")
+        );
+        for kept in [
+            r"\\?\C:\a\CON",
+            r"\\?\C:\a\nul.json",
+            r"\\?\C:\a\dot.",
+            r"\\?\C:\a\space ",
+            r"\\?\Volume{x}\a",
+        ] {
+            assert_eq!(plain(kept), None, "{kept}");
+        }
+        assert_eq!(plain(&format!(r"\\?\C:\{}", "a".repeat(300))), None);
+        let dir = tempfile::tempdir().unwrap();
+        let resolved = canonical(dir.path()).unwrap();
+        assert!(
+            !resolved.to_string_lossy().starts_with(r"\\?\"),
+            "{}",
+            resolved.display()
+        );
+        assert_eq!(
+            std::fs::canonicalize(&resolved).unwrap(),
+            std::fs::canonicalize(dir.path()).unwrap()
+        );
+    }
+
     #[test]
     fn stems_never_split_a_character_and_match_document_js() {
         // 3-byte characters: 96 is a multiple of 3, 95 is not.
@@ -253,7 +354,7 @@ mod tests {
         let stem = stem(OsStr::new(&name));
         let text = stem.to_str().unwrap();
         let (prefix, hash) = text.rsplit_once('~').unwrap();
-        assert!(prefix.len() <= STEM_KEEP && name.starts_with(prefix));
+        assert!(units(OsStr::new(prefix)) <= STEM_KEEP && name.starts_with(prefix));
         assert_eq!(hash.len(), 16);
         // FNV-1a 64 of "roles.json", as document.js computes it.
         assert_eq!(fnv1a(b"roles.json"), 0x66c3_11f0_4a95_d962);

@@ -115,7 +115,7 @@ pub fn doctor(dir: &Path) -> Result<DoctorReport, LockError> {
             reason: "not a directory".into(),
         });
     }
-    let dir = std::fs::canonicalize(dir).map_err(|e| LockError::io(dir, "resolve", e))?;
+    let dir = crate::paths::canonical(dir).map_err(|e| LockError::io(dir, "resolve", e))?;
     let file_system = fs_kind::detect(&dir);
     let probe = Probe::new(&dir);
     let mut checks = Vec::new();

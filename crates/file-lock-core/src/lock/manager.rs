@@ -787,7 +787,7 @@ pub(crate) fn resolve_target(raw: &str) -> Result<PathBuf, LockError> {
     let path = crate::paths::follow_links(given).map_err(|e| unusable(given, given, e))?;
     match std::fs::metadata(&path) {
         Ok(meta) if meta.is_dir() => Err(invalid("the path is a directory, not a file")),
-        Ok(_) => std::fs::canonicalize(&path).map_err(|e| unusable(given, &path, e)),
+        Ok(_) => crate::paths::canonical(&path).map_err(|e| unusable(given, &path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let name = path
                 .file_name()
@@ -796,7 +796,13 @@ pub(crate) fn resolve_target(raw: &str) -> Result<PathBuf, LockError> {
                 Some(p) if !p.as_os_str().is_empty() => p,
                 _ => Path::new("."),
             };
-            let parent = std::fs::canonicalize(parent).map_err(|e| unusable(given, &path, e))?;
+            let parent = crate::paths::canonical(parent).map_err(|e| unusable(given, &path, e))?;
+            // Unix says ENOTDIR above when a file stands where the folder should
+            // be; Windows says only "path not found", and canonicalize takes the file.
+            if !parent.is_dir() {
+                let not_a_folder = std::io::Error::from(std::io::ErrorKind::NotADirectory);
+                return Err(unusable(given, &path, not_a_folder));
+            }
             Ok(parent.join(name))
         }
         Err(e) => Err(unusable(given, &path, e)),
@@ -823,7 +829,18 @@ fn unusable(given: &Path, path: &Path, error: std::io::Error) -> LockError {
     } else {
         format!(" ({} is a link to {})", given.display(), file.display())
     };
-    let (kind, text) = match error.kind() {
+    // Windows says "path not found" where Unix says ENOTDIR: a file stands
+    // where a folder should be whenever a step above the file is not a folder.
+    let file_in_the_way = || {
+        steps[..steps.len().saturating_sub(1)]
+            .iter()
+            .any(|step| std::fs::metadata(step).is_ok_and(|m| !m.is_dir()))
+    };
+    let said = match error.kind() {
+        ErrorKind::NotFound if file_in_the_way() => ErrorKind::NotADirectory,
+        other => other,
+    };
+    let (kind, text) = match said {
         ErrorKind::NotFound => {
             let first_missing = steps
                 .iter()
@@ -927,7 +944,7 @@ mod tests {
     #[test]
     fn unusable_paths_are_explained_with_a_stable_code() {
         let dir = tempfile::tempdir().unwrap();
-        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let root = crate::paths::canonical(dir.path()).unwrap();
         let missing = root.join("app").join("config").join("roles.json");
         let error = resolved(&missing).unwrap_err();
         assert_eq!(error.code(), "ENOENT");
@@ -936,7 +953,7 @@ mod tests {
             format!(
                 "open failed for {}: the folder {} does not exist, nor does {}; create it first, or correct the path",
                 missing.display(),
-                root.join("app/config").display(),
+                root.join("app").join("config").display(),
                 root.join("app").display()
             )
         );

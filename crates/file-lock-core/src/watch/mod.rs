@@ -26,5 +26,5 @@ pub fn watched_path(raw: &Path) -> io::Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    Ok(std::fs::canonicalize(parent)?.join(name))
+    Ok(crate::paths::canonical(parent)?.join(name))
 }
