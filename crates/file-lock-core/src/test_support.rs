@@ -57,9 +57,37 @@ pub(crate) fn age_by(path: &Path, age: Duration) {
         .unwrap();
 }
 
+/// Renames `from` over `to` as a Windows program saving a file must: a
+/// replace fails with a sharing error while anyone has the target open (our
+/// own watch reading it after the previous change, an indexer), unless the
+/// rename has POSIX semantics (NTFS on Windows 10 and later; not Wine, nor
+/// older Windows or FAT), so it is retried for up to 2 s there. One try
+/// elsewhere.
+pub(crate) fn rename_over(from: &Path, to: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match std::fs::rename(from, to) {
+            Err(e)
+                if cfg!(windows)
+                    && e.kind() == std::io::ErrorKind::PermissionDenied
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            result => return result.unwrap(),
+        }
+    }
+}
+
 /// The pid of a process that has exited.
 pub(crate) fn dead_pid() -> u32 {
+    #[cfg(unix)]
     let mut child = std::process::Command::new("true").spawn().unwrap();
+    #[cfg(windows)]
+    let mut child = std::process::Command::new("cmd")
+        .args(["/C", "exit"])
+        .spawn()
+        .unwrap();
     let pid = child.id();
     child.wait().unwrap();
     pid

@@ -218,6 +218,11 @@ fn doctor_passes_on_a_local_temp_dir_picks_os_and_leaves_nothing_behind() {
     std::fs::write(dir.path().join("keep.json"), b"{}").unwrap();
     let report = doctor(dir.path()).unwrap();
     for check in &report.checks {
+        // Windows has no directory fsync to check (NTFS journals renames).
+        if cfg!(windows) && check.id == "fsync-dir" {
+            assert_eq!(check.status, CheckStatus::Skip, "{check:?}");
+            continue;
+        }
         assert_eq!(check.status, CheckStatus::Ok, "{check:?}");
     }
     assert!(report.healthy());

@@ -251,7 +251,8 @@ mod tests {
         for name in ["r".repeat(250), "r".repeat(255), "é".repeat(127)] {
             let sidecar = sidecar_path(&Path::new("/data").join(&name));
             let file_name = sidecar.file_name().unwrap().to_str().unwrap();
-            assert!(file_name.len() <= 255 && file_name.ends_with(".lock"));
+            // NAME_MAX counts UTF-16 units on Windows, bytes elsewhere.
+            assert!(crate::paths::units(file_name.as_ref()) <= 255 && file_name.ends_with(".lock"));
             assert!(file_name.starts_with(&format!(".{}", &name[..32])));
             assert_eq!(sidecar, sidecar_path(&Path::new("/data").join(&name)));
         }
@@ -306,6 +307,13 @@ mod tests {
         assert!(!Arc::new(Sidecar::open(&path).unwrap()).remove_if_unused(&path));
         assert!(path.exists());
         os_lock::unlock(holder.file()).unwrap();
+        // On Windows any open handle keeps it (opened without FILE_SHARE_DELETE,
+        // by design: nobody can delete a sidecar under another process's feet).
+        #[cfg(windows)]
+        {
+            assert!(!Arc::new(Sidecar::open(&path).unwrap()).remove_if_unused(&path));
+            drop(holder);
+        }
         assert!(Arc::new(Sidecar::open(&path).unwrap()).remove_if_unused(&path));
         assert!(!path.exists());
     }

@@ -50,7 +50,7 @@ fn reported_after(changes: &Changes, quiet: Duration) -> usize {
 fn replace_atomically(path: &Path, text: &str) {
     let temp = path.with_extension("tmp-test");
     std::fs::write(&temp, text).unwrap();
-    std::fs::rename(&temp, path).unwrap();
+    crate::test_support::rename_over(&temp, path);
 }
 
 #[test]

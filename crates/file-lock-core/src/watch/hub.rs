@@ -365,7 +365,7 @@ mod tests {
     fn replace(path: &Path, text: &str) {
         let temp = path.with_extension("tmp-hub-test");
         std::fs::write(&temp, text).unwrap();
-        std::fs::rename(&temp, path).unwrap();
+        crate::test_support::rename_over(&temp, path);
     }
 
     fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
