@@ -254,6 +254,10 @@ async fn close_releases_fails_waiters_and_removes_the_sidecar() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    windows,
+    ignore = "cannot happen on Windows: a sidecar is opened without FILE_SHARE_DELETE, so nobody can delete it while a manager has it open (by design)"
+)]
 async fn a_deleted_sidecar_is_noticed_and_exclusion_holds() {
     let (_dir, path, (a, _), (b, _)) = two_managers();
     // b caches a handle on the first sidecar inode, then someone deletes the sidecar.
@@ -348,6 +352,10 @@ async fn dropping_a_waiting_future_neither_deadlocks_nor_keeps_the_lock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    windows,
+    ignore = "cannot happen on Windows: a sidecar is opened without FILE_SHARE_DELETE, so nobody can delete it while a manager has it open (by design)"
+)]
 async fn a_lock_whose_sidecar_is_deleted_is_reported_compromised() {
     let (_dir, path) = scratch();
     let (a, events) = manager();
