@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Child, dir, file, FIXTURES, nextEvent, sleep, useScratchDir, waitUntil } from './helpers.mjs'
+import { replaceFile } from '../testkit/replace.mjs'
 
 const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
@@ -19,8 +20,7 @@ const roles = (...list) => ({ roles: list.map(([id, name]) => ({ id, name })) })
 
 /** Another program replaces the file with `value` the atomic way (temp file, then rename), as editors and sync tools do. */
 function replaceExternally(value) {
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(value))
-  fs.renameSync(`${file}.tmp`, file)
+  replaceFile(file, JSON.stringify(value))
 }
 
 async function startEditor() {

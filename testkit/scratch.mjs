@@ -10,9 +10,14 @@ export function makeScratchDir(prefix = 'flm-test-') {
   return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)))
 }
 
-/** Removes `dir` and everything in it; nothing if `dir` is unset or already gone. */
+/**
+ * Removes `dir` and everything in it; nothing if `dir` is unset or already gone.
+ * Retried (Node's own EBUSY/EPERM retries: 40 ms more each time, ~2.2 s in
+ * all) because on Windows a child process that was just killed may still have
+ * a file in it open.
+ */
 export function removeDir(dir) {
-  if (dir) fs.rmSync(dir, { recursive: true, force: true })
+  if (dir) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 40 })
 }
 
 /**
