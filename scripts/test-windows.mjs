@@ -116,7 +116,11 @@ const JS_SKIPS = {
     ['bug', 'two watches of one file, one closed at once, a write at once: the other never reports it (it does when 100 ms pass first); cause not pinned down'],
 }
 
-const wine = ['/usr/lib/wine/wine64', '/usr/bin/wine64'].find((p) => fs.existsSync(p)) ?? 'wine64'
+// Debian's wine64 is not on PATH: /usr/lib/wine/wine64 (found again once installed).
+const wineIn = (dir) => path.join(dir, 'wine64')
+let wineDir = ['/usr/lib/wine', '/usr/bin'].find((dir) => fs.existsSync(wineIn(dir)))
+const wine = () => wineIn(wineDir ?? '/usr/lib/wine')
+const wineserver = () => path.join(wineDir ?? '/usr/lib/wine', 'wineserver')
 
 function log(message) {
   console.log(`[test-windows] ${message}`)
@@ -153,7 +157,7 @@ function winPath(p) {
 
 function installTools() {
   const missing = () =>
-    !fs.existsSync(wine) ||
+    !wineDir ||
     !have('x86_64-w64-mingw32-gcc') ||
     !have('x86_64-w64-mingw32-dlltool') ||
     !have('gendef')
@@ -170,6 +174,8 @@ function installTools() {
       ['install', '-y', '-qq', '--no-install-recommends', 'wine64', 'gcc-mingw-w64-x86-64', 'mingw-w64-tools'],
       { env },
     )
+    wineDir = ['/usr/lib/wine', '/usr/bin'].find((dir) => fs.existsSync(wineIn(dir)))
+    if (missing()) throw new Error('wine64 or mingw-w64 still missing after apt-get install')
   }
   const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' })
   if (!installed.stdout?.split('\n').includes(TARGET)) run('rustup', ['target', 'add', TARGET])
@@ -254,8 +260,8 @@ function makePrefix(shim) {
   const prefix = path.join(cache, 'prefix')
   if (!args.has('--keep-prefix') || !fs.existsSync(prefix)) {
     fs.rmSync(prefix, { recursive: true, force: true })
-    run(wine, ['wineboot', '-i'], { env: wineEnv(prefix), stdio: 'ignore' })
-    run('/usr/lib/wine/wineserver', ['-w'], { env: wineEnv(prefix), allowFailure: true })
+    run(wine(), ['wineboot', '-i'], { env: wineEnv(prefix), stdio: 'ignore' })
+    run(wineserver(), ['-w'], { env: wineEnv(prefix), allowFailure: true })
   }
   fs.copyFileSync(shim, path.join(prefix, 'drive_c', 'windows', 'system32', 'bcryptprimitives.dll'))
   return prefix
@@ -267,7 +273,7 @@ function engineTests(prefix) {
   const skips = Object.keys(WINE_LIMITS).flatMap((name) => ['--skip', name])
   const out = fs.openSync(output, 'w')
   const result = run('cargo', ['test', '--no-fail-fast', '-p', 'file-lock-core', '--target', TARGET, '--', ...skips], {
-    env: wineEnv(prefix, { [`CARGO_TARGET_${TARGET.toUpperCase().replaceAll('-', '_')}_RUNNER`]: wine }),
+    env: wineEnv(prefix, { [`CARGO_TARGET_${TARGET.toUpperCase().replaceAll('-', '_')}_RUNNER`]: wine() }),
     stdio: ['ignore', out, out],
     allowFailure: true,
   })
@@ -312,7 +318,7 @@ function jsTests(prefix, nodeExe, jsModules) {
   // node.exe cannot write to a Unix pipe (EBADF): its output goes to a file.
   const out = fs.openSync(output, 'w')
   run(
-    wine,
+    wine(),
     [
       nodeExe, 'node_modules/vitest/vitest.mjs', 'run', '--reporter=default', '--reporter=json',
       `--outputFile=${winPath(report)}`, '-t', pattern, ...files,
@@ -373,7 +379,7 @@ function main() {
     }
   } finally {
     if (addon) fs.rmSync(addon, { force: true })
-    spawnSync('/usr/lib/wine/wineserver', ['-k'], { env: wineEnv(prefix), stdio: 'ignore' })
+    spawnSync(wineserver(), ['-k'], { env: wineEnv(prefix), stdio: 'ignore' })
   }
   const minutes = ((Date.now() - started) / 60000).toFixed(1)
   log(`times: ${timings.join(', ')}; total ${minutes} min`)
