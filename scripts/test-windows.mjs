@@ -112,8 +112,6 @@ const JS_SKIPS = {
     ['bug', "OS-lock and lock-file users on one file: the OS-lock users' open sidecars (no FILE_SHARE_DELETE) make the lock-file users' renames fail with a sharing violation; the run stalls (the engine's interplay tests show it)"],
   'is exported, and mergeJson/diffJson take exactly that many levels, of arrays or objects, and refuse one more':
     ['bug', "Windows node.exe's JSON.stringify runs out of stack at ~1400 levels from a script's top (Linux: ~4200), so under a test runner's stack 1000 levels are refused as too deep"],
-  'close() stops it, and the manager closes its watchers':
-    ['bug', 'two watches of one file, one closed at once, a write at once: the other never reports it (it does when 100 ms pass first); cause not pinned down'],
 }
 
 // Debian's wine64 is not on PATH: /usr/lib/wine/wine64 (found again once installed).
