@@ -53,6 +53,12 @@ impl AuditSink for AuditSinks {
             last.record(entry);
         }
     }
+
+    fn close(&self) {
+        for sink in &self.0 {
+            sink.close();
+        }
+    }
 }
 
 /// Rotated audit trails kept beside the current one.

@@ -5,7 +5,10 @@
 //! (entries go through a bounded queue to one writer thread; when the queue is
 //! full the entry is counted as dropped and the next written entry says how
 //! many); the file is opened append-only, mode 0600, never through a symlink;
-//! a line is written in one `write` so readers never see half a line.
+//! a line is written in one `write` so readers never see half a line; once the
+//! manager is closed (`AuditSink::close`) the trail's file is let go as soon as
+//! what was queued is written (Windows cannot move or delete an open file's
+//! folder; no handle should outlive its manager anywhere).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -75,6 +78,11 @@ impl AuditEntry {
 /// Where audit entries go.
 pub trait AuditSink: Send + Sync + 'static {
     fn record(&self, entry: AuditEntry);
+
+    /// No more entries (the manager closed): what was recorded is still
+    /// delivered, then the sink lets go of what it holds; later entries are
+    /// dropped.
+    fn close(&self) {}
 }
 
 /// Entries waiting for the writer thread before new ones are dropped (and counted).
@@ -82,7 +90,9 @@ const QUEUE: usize = 4096;
 
 /// An append-only JSON-lines file, rotated to `<path>.1` … `<path>.<keep>`.
 pub struct AuditFile {
-    queue: SyncSender<AuditEntry>,
+    /// `None` once closed: the writer thread drains what is queued, then ends
+    /// and closes the file.
+    queue: parking_lot::Mutex<Option<SyncSender<AuditEntry>>>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -106,7 +116,7 @@ impl AuditFile {
                 }
             })?;
         Ok(AuditFile {
-            queue,
+            queue: parking_lot::Mutex::new(Some(queue)),
             dropped: Arc::default(),
         })
     }
@@ -114,15 +124,21 @@ impl AuditFile {
 
 impl AuditSink for AuditFile {
     fn record(&self, mut entry: AuditEntry) {
+        let queue = self.queue.lock();
+        let Some(queue) = queue.as_ref() else {
+            return; // closed
+        };
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             entry.dropped_before = Some(dropped);
         }
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.queue.try_send(entry)
-        {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = queue.try_send(entry) {
             self.dropped.fetch_add(dropped + 1, Ordering::Relaxed);
         }
+    }
+
+    fn close(&self) {
+        drop(self.queue.lock().take());
     }
 }
 
@@ -234,6 +250,25 @@ mod tests {
         }
         assert!(rotated.exists());
         assert!(std::fs::metadata(&path).unwrap().len() <= 4096);
+    }
+
+    #[test]
+    fn closing_writes_what_was_queued_then_lets_go_of_the_file() {
+        let (dir, path) = crate::test_support::scratch("audit.jsonl");
+        let audit = AuditFile::open(path.clone(), 1 << 20, 3).unwrap();
+        audit.record(entry("acquire"));
+        audit.close();
+        audit.record(entry("release")); // after close: dropped
+        assert_eq!(lines_of(&path, 1)[0]["op"], "acquire");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(lines_of(&path, 1).len(), 1, "nothing written after close");
+        // Let go: an open trail keeps its folder from being removed on Windows
+        // (under Wine, its name too). The writer ends right after the last line.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::remove_file(&path).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::remove_dir(dir.path()).unwrap();
     }
 
     #[cfg(unix)]

@@ -674,9 +674,15 @@ impl LockManager {
             path_lock.close();
         }
         let held: Vec<_> = self.inner.held.lock().drain().map(|(_, h)| h).collect();
-        held.iter()
+        let released = held
+            .iter()
             .filter(|h| h.release(ReleaseReason::ManagerClosed))
-            .count()
+            .count();
+        // After the releases above are recorded: the trail's file is let go.
+        if let Some(audit) = &self.inner.options.audit {
+            audit.close();
+        }
+        released
     }
 
     pub fn is_closed(&self) -> bool {
