@@ -6,9 +6,9 @@
 //! full the entry is counted as dropped and the next written entry says how
 //! many); the file is opened append-only, mode 0600, never through a symlink;
 //! a line is written in one `write` so readers never see half a line; once the
-//! manager is closed (`AuditSink::close`) the trail's file is let go as soon as
-//! what was queued is written (Windows cannot move or delete an open file's
-//! folder; no handle should outlive its manager anywhere).
+//! manager is closed (`AuditSink::close`), what was queued is written and the
+//! file closed before close returns (at most `CLOSE_WAIT`): Windows cannot move
+//! an open file nor remove its folder, and no handle should outlive its manager.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -93,8 +93,16 @@ pub struct AuditFile {
     /// `None` once closed: the writer thread drains what is queued, then ends
     /// and closes the file.
     queue: parking_lot::Mutex<Option<SyncSender<AuditEntry>>>,
+    /// Ends (disconnects) when the writer has written the last entry and
+    /// closed the file.
+    done: parking_lot::Mutex<Option<mpsc::Receiver<()>>>,
     dropped: Arc<AtomicU64>,
 }
+
+/// How long `close` waits for the queued entries to be written and the file
+/// closed: long enough for a full queue on a slow disk, short enough that a
+/// hung one does not hang the app's exit.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl AuditFile {
     /// Opens (creating) the trail; fails now if it cannot be written.
@@ -106,6 +114,8 @@ impl AuditFile {
             keep: keep.max(1),
         };
         let (queue, entries) = mpsc::sync_channel::<AuditEntry>(QUEUE);
+        // Disconnected when the writer thread ends, with the file closed.
+        let (finished, done) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("file-lock-audit".into())
             .stack_size(256 * 1024)
@@ -114,9 +124,12 @@ impl AuditFile {
                     // A failing disk must not stop the app; the next entry tries again.
                     let _ = writer.append(&entry);
                 }
+                drop(writer);
+                drop(finished);
             })?;
         Ok(AuditFile {
             queue: parking_lot::Mutex::new(Some(queue)),
+            done: parking_lot::Mutex::new(Some(done)),
             dropped: Arc::default(),
         })
     }
@@ -139,6 +152,11 @@ impl AuditSink for AuditFile {
 
     fn close(&self) {
         drop(self.queue.lock().take());
+        // So that whoever closed the manager can move or delete the trail at
+        // once (Windows refuses while it is open).
+        if let Some(done) = self.done.lock().take() {
+            let _ = done.recv_timeout(CLOSE_WAIT);
+        }
     }
 }
 
@@ -257,18 +275,22 @@ mod tests {
         let (dir, path) = crate::test_support::scratch("audit.jsonl");
         let audit = AuditFile::open(path.clone(), 1 << 20, 3).unwrap();
         audit.record(entry("acquire"));
+        audit.record(entry("release"));
         audit.close();
-        audit.record(entry("release")); // after close: dropped
-        assert_eq!(lines_of(&path, 1)[0]["op"], "acquire");
-        std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(lines_of(&path, 1).len(), 1, "nothing written after close");
-        // Let go: an open trail keeps its folder from being removed on Windows
-        // (under Wine, its name too). The writer ends right after the last line.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::fs::remove_file(&path).is_err() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        audit.record(entry("lease-expired")); // after close: dropped
+                                              // When close returns, both are written and the file is closed: an open
+                                              // trail keeps its folder from being removed on Windows (under Wine,
+                                              // its name too).
+        let text = std::fs::read_to_string(&path).unwrap();
+        let ops: Vec<_> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["op"].clone())
+            .collect();
+        assert_eq!(ops, ["acquire", "release"]);
+        std::fs::remove_file(&path).unwrap();
         std::fs::remove_dir(dir.path()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!path.exists(), "nothing written after close");
     }
 
     #[cfg(unix)]
