@@ -4,6 +4,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Child, dir, file, FIXTURES, incrementFromProcesses, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
+import { replaceFile } from '../testkit/replace.mjs'
 
 const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
@@ -268,8 +269,7 @@ describe('JsonDocument while another process holds the lock', () => {
     const m = manager({ timeoutMs: 300, retries: 1 })
     const doc = await within(m.openDocument(file), 3000, 'openDocument while the lock is held')
     expect(doc.get()).toEqual({ v: 1 })
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ v: 2 }))
-    fs.renameSync(`${file}.tmp`, file)
+    replaceFile(file, JSON.stringify({ v: 2 }))
     expect(await within(doc.read(), 3000, 'read() while the lock is held')).toEqual({ v: 2 })
     await child.request({ cmd: 'release' }, 'released')
     await doc.close()
