@@ -158,6 +158,10 @@ impl CrossProcessLock for OsLock {
         VERIFY_EVERY
     }
 
+    fn announces_releases(&self) -> bool {
+        cfg!(target_os = "linux")
+    }
+
     fn recorded_holder(&self, expose_pids: bool) -> Option<Holder> {
         let sidecar = self.cached.lock().clone()?;
         let (record, _) = holder_record::read_record(sidecar.file()).ok()?;
@@ -221,5 +225,6 @@ impl HeldLock for HeldSidecar {
 
     fn release(self: Box<Self>) {
         let _ = os_lock::unlock(self.sidecar.file());
+        self.sidecar.announce_release();
     }
 }
