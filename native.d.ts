@@ -21,19 +21,11 @@ export declare class NativeLockManager {
   tryAcquire(path: string, exclusive: boolean): LockGrant | null
   /**
    * Starts waiting for the lock. The outcome arrives through `onComplete`
-   * with this `requestId`, delivered from the thread that decided it, or
-   * is returned by `nudge`. Returns where releases of the file are
-   * announced (watch it; on a change call `nudge`), or `null`. Throws only
+   * with this `requestId`, delivered from the thread that decided it (for a
+   * handoff from another process: the thread the kernel woke). Throws only
    * for a path that cannot be locked.
    */
-  acquire(path: string, exclusive: boolean, timeoutMs: number, retries: number, requestId: number): string | null
-  /**
-   * A release was announced where `acquire` said: retries this request's
-   * file now, on this thread. Returns the outcomes decided here (this
-   * request's, and any other request of the file let in), which
-   * `onComplete` will not see; empty when the lock is still taken.
-   */
-  nudge(requestId: number): Array<AcquireOutcome>
+  acquire(path: string, exclusive: boolean, timeoutMs: number, retries: number, requestId: number): void
   /**
    * Whether the lock is still held: a grant that reached JS late (after a
    * lease expiry or `close()`) may already be gone.

@@ -20,7 +20,6 @@ const { checkFunction, checkPath } = require('./args.js')
 const { managerOptions, requestOptions, documentOptions, watchOptions } = require('./options.js')
 const { Lock, droppedLocks, lostBeforeHandOver, abortError, closedError, failureError } = require('./lock.js')
 const { closeAtExit, forget } = require('./exit-hooks.js')
-const { ReleaseWatches } = require('./release-watch.js')
 
 // canonical path → Lock, for the enclosing `withLock` calls of this async chain.
 const heldInChain = new AsyncLocalStorage()
@@ -47,7 +46,6 @@ class FileLockManager extends EventEmitter {
   #waiting = new Map() // request id → { resolve, reject, signal }
   #keepAlive = null // a timer ref'd only while requests wait: the native callbacks are weak
   #watchers = new Set() // open watchers: held here so a dropped handle keeps watching, closed with the manager
-  #releases = new ReleaseWatches((requestId) => this.#nudge(requestId)) // announced releases of awaited files
 
   constructor(options) {
     super()
@@ -190,7 +188,6 @@ class FileLockManager extends EventEmitter {
     this.#closed = true
     forget(this.#selfRef)
     for (const watcher of this.#watchers) watcher.close()
-    this.#releases.close()
     this.#native.close()
     if (this.#waiting.size === 0) this.#holdProcessOpen(false)
     for (const ref of this.#live.values()) {
@@ -262,21 +259,13 @@ class FileLockManager extends EventEmitter {
       if (this.#waiting.size === 1) this.#holdProcessOpen(true)
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#native.setWaitingInterest(this.listenerCount('waiting') > 0)
-      let announcedAt
       try {
-        announcedAt = this.#native.acquire(filePath, request.exclusive, request.timeoutMs, request.retries, requestId)
+        this.#native.acquire(filePath, request.exclusive, request.timeoutMs, request.retries, requestId)
       } catch (error) {
         this.#settled(requestId)
-        return reject(fromNative(error, { filePath }))
+        reject(fromNative(error, { filePath }))
       }
-      if (announcedAt !== null && this.#waiting.has(requestId)) this.#releases.add(requestId, announcedAt)
     })
-  }
-
-  // A release of the file was announced (release-watch.js): the native side
-  // retries now and returns what it decided, which onComplete will not see.
-  #nudge(requestId) {
-    for (const outcome of this.#native.nudge(requestId)) this._onComplete(outcome)
   }
 
   // The native side decided a waiting request (on whichever thread decided it).
@@ -316,7 +305,6 @@ class FileLockManager extends EventEmitter {
     const waiter = this.#waiting.get(requestId)
     if (waiter === undefined) return undefined
     this.#waiting.delete(requestId)
-    this.#releases.delete(requestId)
     waiter.signal?.removeEventListener('abort', waiter.onAbort)
     if (this.#waiting.size === 0) this.#holdProcessOpen(false)
     return waiter

@@ -163,9 +163,6 @@ impl TryFrom<&NativeManagerOptions> for ManagerOptions {
             network_timeout_factor: o.network_timeout_factor,
             strategy: o.strategy.into(),
             stale_after: duration_from_ms(o.stale_ms)?.unwrap_or(Duration::MAX),
-            // lib/manager.js watches where `acquire` says releases are
-            // announced, and nudges (lib/release-watch.js).
-            releases_watched: true,
         })
     }
 }

@@ -158,9 +158,8 @@ impl NativeLockManager {
     }
 
     /// Starts waiting for the lock. The outcome arrives through `onComplete`
-    /// with this `requestId`, delivered from the thread that decided it, or
-    /// is returned by `nudge`. Returns where releases of the file are
-    /// announced (watch it; on a change call `nudge`), or `null`. Throws only
+    /// with this `requestId`, delivered from the thread that decided it (for a
+    /// handoff from another process: the thread the kernel woke). Throws only
     /// for a path that cannot be locked.
     #[napi]
     pub fn acquire(
@@ -170,7 +169,7 @@ impl NativeLockManager {
         timeout_ms: f64,
         retries: u32,
         request_id: u32,
-    ) -> napi::Result<Option<String>, String> {
+    ) -> napi::Result<(), String> {
         let request = AcquireRequest {
             mode: Mode::from_exclusive(exclusive),
             timeout: duration_from_ms(timeout_ms)
@@ -195,9 +194,6 @@ impl NativeLockManager {
                     failure: Some(failure(e, &failure_path)),
                 },
             };
-            let Some(outcome) = nudged::keep(outcome) else {
-                return;
-            };
             if completions.call(outcome, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
                 // JS is gone (worker or env teardown): nobody will ever release it.
                 if let Ok(held) = result_for_undo {
@@ -213,22 +209,8 @@ impl NativeLockManager {
         // It may have ended before it was registered (granted or failed at once).
         if request.is_finished() {
             self.waiting.lock().remove(&request_id);
-            return Ok(None);
         }
-        Ok(request.release_announced_at().map(path_string))
-    }
-
-    /// A release was announced where `acquire` said: retries this request's
-    /// file now, on this thread. Returns the outcomes decided here (this
-    /// request's, and any other request of the file let in), which
-    /// `onComplete` will not see; empty when the lock is still taken.
-    #[napi]
-    pub fn nudge(&self, request_id: u32) -> Vec<AcquireOutcome> {
-        let request = self.waiting.lock().get(&request_id).cloned();
-        match request {
-            Some(request) => nudged::collect(|| request.nudge()),
-            None => Vec::new(),
-        }
+        Ok(())
     }
 
     /// Whether the lock is still held: a grant that reached JS late (after a
@@ -344,48 +326,5 @@ impl NativeLockManager {
 impl Drop for NativeLockManager {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-/// Outcomes decided on the JS thread inside `nudge` are returned to it, not
-/// sent through `onComplete`: the caller is awake already, and a grant it
-/// gets at once needs no second trip through the event loop.
-mod nudged {
-    use std::cell::RefCell;
-
-    use super::AcquireOutcome;
-
-    thread_local! {
-        static KEPT: RefCell<Option<Vec<AcquireOutcome>>> = const { RefCell::new(None) };
-    }
-
-    /// Runs `nudge`, keeping every outcome decided meanwhile on this thread.
-    pub fn collect(nudge: impl FnOnce() -> bool) -> Vec<AcquireOutcome> {
-        /// Stops keeping even if `nudge` panics: later outcomes go to `onComplete`.
-        struct Stop;
-        impl Drop for Stop {
-            fn drop(&mut self) {
-                KEPT.with(|kept| kept.borrow_mut().take());
-            }
-        }
-        KEPT.with(|kept| *kept.borrow_mut() = Some(Vec::new()));
-        let stop = Stop;
-        nudge();
-        let outcomes = KEPT
-            .with(|kept| kept.borrow_mut().take())
-            .unwrap_or_default();
-        drop(stop);
-        outcomes
-    }
-
-    /// `None` when the outcome was kept for the running `collect`.
-    pub fn keep(outcome: AcquireOutcome) -> Option<AcquireOutcome> {
-        KEPT.with(|kept| match kept.borrow_mut().as_mut() {
-            Some(outcomes) => {
-                outcomes.push(outcome);
-                None
-            }
-            None => Some(outcome),
-        })
     }
 }

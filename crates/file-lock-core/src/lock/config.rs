@@ -30,10 +30,6 @@ pub struct ManagerOptions {
     /// Lock-file strategy: a lock file not refreshed for this long (by our clock)
     /// is stale when its owner's liveness cannot be checked (another host).
     pub stale_after: Duration,
-    /// The caller watches where releases are announced and calls `nudge`
-    /// (`PathLock::nudge`): a contended OS lock is then retried briefly on
-    /// the timer thread before a waiter thread blocks in the kernel.
-    pub releases_watched: bool,
 }
 
 /// The `strategy` option.
@@ -56,7 +52,6 @@ impl Default for ManagerOptions {
             network_timeout_factor: 3.0,
             strategy: StrategyChoice::Auto,
             stale_after: Duration::from_secs(30),
-            releases_watched: false,
         }
     }
 }

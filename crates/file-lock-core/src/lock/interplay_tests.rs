@@ -249,7 +249,6 @@ fn an_unwanted_shared_waiter_never_removes_a_sidecar_a_shared_holder_is_claiming
             Duration::from_secs(30),
             1.0,
             None,
-            false,
         ))
     };
     // Another process in the middle of claiming: the empty sidecar, locked.

@@ -112,19 +112,6 @@ impl Request {
         self.state.lock().done.is_none()
     }
 
-    /// Where a release of the awaited file is announced, when it is and the
-    /// caller watches (`PathLock::release_announced_at`).
-    pub fn release_announced_at(&self) -> Option<&std::path::Path> {
-        self.path_lock.release_announced_at()
-    }
-
-    /// A release of the awaited file was announced: retries now, on the
-    /// calling thread, whatever waits for it (`PathLock::nudge`); outcomes
-    /// decided meanwhile are delivered on this thread, through their `done`.
-    pub fn nudge(&self) -> bool {
-        !self.is_finished() && self.path_lock.nudge()
-    }
-
     fn end_early(self: &Arc<Self>, error: impl Fn() -> LockError) {
         let ticket = {
             let mut st = self.state.lock();
@@ -767,7 +754,6 @@ impl LockManager {
                 options.stale_after,
                 options.network_timeout_factor,
                 Some(on_stale_removed),
-                options.releases_watched,
             ))
         }));
         if remember {

@@ -6,11 +6,8 @@
 //! - The cross-process lock is held (`held`) exactly while there are
 //!   in-process holders, in a mode that covers them; it is dropped as soon as
 //!   the last one leaves.
-//! - At most one waiter per file-level mode waits for the cross-process lock
-//!   (`waiting`): a thread blocked in the kernel, never the JS thread or
-//!   libuv's pool; or, while the file's releases are announced and watched,
-//!   retries on the timer thread (`Poll`) that a `nudge` from the watching
-//!   thread cuts short. Nothing ever blocks the nudging thread. A waiter whose
+//! - At most one waiter thread per file-level mode waits for the cross-process
+//!   lock (`waiting`), never the JS thread or libuv's pool. A waiter whose
 //!   requester gave up is reused by the next request of its mode; any other
 //!   request still tries the lock itself, so an abandoned exclusive waiter
 //!   never holds up a reader. A waiter that wins a lock nobody needs any more
@@ -23,7 +20,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -33,7 +30,6 @@ use super::holder_record::{Holder, Strategy};
 use super::queue::{FairQueue, Holders};
 use super::sidecar::sidecar_path;
 use super::strategy::{self, Attempt, CrossProcessLock, HeldLock, Place, Won};
-use super::timer::{self, TimerKey};
 use super::{waiter_pool, Mode};
 use crate::fs_kind::{self, FsKind};
 
@@ -75,11 +71,8 @@ struct State {
     /// The cross-process lock we hold, in which file-level mode.
     held: Option<(Mode, Box<dyn HeldLock>)>,
     fencing: u64,
-    /// Waiters in flight (a thread, or a `Poll`): `[shared, exclusive]`.
+    /// Waiter threads in flight: `[shared, exclusive]`.
     waiting: [bool; 2],
-    /// Retries of a contended OS lock whose releases are announced, before a
-    /// thread blocks (`poll_or_spawn`): `[shared, exclusive]`.
-    polls: [Option<Poll>; 2],
     closed: bool,
     /// Dropped from the manager's registry while idle (a later request for the
     /// file gets a new `PathLock`; one still referenced keeps working).
@@ -101,22 +94,6 @@ fn slot(mode: Mode) -> usize {
     usize::from(mode.is_exclusive())
 }
 
-/// A contended wait retried on the timer thread, while the release it waits
-/// for is expected to be announced and `nudge` to cut it short. A release
-/// nobody announces (a holder that died, a foreign `flock`) is found by the
-/// next retry; after `POLL_FOR` a waiter thread blocks in the kernel instead
-/// (a long wait needs no retries, and a thread costs no wake-ups).
-struct Poll {
-    /// The retry scheduled (its key and number); `None` while none is.
-    scheduled: Option<(TimerKey, u64)>,
-    /// The pause before the next retry (doubling from `POLL_FIRST`).
-    pause: Duration,
-    since: Instant,
-}
-
-const POLL_FIRST: Duration = Duration::from_millis(1);
-const POLL_FOR: Duration = Duration::from_millis(100);
-
 pub struct PathLock {
     pub target: PathBuf,
     pub sidecar_path: PathBuf,
@@ -133,10 +110,6 @@ pub struct PathLock {
     /// Detected once, when the file is first locked.
     pub file_system: FsKind,
     expose_pids: bool,
-    /// `ManagerOptions::releases_watched`.
-    releases_watched: bool,
-    /// Numbers the scheduled retries, so that a stale one does nothing.
-    next_poll: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -148,7 +121,6 @@ impl PathLock {
         stale_after: Duration,
         network_factor: f64,
         on_stale_removed: Option<StaleRemoved>,
-        releases_watched: bool,
     ) -> Self {
         let file_system = fs_kind::detect(target.parent().unwrap_or(&target));
         let place = Place {
@@ -169,15 +141,12 @@ impl PathLock {
             file_system,
             target,
             expose_pids,
-            releases_watched,
-            next_poll: AtomicU64::new(0),
             state: Mutex::new(State {
                 queue: FairQueue::default(),
                 lock: chosen.lock,
                 held: None,
                 fencing: 0,
                 waiting: [false; 2],
-                polls: [None, None],
                 closed: false,
                 forgotten: false,
                 next_ticket: 0,
@@ -312,23 +281,9 @@ impl PathLock {
     /// Fails every waiter with `ECLOSED`, drops the cross-process lock and
     /// removes the sidecar when nobody else uses it. Holds released afterwards
     /// hand nothing on.
-    pub fn close(self: &Arc<Self>) {
+    pub fn close(&self) {
         let mut st = self.state.lock();
         st.closed = true;
-        // A wait that was retrying ends as a waiter thread: the one that wins
-        // the lock after the holder lets go removes the sidecar close could not.
-        for s in 0..2 {
-            if let Some((key, _)) = st.polls[s].take().and_then(|poll| poll.scheduled) {
-                timer::cancel(key);
-                st.waiting[s] = false;
-                let mode = if s == slot(Mode::Exclusive) {
-                    Mode::Exclusive
-                } else {
-                    Mode::Shared
-                };
-                self.spawn_waiter(&mut st, mode);
-            }
-        }
         for waiter in st.queue.drain() {
             waiter.answer(Err(LockError::Closed));
         }
@@ -369,7 +324,6 @@ impl PathLock {
                 Holders::Free => {
                     let Some(head) = st.queue.head_mode() else {
                         Self::let_go(st);
-                        Self::end_idle_polls(st);
                         return;
                     };
                     match st.held_mode() {
@@ -391,7 +345,7 @@ impl PathLock {
                             // The attempt may have switched mechanisms, and with
                             // them the waiter slot the head needs.
                             if st.waiting[slot(st.lock.file_mode(head))]
-                                || self.poll_or_spawn(st, head)
+                                || self.spawn_waiter(st, head)
                             {
                                 return;
                             }
@@ -442,91 +396,6 @@ impl PathLock {
     fn hold(st: &mut State, mode: Mode, held: Box<dyn HeldLock>) {
         st.fencing = held.fencing_token();
         st.held = Some((mode, held));
-        Self::end_idle_polls(st);
-    }
-
-    /// A wait that got the lock or is no longer wanted ends its retries (one
-    /// still scheduled ends when it runs).
-    fn end_idle_polls(st: &mut State) {
-        for poll in &mut st.polls {
-            if poll.as_ref().is_some_and(|p| p.scheduled.is_none()) {
-                *poll = None;
-            }
-        }
-    }
-
-    /// Waits for a contended lock: by retries on the timer thread while its
-    /// releases are announced and watched (`Poll`), else on a waiter thread.
-    /// `false` (the head failed) when no thread could be started.
-    fn poll_or_spawn(self: &Arc<Self>, st: &mut State, mode: Mode) -> bool {
-        let file_mode = st.lock.file_mode(mode);
-        let s = slot(file_mode);
-        if self.releases_watched && st.lock.announces_releases() {
-            let now = Instant::now();
-            let poll = st.polls[s].get_or_insert(Poll {
-                scheduled: None,
-                pause: POLL_FIRST,
-                since: now,
-            });
-            if now.duration_since(poll.since) + poll.pause <= POLL_FOR {
-                let number = self.next_poll.fetch_add(1, Ordering::Relaxed);
-                let me = Arc::clone(self);
-                let key = timer::schedule(now + poll.pause, move || me.poll_due(s, number));
-                poll.scheduled = Some((key, number));
-                poll.pause *= 2;
-                st.waiting[s] = true;
-                return true;
-            }
-            st.polls[s] = None;
-        }
-        self.spawn_waiter(st, mode)
-    }
-
-    /// A scheduled retry is due (timer thread): try again.
-    fn poll_due(self: Arc<Self>, s: usize, number: u64) {
-        let mut st = self.state.lock();
-        let current = st.polls[s]
-            .as_ref()
-            .and_then(|p| p.scheduled)
-            .is_some_and(|(_, n)| n == number);
-        if current {
-            self.retry_now(&mut st, s);
-        }
-    }
-
-    /// Ends the scheduled retry of slot `s` and tries at once.
-    fn retry_now(self: &Arc<Self>, st: &mut State, s: usize) {
-        if let Some(poll) = &mut st.polls[s] {
-            poll.scheduled = None;
-        }
-        st.waiting[s] = false;
-        self.pump(st);
-    }
-
-    /// A release was announced (another process chmod-ed the sidecar to what
-    /// it was, `Sidecar::announce_release`), and the caller's event loop was
-    /// woken by the kernel for it: retries the waits that are polling now, on
-    /// the calling thread, instead of at their next retry. Grants are
-    /// answered on this thread. `false` when nothing was polling.
-    pub fn nudge(self: &Arc<Self>) -> bool {
-        let mut st = self.state.lock();
-        let mut nudged = false;
-        for s in 0..2 {
-            let scheduled = st.polls[s].as_ref().and_then(|p| p.scheduled);
-            if let Some((key, _)) = scheduled {
-                timer::cancel(key);
-                self.retry_now(&mut st, s);
-                nudged = true;
-            }
-        }
-        nudged
-    }
-
-    /// Where a release of this file is announced, for `nudge`: the sidecar,
-    /// when its releases are (OS locks on Linux) and the caller watches.
-    pub fn release_announced_at(&self) -> Option<&std::path::Path> {
-        let announced = self.releases_watched && !self.uses_lock_file.load(Ordering::Relaxed);
-        (announced && cfg!(target_os = "linux")).then_some(self.sidecar_path.as_path())
     }
 
     fn let_go(st: &mut State) {

@@ -55,9 +55,6 @@ pub struct Sidecar {
     created: bool,
     #[cfg(unix)]
     identity: (u64, u64),
-    /// The permission bits found at open, set again to announce a release.
-    #[cfg(target_os = "linux")]
-    permissions: u32,
 }
 
 impl Sidecar {
@@ -125,8 +122,6 @@ impl Sidecar {
         }
         Ok(Sidecar {
             identity: (meta.dev(), meta.ino()),
-            #[cfg(target_os = "linux")]
-            permissions: meta.mode() & 0o7777,
             file,
             created: false,
         })
@@ -154,23 +149,6 @@ impl Sidecar {
     pub fn file(&self) -> &File {
         &self.file
     }
-
-    /// Tells waiters in other processes that the OS lock was just let go:
-    /// a `chmod` to the permissions the file already has changes nothing but
-    /// raises inotify's IN_ATTRIB, which wakes their event loop directly
-    /// (`PathLock::nudge`). Called after the unlock, so that whoever is woken
-    /// finds the lock free. Best effort: a waiter that misses it still polls,
-    /// then blocks in the kernel.
-    #[cfg(target_os = "linux")]
-    pub fn announce_release(&self) {
-        let _ = rustix::fs::fchmod(
-            &self.file,
-            rustix::fs::Mode::from_raw_mode(self.permissions),
-        );
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub fn announce_release(&self) {}
 
     /// Whether `path` still names the file this handle is open on.
     #[cfg(unix)]

@@ -50,12 +50,6 @@ pub trait CrossProcessLock: Send + Sync {
     /// How often a held lock is verified (`HeldLock::still_held`).
     fn verify_every(&self) -> Duration;
 
-    /// Whether every release of ours is announced where a waiter can watch
-    /// (`Sidecar::announce_release`): OS locks on Linux.
-    fn announces_releases(&self) -> bool {
-        false
-    }
-
     /// Who holds the file, as its record says (nobody in this process holds it).
     fn recorded_holder(&self, expose_pids: bool) -> Option<Holder>;
 
@@ -109,7 +103,6 @@ impl Won {
     pub fn discard(self, path: &Path) {
         Arc::clone(&self.0).remove_if_unused_and_empty(path);
         let _ = os_lock::unlock(self.0.file());
-        self.0.announce_release();
     }
 
     /// After `close()`: the waiter that won removes the sidecar close could not.

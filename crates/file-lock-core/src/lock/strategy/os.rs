@@ -158,10 +158,6 @@ impl CrossProcessLock for OsLock {
         VERIFY_EVERY
     }
 
-    fn announces_releases(&self) -> bool {
-        cfg!(target_os = "linux")
-    }
-
     fn recorded_holder(&self, expose_pids: bool) -> Option<Holder> {
         let sidecar = self.cached.lock().clone()?;
         let (record, _) = holder_record::read_record(sidecar.file()).ok()?;
@@ -225,6 +221,5 @@ impl HeldLock for HeldSidecar {
 
     fn release(self: Box<Self>) {
         let _ = os_lock::unlock(self.sidecar.file());
-        self.sidecar.announce_release();
     }
 }
