@@ -10,6 +10,8 @@
 //!   (`readSmallDocument`: cheaper than the hop); whether the file is still
 //!   the version known is one `stat` on the JS thread (`documentIsCurrent`,
 //!   ~2 µs on a local disk: cheaper than any hop).
+//! - A commit given its lock lets it go right after the rename (the engine's
+//!   release, as `release()` does), and resolves after the directory fsync.
 //! - A replace happens off the JS thread and rejects with the engine's code
 //!   (`coded`); a big text crosses as a string, never as a JS Buffer (a 50 MB
 //!   Buffer's external memory made V8 collect garbage on the JS thread).
@@ -19,14 +21,15 @@
 use std::path::Path;
 
 use napi::bindgen_prelude::AsyncTask;
-use napi::bindgen_prelude::{Buffer, Either};
+use napi::bindgen_prelude::{Buffer, ClassInstance, Either};
 use napi_derive::napi;
 
 use file_lock_core::document::atomic_write::{self, Durability};
-use file_lock_core::document::version::{self, Commit, Current, Found, Version};
-use file_lock_core::lock::LockError;
+use file_lock_core::document::version::{self, Commit, Current, Found, UnderLock, Version};
+use file_lock_core::lock::{LockError, ReleaseReason};
 
 use super::coded::{off_thread, to_napi_error, OffThread};
+use super::manager::NativeLockManager;
 
 /// Replaces `path` with `data` atomically (unique temp file, rename), durably
 /// when `durable` (fsync of file and directory), off the JS thread. Rejects
@@ -157,33 +160,84 @@ fn document_read(found: Found) -> DocumentRead {
     }
 }
 
+/// What `commitDocument` did.
+#[napi(object)]
+pub struct DocumentCommit {
+    /// The new version's token; absent when nothing was written (the file
+    /// changed, or lies elsewhere than the lock).
+    pub version: Option<String>,
+    /// The file lies elsewhere than `lockedPath` (a link re-pointed): nothing written.
+    pub elsewhere: bool,
+    /// The lock `lockId` was let go of (right after the rename): JS only
+    /// updates its bookkeeping. False when it was not held any more (lost).
+    pub released: bool,
+}
+
 /// Writes `data` over `path` in one step if the file is still `expected` (a
 /// token from `readDocument` or a previous commit; null: only a missing file
-/// may be written): check, temp file, fsync, rename, directory fsync. Resolves
-/// with the new version's token, or null when the file changed (nothing written).
+/// may be written): check, temp file, fsync, rename, directory fsync.
+///
+/// Given the lock it runs under (`manager`, `lockId`, and `lockedPath`, the
+/// canonical path that lock was taken on), it writes only if the file still
+/// lies there, and once it wrote it lets that lock go itself, right after the
+/// rename and before the directory fsync: the next holder (in any process)
+/// starts while ours is made durable. The promise still resolves only once
+/// the directory fsync is done.
 #[cfg_attr(test, allow(dead_code))]
-#[napi(ts_return_type = "Promise<string | null>")]
+#[napi(ts_return_type = "Promise<DocumentCommit>")]
 pub fn commit_document(
     path: String,
     expected: Option<String>,
     data: Either<Buffer, String>,
     durable: bool,
-) -> napi::Result<AsyncTask<OffThread<Option<String>>>, String> {
+    manager: Option<ClassInstance<NativeLockManager>>,
+    lock_id: Option<i64>,
+    locked_path: Option<String>,
+) -> napi::Result<AsyncTask<OffThread<DocumentCommit>>, String> {
     let bytes: Vec<u8> = match data {
         Either::A(buffer) => buffer.to_vec(),
         Either::B(text) => text.into_bytes(),
     };
     // A token we did not make knows no version: only a missing file is written.
     let expected = expected.as_deref().and_then(Version::from_token);
+    let lock = match (manager, lock_id, locked_path) {
+        (Some(manager), Some(id), Some(locked)) => {
+            Some((manager.core().clone(), id as u64, locked))
+        }
+        _ => None,
+    };
     Ok(off_thread(move || {
-        match version::commit(
-            Path::new(&path),
-            expected.as_ref(),
-            &bytes,
-            durability(durable),
-        ) {
-            Ok(Commit::Written(version)) => Ok(Some(version.token())),
-            Ok(Commit::Changed) => Ok(None),
+        let mut released = false;
+        let outcome = match &lock {
+            Some((core, id, locked)) => {
+                let mut release = || released = core.release(*id, ReleaseReason::Explicit);
+                version::commit_under(
+                    Path::new(&path),
+                    expected.as_ref(),
+                    &bytes,
+                    durability(durable),
+                    Some(UnderLock {
+                        locked: Path::new(locked),
+                        release: &mut release,
+                    }),
+                )
+            }
+            None => version::commit(
+                Path::new(&path),
+                expected.as_ref(),
+                &bytes,
+                durability(durable),
+            ),
+        };
+        let said = |version, elsewhere| DocumentCommit {
+            version,
+            elsewhere,
+            released,
+        };
+        match outcome {
+            Ok(Commit::Written(version)) => Ok(said(Some(version.token()), false)),
+            Ok(Commit::Changed) => Ok(said(None, false)),
+            Ok(Commit::Elsewhere) => Ok(said(None, true)),
             Err(e) => Err(LockError::io(&path, "write", e).into()),
         }
     }))
