@@ -1,10 +1,13 @@
-// JsonDocument: no lost updates across processes, group commit, coalescing,
-// read-your-writes, bad files never overwritten, writes that wait for the lock.
+// JsonDocument: no lost updates across processes (each commit letting its lock
+// go right after its rename), group commit, coalescing, read-your-writes, where
+// a changed file is read, bad files never overwritten, writes that wait for the lock.
 import fs from 'node:fs'
 import path from 'node:path'
+import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
 import { Child, dir, file, FIXTURES, incrementFromProcesses, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
 
+const require = createRequire(import.meta.url)
 const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
 
@@ -27,6 +30,31 @@ describe('JsonDocument', () => {
     for (const report of reports) expect(report.values).toEqual([...report.values].sort((a, b) => a - b))
     expect(onDisk()).toEqual({ counter: 600 })
   }, 120000)
+
+  it('a small changed file is read on the JS thread only under an OS lock (a local disk), never under lock files (a share)', async () => {
+    const addon = require('../native.js')
+    const { readSmallDocument } = addon
+    const onThisThread = []
+    addon.readSmallDocument = (...args) => {
+      onThisThread.push(args[0])
+      return readSmallDocument(...args)
+    }
+    try {
+      for (const strategy of ['auto', 'lockfile']) {
+        fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+        const doc = await manager({ strategy }).openDocument(file, { watch: false })
+        onThisThread.length = 0
+        fs.writeFileSync(file, JSON.stringify({ counter: 5 })) // another instance
+        expect(await doc.update((v) => ({ counter: v.counter + 1 }))).toEqual({ counter: 6 })
+        fs.writeFileSync(file, JSON.stringify({ counter: 9 }))
+        expect(await doc.read()).toEqual({ counter: 9 })
+        expect(onThisThread.length).toBe(strategy === 'auto' ? 2 : 0)
+        await doc.close()
+      }
+    } finally {
+      addon.readSmallDocument = readSmallDocument
+    }
+  })
 
   it('a write lets its lock go itself: one acquired and one released event each, nothing left held', async () => {
     fs.writeFileSync(file, JSON.stringify({ counter: 0 }))

@@ -52,7 +52,7 @@ class DiskState {
     return this.text !== null && this.text.length > BIG_TEXT
   }
 
-  // Under the shared lock; without it where no lock can be made (read-only).
+  // Under the shared lock (fn gets its Lock); without it where no lock can be made (read-only).
   // A writer holding the lock longer than READ_LOCK_WAIT_MS does not hold up
   // reads: our writers replace the file by rename, so reading without the lock
   // gives a whole version (the one before that writer's).
@@ -66,10 +66,12 @@ class DiskState {
     }
   }
 
-  async readText() {
+  // `lock`: the Lock held, if any; under an OS lock (a local disk) a small
+  // file is read on this thread (files.js readRegular).
+  async readText(lock) {
     const { filePath } = this.#doc
     // Never blocks (FIFOs, devices refused: ENOTFILE) nor reads more than maxBytes (ETOOBIG).
-    const found = await readRegular(filePath, this.maxBytes)
+    const found = await readRegular(filePath, this.maxBytes, lock?.strategy === 'os')
     if (found === null) return null
     const { bytes, version } = found
     try {

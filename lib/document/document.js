@@ -275,8 +275,8 @@ class JsonDocument extends EventEmitter {
     this.#assertOpen()
     const { disk } = this.#doc
     if (disk.isCurrent()) return this.get()
-    await disk.withReadLock(async () => {
-      const text = await disk.readText()
+    await disk.withReadLock(async (lock) => {
+      const text = await disk.readText(lock)
       if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'read')
     })
     return this.get()

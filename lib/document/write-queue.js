@@ -128,7 +128,7 @@ class WriteQueue {
           // The file is read only when it may not be the version we hold (one
           // stat says); the commit checks again, by content, before it writes.
           if (attempt > 1 || !disk.mayBeCurrent()) {
-            const text = await disk.readText()
+            const text = await disk.readText(lock)
             if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'write')
           }
           let value = disk.value
