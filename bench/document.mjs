@@ -18,6 +18,7 @@ import path from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { makeScratchDir, removeDir } from '../testkit/scratch.mjs'
+import { referenceIncrement } from './reference-increment.mjs'
 
 const require = createRequire(import.meta.url)
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -169,19 +170,7 @@ async function child(kind, file, count) {
       }
     }
   } else {
-    const { tryLock, waitForLock, unlock } = require('fs-native-extensions')
-    const writeFileAtomic = require('write-file-atomic')
-    const lockFd = fs.openSync(path.join(path.dirname(file), `.${path.basename(file)}.lock`), 'a+')
-    step = async () => {
-      if (!tryLock(lockFd)) await waitForLock(lockFd)
-      try {
-        const value = JSON.parse(await fs.promises.readFile(file, 'utf8'))
-        value.n += 1
-        await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { fsync: true })
-      } finally {
-        unlock(lockFd)
-      }
-    }
+    step = referenceIncrement(file)
   }
   process.send('ready')
   await new Promise((resolve) => process.once('message', resolve))
