@@ -391,9 +391,13 @@ impl Tracker {
                 return;
             }
         };
-        // Changed between watch() and this look: report it against the stat
-        // seen at watch(); the content before it is unknown, so it counts as new.
-        if now.stat != self.at_start {
+        // Changed between watch() and this look, or during it: report it
+        // against the stat seen at watch(); the content before it is unknown, so
+        // it counts as new. A write landing between the look's stat and its read
+        // leaves the old stat beside the new content, which no later look would
+        // report (the content is the same then): a second stat tells.
+        let during = stat_key(&self.path) != now.stat;
+        if now.stat != self.at_start || during {
             let before = Snapshot {
                 stat: self.at_start,
                 content: self.at_start.map(|(_, size, _, _)| Seen {
