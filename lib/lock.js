@@ -57,19 +57,13 @@ class Lock {
   }
 
   // Releases; false when the native side had already let go behind our back
-  // (lease expiry, close) and we were not told yet.
-  _finish() {
+  // (lease expiry, close) and we were not told yet. `releasedNatively`: the
+  // native side let go of it at our request (a document commit ends its lock
+  // itself, right after the rename): only the bookkeeping of release().
+  _finish(releasedNatively = false) {
     if (this.#released) return this.#lostReason === null
     this.#released = true
-    return this.#manager._releaseLock(this, this.#id)
-  }
-
-  // The native side let go of it at our request (a document commit ends
-  // its lock itself, right after the rename): the bookkeeping of release().
-  _releasedNatively() {
-    if (this.#released) return
-    this.#released = true
-    this.#manager._releaseLock(this, this.#id, true)
+    return this.#manager._releaseLock(this, this.#id, releasedNatively)
   }
 
   // For a native call that ends this lock itself (commitDocument).

@@ -333,15 +333,8 @@ class DiskState {
   async #commit(text, durable, lock) {
     const { filePath, native } = this.#doc
     const under = lock === undefined ? [] : [native, lock._id, lock.filePath]
-    let done
-    try {
-      done = await addon.commitDocument(filePath, this.version, text, durable, ...under)
-    } catch (error) {
-      // A directory fsync that failed after the rename: the lock was let go already.
-      if (lock !== undefined && !native.isHeld(lock._id)) lock._releasedNatively()
-      throw error
-    }
-    if (done.released) lock._releasedNatively()
+    const done = await addon.commitDocument(filePath, this.version, text, durable, ...under)
+    if (done.released) lock._finish(true)
     if (done.elsewhere) {
       await this.#assertLockedWhereWritten()
       return this.#commit(text, durable)

@@ -97,10 +97,13 @@ pub fn read_document(
 ) -> napi::Result<AsyncTask<OffThread<DocumentRead>>, String> {
     let limit = byte_limit(max_bytes);
     Ok(off_thread(move || {
-        let found =
-            version::read(Path::new(&path), limit).map_err(|e| LockError::io(&path, "read", e))?;
-        Ok(document_read(found))
+        Ok(document_read(read_found(&path, limit)?))
     }))
+}
+
+/// What is at `path`, read up to `limit` bytes (both readers).
+fn read_found(path: &str, limit: u64) -> Result<Found, LockError> {
+    version::read(Path::new(path), limit).map_err(|e| LockError::io(path, "read", e))
 }
 
 /// Past this size a document is never read on the JS thread.
@@ -118,8 +121,7 @@ pub fn read_small_document(
     max_bytes: f64,
 ) -> napi::Result<Option<DocumentRead>, String> {
     let limit = byte_limit(max_bytes);
-    let found = version::read(Path::new(&path), limit.min(SMALL_READ))
-        .map_err(|e| to_napi_error(LockError::io(&path, "read", e)))?;
+    let found = read_found(&path, limit.min(SMALL_READ)).map_err(to_napi_error)?;
     Ok(match found {
         Found::TooBig(_) if limit > SMALL_READ => None,
         found => Some(document_read(found)),
@@ -208,27 +210,22 @@ pub fn commit_document(
     };
     Ok(off_thread(move || {
         let mut released = false;
-        let outcome = match &lock {
-            Some((core, id, locked)) => {
-                let mut release = || released = core.release(*id, ReleaseReason::Explicit);
-                version::commit_under(
-                    Path::new(&path),
-                    expected.as_ref(),
-                    &bytes,
-                    durability(durable),
-                    Some(UnderLock {
-                        locked: Path::new(locked),
-                        release: &mut release,
-                    }),
-                )
+        let mut release = || {
+            if let Some((core, id, _)) = &lock {
+                released = core.release(*id, ReleaseReason::Explicit);
             }
-            None => version::commit(
-                Path::new(&path),
-                expected.as_ref(),
-                &bytes,
-                durability(durable),
-            ),
         };
+        let under = lock.as_ref().map(|(_, _, locked)| UnderLock {
+            locked: Path::new(locked),
+            release: &mut release,
+        });
+        let outcome = version::commit_under(
+            Path::new(&path),
+            expected.as_ref(),
+            &bytes,
+            durability(durable),
+            under,
+        );
         let said = |version, elsewhere| DocumentCommit {
             version,
             elsewhere,

@@ -61,12 +61,9 @@ pub fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<
     if let Some(found) = &replace.found {
         paths::refuse_special_seen(&replace.target, found)?;
     }
-    replace.write(
-        bytes,
-        own_writes::content_hash(bytes),
-        durability,
-        &mut || Ok(()),
-    )
+    replace.write(bytes, own_writes::content_hash(bytes), durability, |_| {
+        Ok(())
+    })
 }
 
 /// A replace made ready, by as few syscalls as it can (one `lstat` when
@@ -113,15 +110,16 @@ impl Replace {
 
     /// Writes `bytes` (whose content hash is `hash`) to a temp file and renames
     /// it over `target`; `after_rename` runs right after the rename, before
-    /// the directory fsync (a commit lets its lock go there). On failure the
-    /// temp file is removed.
-    pub(crate) fn write(
+    /// the directory fsync (a commit states its version and lets its lock go
+    /// there), and what it returns is returned. On failure the temp file is
+    /// removed.
+    pub(crate) fn write<T>(
         self,
         bytes: &[u8],
         hash: u64,
         durability: Durability,
-        after_rename: &mut dyn FnMut() -> io::Result<()>,
-    ) -> io::Result<()> {
+        after_rename: impl FnOnce(&Path) -> io::Result<T>,
+    ) -> io::Result<T> {
         let result = self.write_then_rename(bytes, hash, durability, after_rename);
         if result.is_err() {
             let _ = std::fs::remove_file(&self.temp);
@@ -129,13 +127,13 @@ impl Replace {
         result
     }
 
-    fn write_then_rename(
+    fn write_then_rename<T>(
         &self,
         bytes: &[u8],
         hash: u64,
         durability: Durability,
-        after_rename: &mut dyn FnMut() -> io::Result<()>,
-    ) -> io::Result<()> {
+        after_rename: impl FnOnce(&Path) -> io::Result<T>,
+    ) -> io::Result<T> {
         let (target, temp) = (&self.target, &self.temp);
         if self.found.is_some() {
             refuse_read_only(target)?;
@@ -154,11 +152,11 @@ impl Replace {
             own_writes::record(watched, hash);
         }
         rename_with_retries(temp, target)?;
-        after_rename()?;
+        let renamed = after_rename(target)?;
         if durability == Durability::Fsync {
             sync_directory(target.parent().unwrap_or(Path::new(".")))?;
         }
-        Ok(())
+        Ok(renamed)
     }
 }
 

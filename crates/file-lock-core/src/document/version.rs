@@ -278,18 +278,14 @@ pub fn commit_under(
         return Ok(Commit::Changed);
     }
     let hash = content_hash(bytes);
-    let target = replace.target.clone();
-    let mut key = None;
-    let mut release = lock.map(|lock| lock.release);
-    replace.write(bytes, hash, durability, &mut || {
+    let key = replace.write(bytes, hash, durability, |target| {
         // Stated before the lock goes: after that, another writer's file may be there.
-        key = Some(StatKey::of(&std::fs::metadata(&target)?));
-        if let Some(release) = release.take() {
-            release();
+        let key = StatKey::of(&std::fs::metadata(target)?);
+        if let Some(lock) = lock {
+            (lock.release)();
         }
-        Ok(())
+        Ok(key)
     })?;
-    let key = key.expect("the key is taken right after the rename");
     Ok(Commit::Written(Version { key, hash }))
 }
 

@@ -61,9 +61,7 @@ fn commit_locked(
 
 /// The canonical path the lock manager gives `path` (its folder resolved).
 fn canonical(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path.parent().unwrap())
-        .unwrap()
-        .join(path.file_name().unwrap())
+    crate::watch::watched_path(path).unwrap()
 }
 
 #[test]
