@@ -107,10 +107,16 @@ export declare function breakStaleLock(path: string, options: DiagnoseOptions): 
 /**
  * Writes `data` over `path` in one step if the file is still `expected` (a
  * token from `readDocument` or a previous commit; null: only a missing file
- * may be written): check, temp file, fsync, rename, directory fsync. Resolves
- * with the new version's token, or null when the file changed (nothing written).
+ * may be written): check, temp file, fsync, rename, directory fsync.
+ *
+ * Given the lock it runs under (`manager`, `lockId`, and `lockedPath`, the
+ * canonical path that lock was taken on), it writes only if the file still
+ * lies there, and once it wrote it lets that lock go itself, right after the
+ * rename and before the directory fsync: the next holder (in any process)
+ * starts while ours is made durable. The promise still resolves only once
+ * the directory fsync is done.
  */
-export declare function commitDocument(path: string, expected: string | undefined | null, data: Buffer | string, durable: boolean): Promise<string | null>
+export declare function commitDocument(path: string, expected: string | undefined | null, data: Buffer | string, durable: boolean, manager?: NativeLockManager | undefined | null, lockId?: number | undefined | null, lockedPath?: string | undefined | null): Promise<DocumentCommit>
 
 /**
  * Checks that locks and atomic saves work in `dir` (writable, O_EXCL create,
@@ -166,6 +172,22 @@ export interface DoctorResult {
   healthy: boolean
   checks: Array<DoctorCheck>
   advice: Array<string>
+}
+
+/** What `commitDocument` did. */
+export interface DocumentCommit {
+  /**
+   * The new version's token; absent when nothing was written (the file
+   * changed, or lies elsewhere than the lock).
+   */
+  version?: string
+  /** The file lies elsewhere than `lockedPath` (a link re-pointed): nothing written. */
+  elsewhere: boolean
+  /**
+   * The lock `lockId` was let go of (right after the rename): JS only
+   * updates its bookkeeping. False when it was not held any more (lost).
+   */
+  released: boolean
 }
 
 /**
@@ -452,6 +474,15 @@ export declare function probeOsLocks(dir: string): OsLockSupport
  * the JS thread: its bytes and version, or what it is instead.
  */
 export declare function readDocument(path: string, maxBytes: number): Promise<DocumentRead>
+
+/**
+ * `readDocument` on the JS thread, for a file of at most 64 KiB (a settings
+ * or roles file): a stat, an open and a read, ~10 µs on a local disk, where a
+ * trip to the thread pool and back costs ~40 µs. Null for a bigger file (read
+ * it with `readDocument`): at most 64 KiB + 1 bytes are read here, and a
+ * FIFO or device is refused before it is opened, as off the thread.
+ */
+export declare function readSmallDocument(path: string, maxBytes: number): DocumentRead | null
 
 /** Removes temp files of `path` left by writers that died; resolves with how many. */
 export declare function removeStaleTemps(path: string): Promise<number>

@@ -853,6 +853,7 @@ module.exports.mergeJsonText = nativeBinding.mergeJsonText
 module.exports.mergeJsonTextAsync = nativeBinding.mergeJsonTextAsync
 module.exports.probeOsLocks = nativeBinding.probeOsLocks
 module.exports.readDocument = nativeBinding.readDocument
+module.exports.readSmallDocument = nativeBinding.readSmallDocument
 module.exports.removeStaleTemps = nativeBinding.removeStaleTemps
 module.exports.replaceFile = nativeBinding.replaceFile
 module.exports.spliceNumberTokens = nativeBinding.spliceNumberTokens

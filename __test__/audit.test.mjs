@@ -51,6 +51,20 @@ describe('audit trail', () => {
     expect(entries.map((e) => `${e.op}:${e.outcome}`)).toEqual(['acquire:granted', 'release:released'])
   })
 
+  it("records a document's writes (the lock its commit lets go) and the external changes it sees", async () => {
+    const trail = path.join(dir, 'audit.jsonl')
+    fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+    const doc = await manager({ auditLog: trail }).openDocument(file, { watch: false })
+    await doc.update((v) => ({ counter: v.counter + 1 }))
+    fs.writeFileSync(file, JSON.stringify({ counter: 5 })) // another program
+    await doc.update((v) => ({ counter: v.counter + 1 }))
+    await waitUntil(() => readTrail(trail).some((e) => e.op === 'external-change'), 3000, 'the external change audited')
+    const ops = readTrail(trail).map((e) => `${e.op}:${e.outcome}`)
+    expect(ops.filter((op) => op === 'release:released').length).toBe(ops.filter((op) => op === 'acquire:granted').length)
+    expect(ops).toContain('external-change:reloaded')
+    await doc.close()
+  })
+
   it('rotates the trail at its size limit and keeps the previous ones', async () => {
     const trail = path.join(dir, 'audit.jsonl')
     const m = manager({ auditLog: trail, auditLogMaxBytes: 4096 })

@@ -1,11 +1,14 @@
-// JsonDocument: no lost updates across processes, group commit, coalescing,
-// read-your-writes, bad files never overwritten, writes that wait for the lock.
+// JsonDocument: no lost updates across processes (each commit letting its lock
+// go right after its rename), group commit, coalescing, read-your-writes, where
+// a changed file is read, bad files never overwritten, writes that wait for the lock.
 import fs from 'node:fs'
 import path from 'node:path'
+import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
 import { Child, dir, file, FIXTURES, incrementFromProcesses, sleep, startLockChild, useScratchDir, waitUntil, within } from './helpers.mjs'
 import { replaceFile } from '../testkit/replace.mjs'
 
+const require = createRequire(import.meta.url)
 const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
 
@@ -16,6 +19,95 @@ describe('JsonDocument', () => {
     expect(onDisk()).toEqual({ counter: 600 })
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([])
   }, 120000)
+
+  it('4 processes x 150 durable updates: every resolved update is on disk, each value seen once', async () => {
+    // The commit lets the lock go right after its rename, before the directory
+    // fsync: the next holder must still build on every write, and each
+    // promise resolves with a value no other update resolved with.
+    fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+    const reports = await incrementFromProcesses(Array(4).fill(file), 150)
+    const values = reports.flatMap((r) => r.values).sort((a, b) => a - b)
+    expect(values).toEqual(Array.from({ length: 600 }, (_, i) => i + 1))
+    for (const report of reports) expect(report.values).toEqual([...report.values].sort((a, b) => a - b))
+    expect(onDisk()).toEqual({ counter: 600 })
+  }, 120000)
+
+  it('a small changed file is read on the JS thread only under an OS lock (a local disk), never under lock files (a share)', async () => {
+    const addon = require('../native.js')
+    const { readSmallDocument } = addon
+    const onThisThread = []
+    addon.readSmallDocument = (...args) => {
+      onThisThread.push(args[0])
+      return readSmallDocument(...args)
+    }
+    try {
+      for (const strategy of ['auto', 'lockfile']) {
+        fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+        const doc = await manager({ strategy }).openDocument(file, { watch: false })
+        onThisThread.length = 0
+        fs.writeFileSync(file, JSON.stringify({ counter: 5 })) // another instance
+        expect(await doc.update((v) => ({ counter: v.counter + 1 }))).toEqual({ counter: 6 })
+        fs.writeFileSync(file, JSON.stringify({ counter: 9 }))
+        expect(await doc.read()).toEqual({ counter: 9 })
+        expect(onThisThread.length).toBe(strategy === 'auto' ? 2 : 0)
+        await doc.close()
+      }
+    } finally {
+      addon.readSmallDocument = readSmallDocument
+    }
+  })
+
+  it('a write lets its lock go itself: one acquired and one released event each, nothing left held', async () => {
+    fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+    const m = manager()
+    const events = []
+    m.on('acquired', (e) => events.push(`acquired ${e.exclusive}`))
+    m.on('released', (e) => events.push(`released ${e.exclusive} ${e.reason}`))
+    const doc = await m.openDocument(file, { watch: false })
+    events.length = 0
+    for (let i = 0; i < 3; i++) await doc.update((v) => ({ counter: v.counter + 1 }))
+    await Promise.all([doc.update((v) => ({ counter: v.counter + 1 })), doc.set({ counter: 10 })])
+    expect(events).toEqual(Array(4).fill(['acquired true', 'released true released']).flat())
+    expect(m.heldCount).toBe(0)
+    // Free at once, for this process and any other.
+    const lock = await m.acquireLock(file, { timeoutMs: 0 })
+    await lock.release()
+    expect(onDisk()).toEqual({ counter: 10 })
+    await doc.close()
+  })
+
+  it('a file rewritten by a program that takes no lock while fn runs: nothing written over it, fn applied again to it', async () => {
+    fs.writeFileSync(file, JSON.stringify({ counter: 0, by: 'start' }))
+    const doc = await manager().openDocument(file, { watch: false })
+    let calls = 0
+    const written = await doc.update((v) => {
+      // Under our lock, after the read: only the commit's version check can see it.
+      if (++calls === 1) fs.writeFileSync(file, JSON.stringify({ counter: 5, by: 'other' }))
+      return { ...v, counter: v.counter + 1 }
+    })
+    expect(calls).toBe(2)
+    expect(written).toEqual({ counter: 6, by: 'other' })
+    expect(onDisk()).toEqual({ counter: 6, by: 'other' })
+    // The version held is the one written: the next update builds on it.
+    await doc.update((v) => ({ ...v, counter: v.counter + 1 }))
+    expect(onDisk()).toEqual({ counter: 7, by: 'other' })
+    await doc.close()
+  })
+
+  it('its own writes are never taken for external changes, though each lets its lock go before it is done', async () => {
+    fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+    const doc = await manager().openDocument(file)
+    const external = []
+    doc.on('external-change', (e) => external.push(e.origin))
+    for (let i = 0; i < 30; i++) {
+      // A read() while the write is in flight, and the watch's look at it.
+      await Promise.all([doc.update((v) => ({ counter: v.counter + 1 })), sleep(i % 3).then(() => doc.read())])
+    }
+    await sleep(100)
+    expect(external).toEqual([])
+    expect(doc.get()).toEqual({ counter: 30 })
+    await doc.close()
+  })
 
   it('calls made together become one durable write (group commit) and sets coalesce', async () => {
     const doc = await manager().openDocument(file, { defaultValue: { counter: 0 } })

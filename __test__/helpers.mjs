@@ -136,6 +136,7 @@ export function useScratchDir({ contents = null } = {}) {
  * `count` JsonDocument.update increments of {counter} by one process per entry
  * of `files` (a path each; the same path again for more processes on one file),
  * all started together: every increment must be acknowledged without an error.
+ * Returns each process's report ({ acknowledged, errors, values }).
  */
 export async function incrementFromProcesses(files, count, timeoutMs = 100000) {
   const options = [JSON.stringify({ timeoutMs: 60000, retries: 1 }), JSON.stringify({ defaultValue: { counter: 0 } })]
@@ -147,4 +148,5 @@ export async function incrementFromProcesses(files, count, timeoutMs = 100000) {
     expect(report.errors).toEqual([])
     expect(report.acknowledged).toBe(count)
   }
+  return reports
 }

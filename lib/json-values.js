@@ -282,14 +282,26 @@ function parseJson(text) {
   return value
 }
 
-// Structural equality of JSON values.
+// Structural equality of JSON values, as Rust's: object members in any
+// order, arrays in order (documents, and mergeJson's walk: lib/merge/walk.js).
 function deepEqual(a, b) {
   if (a === b) return true
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  const keys = Object.keys(a)
-  if (keys.length !== Object.keys(b).length) return false
-  for (const key of keys) if (!Object.hasOwn(b, key) || !deepEqual(a[key], b[key])) return false
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const keysA = Object.keys(a)
+  const keysB = Object.keys(b)
+  if (keysA.length !== keysB.length) return false
+  for (let i = 0; i < keysA.length; i++) {
+    const key = keysA[i]
+    // Keys in the same order (the usual case) need no look-up of their own.
+    if (key !== keysB[i] && !Object.hasOwn(b, key)) return false
+    if (!deepEqual(a[key], b[key])) return false
+  }
   return true
 }
 

@@ -2,9 +2,10 @@
 // Lock: what acquireLock() hands its caller, one per grant of the native side.
 //
 // Invariants:
-// - A Lock is released exactly once (release(), or the native side letting go:
-//   lease expiry, lock file deleted, close), and its `signal` aborts when it is
-//   lost while held.
+// - A Lock is released exactly once (release(); a native call that ends it at
+//   our request: a document commit, right after its rename; or the native side
+//   letting go: lease expiry, lock file deleted, close), and its `signal`
+//   aborts when it is lost while held.
 // - A Lock dropped unreleased is released by the garbage collector (a
 //   FinalizationRegistry), and reported: a lock never outlives its holder's
 //   interest in it.
@@ -56,11 +57,18 @@ class Lock {
   }
 
   // Releases; false when the native side had already let go behind our back
-  // (lease expiry, close) and we were not told yet.
-  _finish() {
+  // (lease expiry, close) and we were not told yet. `releasedNatively`: the
+  // native side let go of it at our request (a document commit ends its lock
+  // itself, right after the rename): only the bookkeeping of release().
+  _finish(releasedNatively = false) {
     if (this.#released) return this.#lostReason === null
     this.#released = true
-    return this.#manager._releaseLock(this, this.#id)
+    return this.#manager._releaseLock(this, this.#id, releasedNatively)
+  }
+
+  // For a native call that ends this lock itself (commitDocument).
+  get _id() {
+    return this.#id
   }
 
   [asyncDispose]() {

@@ -205,10 +205,11 @@ class FileLockManager extends EventEmitter {
     return this.#native.heldCount
   }
 
-  _releaseLock(lock, id) {
+  // `released`: the native side already let go of it (at our request).
+  _releaseLock(lock, id, released = false) {
     droppedLocks.unregister(lock)
     this.#live.delete(id)
-    const wasHeld = this.#native.release(id)
+    const wasHeld = released || this.#native.release(id)
     if (wasHeld) {
       this.#emitIfHeard('released', { filePath: lock.filePath, exclusive: lock.exclusive, fencingToken: lock.fencingToken, reason: 'released' })
     }

@@ -12,7 +12,9 @@
 //   never lands on a file its lock does not cover (a link re-pointed meanwhile:
 //   EAGAIN, kept and retried).
 // - A new text from disk is taken one at a time (a read() and a watch event
-//   may both find it), and unsaved edits are rebased onto it.
+//   may both find it), and unsaved edits are rebased onto it; never while a
+//   write of ours is in flight (its commit lets the lock go before we hear of
+//   it): our own text is never taken for another writer's.
 
 const { ExactNumbers } = require('../exact-numbers.js')
 const { BIG_TEXT, breathe, markClean, isClean, copyOfInPieces, stringifyInPieces, parseFrozen, withoutBom, documentValue, documentValueSliced } = require('../json-values.js')
@@ -50,7 +52,7 @@ class DiskState {
     return this.text !== null && this.text.length > BIG_TEXT
   }
 
-  // Under the shared lock; without it where no lock can be made (read-only).
+  // Under the shared lock (fn gets its Lock); without it where no lock can be made (read-only).
   // A writer holding the lock longer than READ_LOCK_WAIT_MS does not hold up
   // reads: our writers replace the file by rename, so reading without the lock
   // gives a whole version (the one before that writer's).
@@ -64,10 +66,12 @@ class DiskState {
     }
   }
 
-  async readText() {
+  // `lock`: the Lock held, if any; under an OS lock (a local disk) a small
+  // file is read on this thread (files.js readRegular).
+  async readText(lock) {
     const { filePath } = this.#doc
     // Never blocks (FIFOs, devices refused: ENOTFILE) nor reads more than maxBytes (ETOOBIG).
-    const found = await readRegular(filePath, this.maxBytes)
+    const found = await readRegular(filePath, this.maxBytes, lock?.strategy === 'os')
     if (found === null) return null
     const { bytes, version } = found
     try {
@@ -244,7 +248,9 @@ class DiskState {
   // version we hold, and takes it as the version on disk; false when the file
   // is not that version any more (nothing written: read it, apply again).
   // `overwrite`: whatever the file holds (a recovery over unreadable bytes).
-  async write(value, { overwrite = false } = {}) {
+  // `lock`: the Lock held; a commit that writes lets it go itself, right
+  // after its rename (the write must be the last thing done under it).
+  async write(value, { overwrite = false, lock } = {}) {
     const { filePath, options } = this.#doc
     const big = this.big
     let text
@@ -266,7 +272,27 @@ class DiskState {
         maxBytes: this.maxBytes,
       })
     }
-    await this.#assertLockedWhereWritten()
+    // A commit under `lock` checks itself that the file lies where the lock is.
+    if (overwrite || lock === undefined) await this.#assertLockedWhereWritten()
+    // The commit lets its lock go right after the rename, before we hear of
+    // it: a text taken from disk meanwhile (a watch event, a read() under the
+    // shared lock) waits until this write is the version held, so our own
+    // text is never taken for another writer's.
+    let settle
+    const taken = new Promise((resolve) => {
+      settle = resolve
+    })
+    this.#taking = this.#taking.then(() => taken)
+    try {
+      return await this.#writeText(value, text, big, overwrite, lock)
+    } finally {
+      settle()
+    }
+  }
+
+  // write()'s text on disk, and taken as the version held; false: nothing written.
+  async #writeText(value, text, big, overwrite, lock) {
+    const { filePath, options } = this.#doc
     // After an overwrite the version is unknown (null): the next write reads first.
     let version = null
     try {
@@ -278,7 +304,7 @@ class DiskState {
       // Through a symbolic link, it writes the file the link leads to now, and keeps the link.
       const durable = options.durability !== 'none'
       if (overwrite) await addon.replaceFile(filePath, text, durable)
-      else version = await addon.commitDocument(filePath, this.version, text, durable)
+      else version = await this.#commit(text, durable, lock)
     } catch (error) {
       const failed = fromNative(error, { filePath })
       // A FIFO, device, folder or socket put in the file's place: refused, left as it is.
@@ -298,6 +324,23 @@ class DiskState {
     this.#lastRead = null
     this.prepareSpare()
     return true
+  }
+
+  // commitDocument's new version (null: the file changed). Under `lock` it
+  // checks that the file lies where the lock was taken, and lets the lock go
+  // once the text is in place; one that lies elsewhere (a link re-pointed)
+  // gets the full check (EAGAIN, or another lock of this chain covers it).
+  async #commit(text, durable, lock) {
+    const { filePath, native } = this.#doc
+    const under = lock === undefined ? [] : [native, lock._id, lock.filePath]
+    const done = await addon.commitDocument(filePath, this.version, text, durable, ...under)
+    if (done.released) lock._finish(true)
+    if (done.elsewhere) {
+      await this.#assertLockedWhereWritten()
+      return this.#commit(text, durable)
+    }
+    // (napi leaves a missing version out: undefined; null says "nothing written".)
+    return done.version ?? null
   }
 
   // Called under the exclusive lock of a write. Through a symbolic link, the

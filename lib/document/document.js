@@ -38,6 +38,10 @@ class JsonDocument extends EventEmitter {
 
   constructor(manager, native, filePath, options) {
     super()
+    // Whether the manager keeps an audit trail (a file or a logger): without
+    // one a record would be a native call per external change for nothing.
+    const { auditLog, logger } = manager.options
+    const audited = auditLog !== undefined || logger !== undefined
     const doc = {
       manager,
       native,
@@ -53,6 +57,7 @@ class JsonDocument extends EventEmitter {
       emit: AsyncResource.bind((name, payload) => this.#emitSafely(name, payload)),
       heard: (name) => this.listenerCount(name) > 0,
       audit: (op, outcome, detail) => {
+        if (!audited) return
         try {
           native.recordDocumentEvent(op, filePath, outcome, detail)
         } catch {
@@ -270,8 +275,8 @@ class JsonDocument extends EventEmitter {
     this.#assertOpen()
     const { disk } = this.#doc
     if (disk.isCurrent()) return this.get()
-    await disk.withReadLock(async () => {
-      const text = await disk.readText()
+    await disk.withReadLock(async (lock) => {
+      const text = await disk.readText(lock)
       if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'read')
     })
     return this.get()

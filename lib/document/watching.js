@@ -122,8 +122,8 @@ class Watching {
       return
     }
     this.#refreshing = disk
-      .withReadLock(async () => {
-        const text = await disk.readText()
+      .withReadLock(async (lock) => {
+        const text = await disk.readText(lock)
         if (text === null || text === disk.text) return
         let parsed
         try {

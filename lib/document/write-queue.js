@@ -6,9 +6,10 @@
 //   the file read inside that lock (re-read unless one stat says it is still
 //   the version held; the commit checks again before it writes), and replaces
 //   it atomically (native commitDocument: temp file, fsync, rename, directory
-//   fsync): concurrent updates from any
-//   number of processes never lose an increment, and a crash leaves the old or
-//   the new version.
+//   fsync; the lock is let go right after the rename, the promise resolves
+//   after the directory fsync): concurrent updates from any number of
+//   processes never lose an increment, and a crash leaves the old or the new
+//   version.
 // - Operations apply in call order; all calls made before a write starts go
 //   into that one write (group commit), and each promise resolves only when
 //   the write containing it is durable.
@@ -122,12 +123,12 @@ class WriteQueue {
     // first attempt needs no AbortController (one per write was measurable).
     this.#drainAbort = this.#announced ? new AbortController() : null
     try {
-      written = await doc.manager.withLock(doc.filePath, async () => {
+      written = await doc.manager.withLock(doc.filePath, async (lock) => {
         for (let attempt = 1; ; attempt++) {
           // The file is read only when it may not be the version we hold (one
           // stat says); the commit checks again, by content, before it writes.
           if (attempt > 1 || !disk.mayBeCurrent()) {
-            const text = await disk.readText()
+            const text = await disk.readText(lock)
             if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'write')
           }
           let value = disk.value
@@ -147,7 +148,9 @@ class WriteQueue {
           // it (a sync tool's burst) gets the last attempt written over what
           // was read just before, as every write did before versions were
           // checked: that program takes no lock, the race is its to lose.
-          if (await disk.write(value, { overwrite: attempt === COMMIT_ATTEMPTS })) return value
+          // The commit lets the lock go itself once its text is renamed into
+          // place (before the directory fsync): nothing after it needs the lock.
+          if (await disk.write(value, { overwrite: attempt === COMMIT_ATTEMPTS, lock })) return value
         }
       }, { timeoutMs: doc.options.timeoutMs, signal: this.#drainAbort?.signal })
     } catch (caught) {

@@ -71,9 +71,9 @@ function formOf(value, key, depth) {
 }
 
 // Whether a member's form is the member itself (an undefined member has
-// none; -0's form 0 is not -0).
+// none; -0's form 0 is not -0; NaN's form is null).
 function unchanged(form, member) {
-  return form === member && form !== undefined && (form !== 0 || 1 / member > 0)
+  return form !== undefined && Object.is(form, member)
 }
 
 function objectForm(object, depth) {
@@ -105,8 +105,7 @@ function arrayForm(array, depth) {
     const form = typeof item === 'string' ? item : formOf(item, i, depth)
     if (copy === null) {
       if (unchanged(form, item)) continue
-      copy = []
-      for (let j = 0; j < i; j++) copy.push(array[j])
+      copy = array.slice(0, i) // no hole before i: a hole starts the copy
     }
     copy.push(form === undefined ? null : form) // a hole, undefined, a function: null, as JSON.stringify writes
   }

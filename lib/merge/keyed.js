@@ -10,7 +10,7 @@
 // from 7), and numbers that are equal are the same id, as in Rust. Members
 // are visited, and ties between the sides broken, as Rust does.
 
-const { compareLists, compareKeys, compareIds } = require('./text-forms.js')
+const { compareLists, compareAsRust, compareIds } = require('./text-forms.js')
 
 /**
  * The members of two or three versions (base, mine, theirs; before, after)
@@ -36,7 +36,7 @@ class Members {
 
   /** How Rust sorts the keys of two slots. */
   compare(a, b) {
-    return this.ordered ? compareIds(this.keys[a], this.keys[b]) : compareKeys(this.keys[a], this.keys[b])
+    return this.ordered ? compareIds(this.keys[a], this.keys[b]) : compareAsRust(this.keys[a], this.keys[b])
   }
 
   /** The keys of a version, in its order (an id list of an `order` conflict). */

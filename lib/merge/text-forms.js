@@ -102,11 +102,6 @@ function compareLists(a, b, compare) {
   return a.length - b.length
 }
 
-/** Object keys in Rust's order. */
-function compareKeys(a, b) {
-  return compareAsRust(a, b)
-}
-
 /** Element ids in Rust's order: by their texts, so every string id before every number id. */
 function compareIds(a, b) {
   return compareAsRust(idText(a), idText(b))
@@ -124,7 +119,7 @@ function canonicalJson(value) {
       return String(value)
   }
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  const keys = Object.keys(value).sort(compareKeys)
+  const keys = Object.keys(value).sort(compareAsRust)
   return `{${keys.map((key) => `${quote(key)}:${canonicalJson(value[key])}`).join(',')}}`
 }
 
@@ -148,4 +143,4 @@ function pathText(segments, arrayKey) {
   return text
 }
 
-module.exports = { quote, numberText, idText, compareAsRust, compareLists, compareKeys, compareIds, canonicalJson, pathText }
+module.exports = { compareAsRust, compareLists, compareIds, canonicalJson, pathText }

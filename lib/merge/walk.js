@@ -15,30 +15,9 @@
 //   the same merged value and mirrored conflicts.
 
 const { setMember } = require('../json-slices.js')
+const { deepEqual: equal } = require('../json-values.js')
 const { canonicalJson, compareAsRust, pathText } = require('./text-forms.js')
 const { objectMembers, elementMembers, mergeOrder, sameList } = require('./keyed.js')
-
-/** Structural equality of JSON values, as Rust's: object members in any order, arrays in order. */
-function equal(a, b) {
-  if (a === b) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!equal(a[i], b[i])) return false
-    return true
-  }
-  if (Array.isArray(b)) return false
-  const keysA = Object.keys(a)
-  const keysB = Object.keys(b)
-  if (keysA.length !== keysB.length) return false
-  for (let i = 0; i < keysA.length; i++) {
-    const key = keysA[i]
-    // Keys in the same order (the usual case) need no look-up of their own.
-    if (key !== keysB[i] && !Object.hasOwn(b, key)) return false
-    if (!equal(a[key], b[key])) return false
-  }
-  return true
-}
 
 const isObject = (value) => value !== null && typeof value === 'object' && !Array.isArray(value)
 
@@ -202,7 +181,7 @@ class Differ {
     for (const slot of beforeOrder) {
       const b = before[slot]
       const a = after[slot]
-      if (equal(b, a)) continue
+      if (a === b) continue // value() looks deeper: no walk of an equal pair twice
       this.path.push(segment(members.keys[slot]))
       if (a === undefined) this.record('removed', b, undefined)
       else this.value(b, a)
@@ -224,4 +203,4 @@ class Differ {
   }
 }
 
-module.exports = { mergeValues, diffValues, equal }
+module.exports = { mergeValues, diffValues }

@@ -5,9 +5,13 @@
 //!
 //! Invariants:
 //! - A document's read and its write are one trip off the JS thread each
-//!   (`readDocument`, `commitDocument`: `document::version`); whether the file
-//!   is still the version known is one `stat` on the JS thread
-//!   (`documentIsCurrent`, ~2 µs on a local disk: cheaper than any hop).
+//!   (`readDocument`, `commitDocument`: `document::version`), but a read of a
+//!   file of at most 64 KiB, which is done on the JS thread
+//!   (`readSmallDocument`: cheaper than the hop); whether the file is still
+//!   the version known is one `stat` on the JS thread (`documentIsCurrent`,
+//!   ~2 µs on a local disk: cheaper than any hop).
+//! - A commit given its lock lets it go right after the rename (the engine's
+//!   release, as `release()` does), and resolves after the directory fsync.
 //! - A replace happens off the JS thread and rejects with the engine's code
 //!   (`coded`); a big text crosses as a string, never as a JS Buffer (a 50 MB
 //!   Buffer's external memory made V8 collect garbage on the JS thread).
@@ -17,14 +21,15 @@
 use std::path::Path;
 
 use napi::bindgen_prelude::AsyncTask;
-use napi::bindgen_prelude::{Buffer, Either};
+use napi::bindgen_prelude::{Buffer, ClassInstance, Either};
 use napi_derive::napi;
 
 use file_lock_core::document::atomic_write::{self, Durability};
-use file_lock_core::document::version::{self, Commit, Current, Found, Version};
-use file_lock_core::lock::LockError;
+use file_lock_core::document::version::{self, Commit, Current, Found, UnderLock, Version};
+use file_lock_core::lock::{LockError, ReleaseReason};
 
-use super::coded::{off_thread, OffThread};
+use super::coded::{off_thread, to_napi_error, OffThread};
+use super::manager::NativeLockManager;
 
 /// Replaces `path` with `data` atomically (unique temp file, rename), durably
 /// when `durable` (fsync of file and directory), off the JS thread. Rejects
@@ -90,67 +95,146 @@ pub fn read_document(
     path: String,
     max_bytes: f64,
 ) -> napi::Result<AsyncTask<OffThread<DocumentRead>>, String> {
-    let limit = if max_bytes.is_finite() && max_bytes >= 0.0 {
+    let limit = byte_limit(max_bytes);
+    Ok(off_thread(move || {
+        Ok(document_read(read_found(&path, limit)?))
+    }))
+}
+
+/// What is at `path`, read up to `limit` bytes (both readers).
+fn read_found(path: &str, limit: u64) -> Result<Found, LockError> {
+    version::read(Path::new(path), limit).map_err(|e| LockError::io(path, "read", e))
+}
+
+/// Past this size a document is never read on the JS thread.
+const SMALL_READ: u64 = 64 * 1024;
+
+/// `readDocument` on the JS thread, for a file of at most 64 KiB (a settings
+/// or roles file): a stat, an open and a read, ~10 µs on a local disk, where a
+/// trip to the thread pool and back costs ~40 µs. Null for a bigger file (read
+/// it with `readDocument`): at most 64 KiB + 1 bytes are read here, and a
+/// FIFO or device is refused before it is opened, as off the thread.
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub fn read_small_document(
+    path: String,
+    max_bytes: f64,
+) -> napi::Result<Option<DocumentRead>, String> {
+    let limit = byte_limit(max_bytes);
+    let found = read_found(&path, limit.min(SMALL_READ)).map_err(to_napi_error)?;
+    Ok(match found {
+        Found::TooBig(_) if limit > SMALL_READ => None,
+        found => Some(document_read(found)),
+    })
+}
+
+fn byte_limit(max_bytes: f64) -> u64 {
+    if max_bytes.is_finite() && max_bytes >= 0.0 {
         max_bytes as u64
     } else {
         u64::MAX - 1
+    }
+}
+
+fn document_read(found: Found) -> DocumentRead {
+    let nothing = |kind: &str| DocumentRead {
+        kind: kind.to_string(),
+        bytes: None,
+        version: None,
+        what: None,
+        size: None,
     };
-    Ok(off_thread(move || {
-        let found =
-            version::read(Path::new(&path), limit).map_err(|e| LockError::io(&path, "read", e))?;
-        let nothing = |kind: &str| DocumentRead {
-            kind: kind.to_string(),
-            bytes: None,
-            version: None,
-            what: None,
-            size: None,
-        };
-        Ok(match found {
-            Found::Missing => nothing("missing"),
-            Found::NotAFile(what) => DocumentRead {
-                what: Some(what.to_string()),
-                ..nothing("notAFile")
-            },
-            Found::TooBig(size) => DocumentRead {
-                size: size.map(|s| s as f64),
-                ..nothing("tooBig")
-            },
-            Found::File { bytes, version } => DocumentRead {
-                bytes: Some(bytes.into()),
-                version: Some(version.token()),
-                ..nothing("file")
-            },
-        })
-    }))
+    match found {
+        Found::Missing => nothing("missing"),
+        Found::NotAFile(what) => DocumentRead {
+            what: Some(what.to_string()),
+            ..nothing("notAFile")
+        },
+        Found::TooBig(size) => DocumentRead {
+            size: size.map(|s| s as f64),
+            ..nothing("tooBig")
+        },
+        Found::File { bytes, version } => DocumentRead {
+            bytes: Some(bytes.into()),
+            version: Some(version.token()),
+            ..nothing("file")
+        },
+    }
+}
+
+/// What `commitDocument` did.
+#[napi(object)]
+pub struct DocumentCommit {
+    /// The new version's token; absent when nothing was written (the file
+    /// changed, or lies elsewhere than the lock).
+    pub version: Option<String>,
+    /// The file lies elsewhere than `lockedPath` (a link re-pointed): nothing written.
+    pub elsewhere: bool,
+    /// The lock `lockId` was let go of (right after the rename): JS only
+    /// updates its bookkeeping. False when it was not held any more (lost).
+    pub released: bool,
 }
 
 /// Writes `data` over `path` in one step if the file is still `expected` (a
 /// token from `readDocument` or a previous commit; null: only a missing file
-/// may be written): check, temp file, fsync, rename, directory fsync. Resolves
-/// with the new version's token, or null when the file changed (nothing written).
+/// may be written): check, temp file, fsync, rename, directory fsync.
+///
+/// Given the lock it runs under (`manager`, `lockId`, and `lockedPath`, the
+/// canonical path that lock was taken on), it writes only if the file still
+/// lies there, and once it wrote it lets that lock go itself, right after the
+/// rename and before the directory fsync: the next holder (in any process)
+/// starts while ours is made durable. The promise still resolves only once
+/// the directory fsync is done.
 #[cfg_attr(test, allow(dead_code))]
-#[napi(ts_return_type = "Promise<string | null>")]
+#[napi(ts_return_type = "Promise<DocumentCommit>")]
 pub fn commit_document(
     path: String,
     expected: Option<String>,
     data: Either<Buffer, String>,
     durable: bool,
-) -> napi::Result<AsyncTask<OffThread<Option<String>>>, String> {
+    manager: Option<ClassInstance<NativeLockManager>>,
+    lock_id: Option<i64>,
+    locked_path: Option<String>,
+) -> napi::Result<AsyncTask<OffThread<DocumentCommit>>, String> {
     let bytes: Vec<u8> = match data {
         Either::A(buffer) => buffer.to_vec(),
         Either::B(text) => text.into_bytes(),
     };
     // A token we did not make knows no version: only a missing file is written.
     let expected = expected.as_deref().and_then(Version::from_token);
+    let lock = match (manager, lock_id, locked_path) {
+        (Some(manager), Some(id), Some(locked)) => {
+            Some((manager.core().clone(), id as u64, locked))
+        }
+        _ => None,
+    };
     Ok(off_thread(move || {
-        match version::commit(
+        let mut released = false;
+        let mut release = || {
+            if let Some((core, id, _)) = &lock {
+                released = core.release(*id, ReleaseReason::Explicit);
+            }
+        };
+        let under = lock.as_ref().map(|(_, _, locked)| UnderLock {
+            locked: Path::new(locked),
+            release: &mut release,
+        });
+        let outcome = version::commit_under(
             Path::new(&path),
             expected.as_ref(),
             &bytes,
             durability(durable),
-        ) {
-            Ok(Commit::Written(version)) => Ok(Some(version.token())),
-            Ok(Commit::Changed) => Ok(None),
+            under,
+        );
+        let said = |version, elsewhere| DocumentCommit {
+            version,
+            elsewhere,
+            released,
+        };
+        match outcome {
+            Ok(Commit::Written(version)) => Ok(said(Some(version.token()), false)),
+            Ok(Commit::Changed) => Ok(said(None, false)),
+            Ok(Commit::Elsewhere) => Ok(said(None, true)),
             Err(e) => Err(LockError::io(&path, "write", e).into()),
         }
     }))

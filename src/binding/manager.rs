@@ -143,6 +143,12 @@ impl NativeLockManager {
         })
     }
 
+    /// The engine, for a native call of another binding that ends a lock of
+    /// this manager itself (`commitDocument` lets its lock go after the rename).
+    pub(crate) fn core(&self) -> &LockManager {
+        &self.core
+    }
+
     /// Whether `waiting` events are wanted (building one reads the holder record).
     #[napi]
     pub fn set_waiting_interest(&self, wanted: bool) {

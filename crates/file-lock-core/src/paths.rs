@@ -186,6 +186,13 @@ fn plain_form(verbatim: &Path) -> Option<PathBuf> {
 /// result need not exist (a link to a missing file leads to where it would
 /// be). Folders along the way are left to the OS to resolve.
 pub fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    follow_links_seen(path).map(|(target, _)| target)
+}
+
+/// `follow_links`, and what its one `lstat` of the result found there
+/// (`None`: nothing): a writer needs both, and a second look would cost a
+/// syscall per write.
+pub fn follow_links_seen(path: &Path) -> io::Result<(PathBuf, Option<std::fs::Metadata>)> {
     let mut current = path.to_path_buf();
     for _ in 0..=MAX_LINKS {
         match std::fs::symlink_metadata(&current) {
@@ -197,8 +204,8 @@ pub fn follow_links(path: &Path) -> io::Result<PathBuf> {
                     None => target,
                 };
             }
-            Ok(_) => return Ok(current),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Ok(meta) => return Ok((current, Some(meta))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((current, None)),
             Err(e) => return Err(e),
         }
     }
@@ -250,24 +257,30 @@ pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 /// is and contains "not a regular file" (document.js codes it `ENOTFILE`).
 pub fn refuse_special(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if !meta.is_file() => {
-            let kind = kind_of(&meta);
-            let what = if kind == "not a regular file" {
-                "something that is not a regular file".to_string()
-            } else {
-                format!("{kind}, not a regular file")
-            };
-            Err(io::Error::new(
-                if meta.is_dir() {
-                    io::ErrorKind::IsADirectory
-                } else {
-                    io::ErrorKind::InvalidInput
-                },
-                format!("{} is {what}; it was left as it is", path.display()),
-            ))
-        }
-        _ => Ok(()),
+        Ok(meta) => refuse_special_seen(path, &meta),
+        Err(_) => Ok(()),
     }
+}
+
+/// `refuse_special` for what an `lstat` of `path` already found.
+pub fn refuse_special_seen(path: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    let kind = kind_of(meta);
+    let what = if kind == "not a regular file" {
+        "something that is not a regular file".to_string()
+    } else {
+        format!("{kind}, not a regular file")
+    };
+    Err(io::Error::new(
+        if meta.is_dir() {
+            io::ErrorKind::IsADirectory
+        } else {
+            io::ErrorKind::InvalidInput
+        },
+        format!("{} is {what}; it was left as it is", path.display()),
+    ))
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! - Success is reported only once the rename happened (and, with
 //!   `Durability::Fsync`, once file and directory are on disk: F_FULLFSYNC on
 //!   macOS); on any failure the temp file is removed and the target untouched.
+//!   A caller's step between the rename and the directory fsync (a commit
+//!   letting its lock go) runs only once the rename happened.
 //! - Temp names carry our pid and where it means something (host name, boot,
 //!   PID namespace: `ProcessIdentity::file_token`), so a temp file left by a
 //!   crashed writer can be told from one being written (`remove_stale_temps`),
@@ -22,7 +24,7 @@
 //!   files are built on its stem), and stale temp cleanup recognises both forms.
 
 use std::ffi::OsStr;
-use std::fs::{File, OpenOptions};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,59 +57,107 @@ fn temp_path(target: &Path) -> io::Result<PathBuf> {
 /// missing). When `path` is a symbolic link, the file it leads to (now) is
 /// replaced, in that file's directory, and the link is kept.
 pub fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
-    replace_hashed(path, bytes, own_writes::content_hash(bytes), durability).map(drop)
+    let replace = Replace::prepare(path)?;
+    if let Some(found) = &replace.found {
+        paths::refuse_special_seen(&replace.target, found)?;
+    }
+    replace.write(bytes, own_writes::content_hash(bytes), durability, |_| {
+        Ok(())
+    })
 }
 
-/// `replace`, given the content hash of `bytes` (computed once by a caller
-/// that needs it too); returns the path of the file replaced (links followed).
-pub fn replace_hashed(
-    path: &Path,
-    bytes: &[u8],
-    hash: u64,
-    durability: Durability,
-) -> io::Result<PathBuf> {
-    let target = paths::follow_links(path)?;
-    paths::refuse_special(&target)?;
-    let temp = temp_path(&target)?;
-    let result = write_then_rename(path, &target, &temp, bytes, hash, durability);
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map(|()| target)
+/// A replace made ready, by as few syscalls as it can (one `lstat` when
+/// `path` is no link): where it writes, what is there now, and the names
+/// watchers know the file by. `version::commit` checks its version and its
+/// lock against this before anything is written.
+pub(crate) struct Replace {
+    /// The file replaced: the path given with its links followed.
+    pub(crate) target: PathBuf,
+    /// What an `lstat` of `target` found (`None`: nothing there).
+    pub(crate) found: Option<Metadata>,
+    temp: PathBuf,
+    /// The names watchers know the file by (canonical folder: `watch::watched_path`),
+    /// computed once: `target`'s, and the path given when it is a link.
+    canonical: Option<PathBuf>,
+    link: Option<PathBuf>,
 }
 
-fn write_then_rename(
-    path: &Path,
-    target: &Path,
-    temp: &Path,
-    bytes: &[u8],
-    hash: u64,
-    durability: Durability,
-) -> io::Result<()> {
-    refuse_read_only(target)?;
-    let mut file = create_temp(temp, target)?;
-    file.write_all(bytes)?;
-    if durability == Durability::Fsync {
-        full_sync(&file)?;
+impl Replace {
+    pub(crate) fn prepare(path: &Path) -> io::Result<Replace> {
+        let (target, found) = paths::follow_links_seen(path)?;
+        let temp = temp_path(&target)?;
+        let canonical = crate::watch::watched_path(&target).ok();
+        let link = if path == target {
+            None
+        } else {
+            crate::watch::watched_path(path).ok()
+        };
+        Ok(Replace {
+            target,
+            found,
+            temp,
+            canonical,
+            link,
+        })
     }
-    drop(file);
-    // Known as ours before anyone can see it, so watchers never call it external:
-    // under the spelling written to and, through a link, the file it leads to.
-    let spellings = if path == target {
-        &[path][..]
-    } else {
-        &[path, target][..]
-    };
-    for spelling in spellings {
-        if let Ok(watched) = crate::watch::watched_path(spelling) {
-            own_writes::record(&watched, hash);
+
+    /// `target` as the lock manager names it (canonical folder; what
+    /// `lock::manager::resolve_target` gives), and as own writes record it;
+    /// `None` when its folder cannot be resolved (the write then fails).
+    pub(crate) fn canonical_target(&self) -> Option<&Path> {
+        self.canonical.as_deref()
+    }
+
+    /// Writes `bytes` (whose content hash is `hash`) to a temp file and renames
+    /// it over `target`; `after_rename` runs right after the rename, before
+    /// the directory fsync (a commit states its version and lets its lock go
+    /// there), and what it returns is returned. On failure the temp file is
+    /// removed.
+    pub(crate) fn write<T>(
+        self,
+        bytes: &[u8],
+        hash: u64,
+        durability: Durability,
+        after_rename: impl FnOnce(&Path) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let result = self.write_then_rename(bytes, hash, durability, after_rename);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.temp);
         }
+        result
     }
-    rename_with_retries(temp, target)?;
-    if durability == Durability::Fsync {
-        sync_directory(target.parent().unwrap_or(Path::new(".")))?;
+
+    fn write_then_rename<T>(
+        &self,
+        bytes: &[u8],
+        hash: u64,
+        durability: Durability,
+        after_rename: impl FnOnce(&Path) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let (target, temp) = (&self.target, &self.temp);
+        if self.found.is_some() {
+            refuse_read_only(target)?;
+        }
+        let mut file = create_temp(temp, self.found.as_ref())?;
+        file.write_all(bytes)?;
+        if durability == Durability::Fsync {
+            // fsync, not fdatasync: the file is new, its size and blocks are
+            // metadata that must be on disk before the rename is.
+            full_sync(&file)?;
+        }
+        drop(file);
+        // Known as ours before anyone can see it, so watchers never call it external:
+        // under the spelling written to and, through a link, the file it leads to.
+        for watched in [&self.link, &self.canonical].into_iter().flatten() {
+            own_writes::record(watched, hash);
+        }
+        rename_with_retries(temp, target)?;
+        let renamed = after_rename(target)?;
+        if durability == Durability::Fsync {
+            sync_directory(target.parent().unwrap_or(Path::new(".")))?;
+        }
+        Ok(renamed)
     }
-    Ok(())
 }
 
 /// A rename would replace a read-only file as easily as any other: honour the
@@ -133,18 +183,18 @@ fn refuse_read_only(target: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn create_temp(temp: &Path, target: &Path) -> io::Result<File> {
+fn create_temp(temp: &Path, found: Option<&Metadata>) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         // Keep the target's permissions; a new file gets the usual 0644 (less umask).
-        let mode = std::fs::metadata(target).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        let mode = found.map_or(0o644, |m| m.permissions().mode() & 0o7777);
         options.mode(mode).custom_flags(libc::O_NOFOLLOW);
     }
     #[cfg(not(unix))]
-    let _ = target;
+    let _ = found;
     options.open(temp)
 }
 

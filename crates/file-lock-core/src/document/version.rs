@@ -11,6 +11,10 @@
 //!   nothing is written, and the caller reads the file again.
 //! - A missing file counts as "no version": writing over nothing is allowed
 //!   whatever the caller knew (as a write after an external delete always was).
+//! - Under a lock (`commit_under`), a file that lies elsewhere than the lock is
+//!   not written, and the lock is let go only once the new text is renamed into
+//!   place and its version stated (never on `Changed`/`Elsewhere`/failure
+//!   before the rename): the caller's promise still waits for the directory fsync.
 //! - A read never blocks and never outgrows memory: a FIFO, a device, a
 //!   folder or a socket is reported before a byte is read (and a FIFO is only
 //!   ever opened with O_NONBLOCK); more than `max_bytes` is reported after
@@ -224,6 +228,23 @@ pub enum Commit {
     Written(Version),
     /// The file is not the version expected: nothing was written.
     Changed,
+    /// The file now lies elsewhere than the lock the caller holds (a link
+    /// re-pointed since the lock was taken): nothing was written.
+    Elsewhere,
+}
+
+/// The lock a commit runs under, for a caller that wants the commit to check
+/// it and let it go. (This module takes no lock and knows no lock engine:
+/// the caller says where its lock is and how to let it go.)
+pub struct UnderLock<'a> {
+    /// The canonical path the lock was taken on (`lock::LockManager::resolve`'s
+    /// form): a file that lies elsewhere now is not written.
+    pub locked: &'a Path,
+    /// Lets the lock go. Called once the new text is renamed into place and
+    /// its version is known, before the directory fsync: the next holder can
+    /// read the new text at once, and its own directory fsync (of the same
+    /// directory, after ours started) cannot make its text durable before ours.
+    pub release: &'a mut dyn FnMut(),
 }
 
 /// Writes `bytes` over `path` if it is still `expected` (`None`: the caller
@@ -234,26 +255,51 @@ pub fn commit(
     bytes: &[u8],
     durability: Durability,
 ) -> io::Result<Commit> {
-    if !still(path, expected)? {
+    commit_under(path, expected, bytes, durability, None)
+}
+
+/// `commit`, under a lock it checks (`Elsewhere`) and lets go once the new
+/// text is in place (only when it wrote: otherwise the caller still holds it).
+pub fn commit_under(
+    path: &Path,
+    expected: Option<&Version>,
+    bytes: &[u8],
+    durability: Durability,
+    lock: Option<UnderLock<'_>>,
+) -> io::Result<Commit> {
+    let replace = atomic_write::Replace::prepare(path)?;
+    if let Some(lock) = &lock {
+        // A folder that cannot be resolved fails the write below, as before.
+        if replace.canonical_target().is_some_and(|c| c != lock.locked) {
+            return Ok(Commit::Elsewhere);
+        }
+    }
+    if !still(path, replace.found.as_ref(), expected)? {
         return Ok(Commit::Changed);
     }
     let hash = content_hash(bytes);
-    let target = atomic_write::replace_hashed(path, bytes, hash, durability)?;
-    let key = StatKey::of(&std::fs::metadata(&target)?);
+    let key = replace.write(bytes, hash, durability, |target| {
+        // Stated before the lock goes: after that, another writer's file may be there.
+        let key = StatKey::of(&std::fs::metadata(target)?);
+        if let Some(lock) = lock {
+            (lock.release)();
+        }
+        Ok(key)
+    })?;
     Ok(Commit::Written(Version { key, hash }))
 }
 
-/// Whether the file at `path` is `expected` (or missing).
-fn still(path: &Path, expected: Option<&Version>) -> io::Result<bool> {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
-        Err(e) => return Err(e),
+/// Whether the file at `path` is `expected` (or missing), given what an
+/// `lstat` of where its links lead found there (`found`: the same as a `stat`
+/// of `path`, one syscall fewer).
+fn still(path: &Path, found: Option<&Metadata>, expected: Option<&Version>) -> io::Result<bool> {
+    let Some(meta) = found else {
+        return Ok(true);
     };
     let Some(expected) = expected else {
         return Ok(false);
     };
-    let key = StatKey::of(&meta);
+    let key = StatKey::of(meta);
     if !meta.is_file() || key.size != expected.key.size {
         return Ok(false);
     }

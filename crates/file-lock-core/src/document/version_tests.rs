@@ -31,8 +31,37 @@ fn commit_over(path: &Path, expected: Option<&Version>, bytes: &[u8]) -> Commit 
 fn written(outcome: Commit) -> Version {
     match outcome {
         Commit::Written(version) => version,
-        Commit::Changed => panic!("expected the commit to write"),
+        other => panic!("expected the commit to write, got {other:?}"),
     }
+}
+
+/// A commit under a lock on `locked`; what the file held each time the lock
+/// was let go (at most once).
+fn commit_locked(
+    path: &Path,
+    locked: &Path,
+    expected: Option<&Version>,
+    bytes: &[u8],
+) -> (Commit, Vec<Vec<u8>>) {
+    let mut seen_at_release = Vec::new();
+    let mut release = || seen_at_release.push(std::fs::read(path).unwrap());
+    let outcome = commit_under(
+        path,
+        expected,
+        bytes,
+        Durability::Fsync,
+        Some(UnderLock {
+            locked,
+            release: &mut release,
+        }),
+    )
+    .unwrap();
+    (outcome, seen_at_release)
+}
+
+/// The canonical path the lock manager gives `path` (its folder resolved).
+fn canonical(path: &Path) -> PathBuf {
+    crate::watch::watched_path(path).unwrap()
 }
 
 #[test]
@@ -136,4 +165,52 @@ fn what_is_not_a_regular_file_or_too_big_is_reported_unread() {
     std::fs::write(&path, b"0123456789ab").unwrap();
     assert!(matches!(read(&path, 10).unwrap(), Found::TooBig(Some(12))));
     assert!(matches!(read(&path, 12).unwrap(), Found::File { .. }));
+}
+
+#[test]
+fn a_commit_under_a_lock_lets_it_go_once_its_text_is_in_place_and_its_version_known() {
+    let (_dir, path, version) = read_after_writing(b"[1]");
+    let (outcome, seen) = commit_locked(&path, &canonical(&path), Some(&version), b"[1,2]");
+    let next = written(outcome);
+    // Let go after the rename: the next holder reads the new text at once.
+    assert_eq!(seen, vec![b"[1,2]".to_vec()]);
+    assert_eq!(read_file(&path).1, next, "the version said is the file's");
+}
+
+#[test]
+fn a_commit_under_a_lock_that_writes_nothing_keeps_the_lock() {
+    let (_dir, path, version) = read_after_writing(b"[1]");
+    std::fs::write(&path, b"[1,2,3]").unwrap();
+    let (outcome, seen) = commit_locked(&path, &canonical(&path), Some(&version), b"[2]");
+    assert_eq!(outcome, Commit::Changed);
+    assert!(
+        seen.is_empty(),
+        "the caller still holds its lock to read again"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_that_lies_elsewhere_than_the_lock_is_not_written() {
+    // The lock was taken where roles.json led then; the link now leads elsewhere.
+    let (dir, path, version) = read_after_writing(b"[1]");
+    let elsewhere = dir.path().join("elsewhere.json");
+    std::fs::write(&elsewhere, b"[1]").unwrap();
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    let (outcome, seen) = commit_locked(&link, &canonical(&path), Some(&version), b"[2]");
+    assert_eq!(outcome, Commit::Elsewhere);
+    assert!(seen.is_empty());
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), b"[1]");
+    assert_eq!(std::fs::read(&path).unwrap(), b"[1]");
+    // Through the link to where the lock is, it writes (and keeps the link).
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let (outcome, seen) = commit_locked(&link, &canonical(&path), Some(&version), b"[2]");
+    written(outcome);
+    assert_eq!(seen, vec![b"[2]".to_vec()]);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
