@@ -293,6 +293,8 @@ export interface AuditEntry {
     | 'merged'
     | 'conflict'
     | 'conflict-resolved'
+    /** macOS: the file system refused F_FULLFSYNC; durable writes get a plain fsync (once per document). */
+    | 'weak-flush'
   file: string
   /** Set for lock operations; absent for document events. */
   strategy?: 'os' | 'lockfile'

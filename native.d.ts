@@ -188,6 +188,11 @@ export interface DocumentCommit {
    * updates its bookkeeping. False when it was not held any more (lost).
    */
   released: boolean
+  /**
+   * Apple only: why the file had a plain fsync instead of F_FULLFSYNC (the
+   * file system refused it), for the audit trail; absent when fully flushed.
+   */
+  weakFlush?: string
 }
 
 /**

@@ -1,5 +1,6 @@
 // The audit trail: every acquisition, release, timeout and lease expiry, as
 // JSON lines in a file (0600, rotated) and/or through a logger callback.
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -62,7 +63,29 @@ describe('audit trail', () => {
     const ops = readTrail(trail).map((e) => `${e.op}:${e.outcome}`)
     expect(ops.filter((op) => op === 'release:released').length).toBe(ops.filter((op) => op === 'acquire:granted').length)
     expect(ops).toContain('external-change:reloaded')
+    expect(ops.filter((op) => op.startsWith('weak-flush'))).toEqual([]) // a full flush here
     await doc.close()
+  })
+
+  it('says once per document when durable writes get a plain fsync (F_FULLFSYNC refused, as on a macOS SMB share)', () => {
+    // The refusal is injected in a child process (the fault is read once per process).
+    const trail = path.join(dir, 'audit.jsonl')
+    fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+    const script = `
+      const { FileLockManager } = require(${JSON.stringify(path.resolve('index.js'))})
+      const m = new FileLockManager({ auditLog: ${JSON.stringify(trail)} })
+      ;(async () => {
+        const doc = await m.openDocument(${JSON.stringify(file)}, { watch: false })
+        for (let i = 0; i < 3; i++) await doc.update((v) => ({ counter: v.counter + 1 }))
+        await doc.close()
+        await m.close()
+      })()`
+    execFileSync(process.execPath, ['-e', script], { env: { ...process.env, FILE_LOCK_MANAGER_FAULT_FULLFSYNC: 'ENOTSUP' } })
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ counter: 3 }) // every write landed
+    const weak = readTrail(trail).filter((e) => e.op === 'weak-flush')
+    expect(weak).toHaveLength(1)
+    expect(weak[0]).toMatchObject({ outcome: 'plain-fsync', file: fs.realpathSync(file) })
+    expect(weak[0].detail).toMatch(/F_FULLFSYNC was refused .*plain fsync/)
   })
 
   it('rotates the trail at its size limit and keeps the previous ones', async () => {

@@ -7,8 +7,10 @@
 
 mod binding;
 
-// JSON merges build and drop many small values; mimalloc makes that several
-// times cheaper than the system allocator (the napi-rs projects' usual choice).
+// JSON merges build and drop many small values: mimalloc makes the merge and
+// diff of a 1.1 MB document ~1.5x faster than glibc's malloc (bench/allocator.mjs).
 // Set here, not in the core: a library crate must leave that choice to its user.
+// Not on Apple targets (Cargo.toml says why).
+#[cfg(not(target_vendor = "apple"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -36,6 +36,7 @@ class DiskState {
   #lastRead = null // { text, version } of the last read not taken yet
   numbers = new ExactNumbers() // inexact number texts of the version read, kept at write (exact-numbers.js)
   #taking = Promise.resolve() // the text being taken from disk (one at a time)
+  #toldWeakFlush = false // the audit trail was told this file gets a plain fsync
   #spare = null // a big document's copy made ahead for the next edit/update: { of, copy, ours }
   #sparing = null // the spare copy being made (resolves when it is, or was given up)
 
@@ -335,6 +336,11 @@ class DiskState {
     const under = lock === undefined ? [] : [native, lock._id, lock.filePath]
     const done = await addon.commitDocument(filePath, this.version, text, durable, ...under)
     if (done.released) lock._finish(true)
+    // Once per document: its file system refused F_FULLFSYNC (macOS: SMB, some FUSE shares).
+    if (done.weakFlush !== undefined && !this.#toldWeakFlush) {
+      this.#toldWeakFlush = true
+      this.#doc.audit('weak-flush', 'plain-fsync', done.weakFlush)
+    }
     if (done.elsewhere) {
       await this.#assertLockedWhereWritten()
       return this.#commit(text, durable)

@@ -24,7 +24,7 @@ use napi::bindgen_prelude::AsyncTask;
 use napi::bindgen_prelude::{Buffer, ClassInstance, Either};
 use napi_derive::napi;
 
-use file_lock_core::document::atomic_write::{self, Durability};
+use file_lock_core::document::atomic_write::{self, Durability, Flush};
 use file_lock_core::document::version::{self, Commit, Current, Found, UnderLock, Version};
 use file_lock_core::lock::{LockError, ReleaseReason};
 
@@ -50,6 +50,7 @@ pub fn replace_file(
     let durability = durability(durable);
     Ok(off_thread(move || {
         atomic_write::replace(Path::new(&path), &bytes, durability)
+            .map(|_flush| ()) // a plain replace has no audit trail to tell
             .map_err(|e| LockError::io(&path, "write", e).into())
     }))
 }
@@ -173,6 +174,9 @@ pub struct DocumentCommit {
     /// The lock `lockId` was let go of (right after the rename): JS only
     /// updates its bookkeeping. False when it was not held any more (lost).
     pub released: bool,
+    /// Apple only: why the file had a plain fsync instead of F_FULLFSYNC (the
+    /// file system refused it), for the audit trail; absent when fully flushed.
+    pub weak_flush: Option<String>,
 }
 
 /// Writes `data` over `path` in one step if the file is still `expected` (a
@@ -226,15 +230,22 @@ pub fn commit_document(
             durability(durable),
             under,
         );
-        let said = |version, elsewhere| DocumentCommit {
+        let said = |version, elsewhere, weak_flush| DocumentCommit {
             version,
             elsewhere,
             released,
+            weak_flush,
         };
         match outcome {
-            Ok(Commit::Written(version)) => Ok(said(Some(version.token()), false)),
-            Ok(Commit::Changed) => Ok(said(None, false)),
-            Ok(Commit::Elsewhere) => Ok(said(None, true)),
+            Ok(Commit::Written(version, flush)) => {
+                let weak = match flush {
+                    Flush::Full => None,
+                    Flush::PlainFsync(why) => Some(why),
+                };
+                Ok(said(Some(version.token()), false, weak))
+            }
+            Ok(Commit::Changed) => Ok(said(None, false, None)),
+            Ok(Commit::Elsewhere) => Ok(said(None, true, None)),
             Err(e) => Err(LockError::io(&path, "write", e).into()),
         }
     }))

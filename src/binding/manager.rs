@@ -306,6 +306,7 @@ impl NativeLockManager {
             "theirs" => "theirs",
             "merged" => "merged",
             "value" => "value",
+            "plain-fsync" => "plain-fsync",
             _ => "other",
         };
         self.core

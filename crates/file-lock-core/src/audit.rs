@@ -27,7 +27,7 @@ pub struct AuditEntry {
     pub time: u64,
     /// `acquire`, `release`, `lease-expired`, `compromised`, `stale-lock-removed`,
     /// or a document event (`recovered`, `external-change`, `merged`, `conflict`,
-    /// `conflict-resolved`).
+    /// `conflict-resolved`, `weak-flush`).
     pub op: &'static str,
     pub file: String,
     /// `os` or `lockfile`; empty (left out) for document events.

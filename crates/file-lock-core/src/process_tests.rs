@@ -2,8 +2,12 @@
 //! by pid and start time, and which boot, PID namespace or host a record or
 //! file name places its writer in.
 
+// Liveness on this machine is only checked by the Unix tests (pids, start times).
+#[cfg(unix)]
 use super::Liveness::{Alive, Dead, Reused};
-use super::Whereabouts::{Elsewhere, ThisMachine, ThisProcess};
+#[cfg(unix)]
+use super::Whereabouts::ThisMachine;
+use super::Whereabouts::{Elsewhere, ThisProcess};
 use super::*;
 
 #[test]

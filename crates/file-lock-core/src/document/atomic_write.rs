@@ -7,7 +7,9 @@
 //!   directory; a reader sees the whole old or the whole new content.
 //! - Success is reported only once the rename happened (and, with
 //!   `Durability::Fsync`, once file and directory are on disk: F_FULLFSYNC on
-//!   macOS); on any failure the temp file is removed and the target untouched.
+//!   macOS, or a plain fsync where the file system refuses it, which the
+//!   write's `Flush` says); on any failure the temp file is removed and the
+//!   target untouched.
 //!   A caller's step between the rename and the directory fsync (a commit
 //!   letting its lock go) runs only once the rename happened.
 //! - Temp names carry our pid and where it means something (host name, boot,
@@ -41,6 +43,18 @@ pub enum Durability {
     None,
 }
 
+/// How a durable write's file reached the disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flush {
+    /// As the platform flushes best (`fsync`; `F_FULLFSYNC` on Apple), or not
+    /// asked to (`Durability::None`).
+    Full,
+    /// Apple only: the file system refused `F_FULLFSYNC` (SMB, some FUSE
+    /// shares), so a plain `fsync` was used, which leaves the data in the
+    /// drive's cache: the reason, for the audit trail.
+    PlainFsync(String),
+}
+
 /// `.roles.json.<pid>.<token>~<place>.tmp` beside `roles.json`; for a name
 /// too long for that, `.<stem>.<pid>.<token>~<place>.tmp` (`paths::fit`).
 fn temp_path(target: &Path) -> io::Result<PathBuf> {
@@ -56,14 +70,15 @@ fn temp_path(target: &Path) -> io::Result<PathBuf> {
 /// Atomically replaces the file at `path` with `bytes` (creating it if
 /// missing). When `path` is a symbolic link, the file it leads to (now) is
 /// replaced, in that file's directory, and the link is kept.
-pub fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+pub fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<Flush> {
     let replace = Replace::prepare(path)?;
     if let Some(found) = &replace.found {
         paths::refuse_special_seen(&replace.target, found)?;
     }
-    replace.write(bytes, own_writes::content_hash(bytes), durability, |_| {
+    let ((), flush) = replace.write(bytes, own_writes::content_hash(bytes), durability, |_| {
         Ok(())
-    })
+    })?;
+    Ok(flush)
 }
 
 /// A replace made ready, by as few syscalls as it can (one `lstat` when
@@ -111,15 +126,15 @@ impl Replace {
     /// Writes `bytes` (whose content hash is `hash`) to a temp file and renames
     /// it over `target`; `after_rename` runs right after the rename, before
     /// the directory fsync (a commit states its version and lets its lock go
-    /// there), and what it returns is returned. On failure the temp file is
-    /// removed.
+    /// there), and what it returns is returned, with how the file was flushed.
+    /// On failure the temp file is removed.
     pub(crate) fn write<T>(
         self,
         bytes: &[u8],
         hash: u64,
         durability: Durability,
         after_rename: impl FnOnce(&Path) -> io::Result<T>,
-    ) -> io::Result<T> {
+    ) -> io::Result<(T, Flush)> {
         let result = self.write_then_rename(bytes, hash, durability, after_rename);
         if result.is_err() {
             let _ = std::fs::remove_file(&self.temp);
@@ -133,17 +148,18 @@ impl Replace {
         hash: u64,
         durability: Durability,
         after_rename: impl FnOnce(&Path) -> io::Result<T>,
-    ) -> io::Result<T> {
+    ) -> io::Result<(T, Flush)> {
         let (target, temp) = (&self.target, &self.temp);
         if self.found.is_some() {
             refuse_read_only(target)?;
         }
         let mut file = create_temp(temp, self.found.as_ref())?;
         file.write_all(bytes)?;
+        let mut flush = Flush::Full;
         if durability == Durability::Fsync {
             // fsync, not fdatasync: the file is new, its size and blocks are
             // metadata that must be on disk before the rename is.
-            full_sync(&file)?;
+            flush = full_sync(&file)?;
         }
         drop(file);
         // Known as ours before anyone can see it, so watchers never call it external:
@@ -156,7 +172,7 @@ impl Replace {
         if durability == Durability::Fsync {
             sync_directory(target.parent().unwrap_or(Path::new(".")))?;
         }
-        Ok(renamed)
+        Ok((renamed, flush))
     }
 }
 
@@ -198,15 +214,65 @@ fn create_temp(temp: &Path, found: Option<&Metadata>) -> io::Result<File> {
     options.open(temp)
 }
 
-/// fsync; on macOS F_FULLFSYNC, since its fsync does not reach the platter.
-pub(crate) fn full_sync(file: &File) -> io::Result<()> {
-    #[cfg(target_os = "macos")]
+/// fsync; on Apple targets F_FULLFSYNC, since their fsync leaves the data in
+/// the drive's cache. Where the file system refuses F_FULLFSYNC as unsupported
+/// (SMB, some FUSE shares) a plain fsync is the best there is: the write goes
+/// on, and says so (`Flush::PlainFsync`) instead of failing. (`sync_all` is no
+/// fallback there: std makes it F_FULLFSYNC again on Apple targets.) Any other
+/// failure fails the write: a second fsync after a failed one may report a
+/// success for data already lost.
+pub(crate) fn full_sync(file: &File) -> io::Result<Flush> {
+    if let Some(refused) = injected_refusal() {
+        return plain_fsync_instead(file, refused);
+    }
+    #[cfg(target_vendor = "apple")]
     {
-        if rustix::fs::fcntl_fullfsync(file).is_ok() {
-            return Ok(());
+        match rustix::fs::fcntl_fullfsync(file) {
+            Ok(()) => Ok(Flush::Full),
+            Err(errno) if means_unsupported(errno) => plain_fsync_instead(file, errno.into()),
+            Err(errno) => Err(errno.into()),
         }
     }
-    file.sync_all()
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        file.sync_all()?;
+        Ok(Flush::Full)
+    }
+}
+
+#[cfg(target_vendor = "apple")]
+fn means_unsupported(errno: rustix::io::Errno) -> bool {
+    use rustix::io::Errno;
+    [
+        Errno::NOTSUP,
+        Errno::OPNOTSUPP,
+        Errno::NOTTY,
+        Errno::INVAL,
+        Errno::NOSYS,
+    ]
+    .contains(&errno)
+}
+
+fn plain_fsync_instead(file: &File, refused: io::Error) -> io::Result<Flush> {
+    #[cfg(unix)]
+    rustix::fs::fsync(file)?;
+    #[cfg(not(unix))]
+    file.sync_all()?;
+    Ok(Flush::PlainFsync(format!(
+        "F_FULLFSYNC was refused ({refused}): a plain fsync was used, which may leave the data in the drive's cache"
+    )))
+}
+
+/// Fault injection for tests (`FILE_LOCK_MANAGER_FAULT_FULLFSYNC=ENOTSUP`): the
+/// full flush is refused on every platform, as a macOS SMB share refuses
+/// F_FULLFSYNC, so the fallback and its report run where tests run. Read
+/// once; unset in production.
+fn injected_refusal() -> Option<io::Error> {
+    static FAULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let refused = *FAULT.get_or_init(|| {
+        std::env::var("FILE_LOCK_MANAGER_FAULT_FULLFSYNC").is_ok_and(|v| v == "ENOTSUP")
+    });
+    refused.then(|| io::Error::new(io::ErrorKind::Unsupported, "injected: ENOTSUP"))
 }
 
 #[cfg(unix)]

@@ -12,6 +12,8 @@ pub enum DocumentEvent {
     Merged,
     Conflict,
     ConflictResolved,
+    /// A durable write had a plain fsync: the file system refused F_FULLFSYNC (Apple).
+    WeakFlush,
 }
 
 impl DocumentEvent {
@@ -23,6 +25,7 @@ impl DocumentEvent {
             DocumentEvent::Merged => "merged",
             DocumentEvent::Conflict => "conflict",
             DocumentEvent::ConflictResolved => "conflict-resolved",
+            DocumentEvent::WeakFlush => "weak-flush",
         }
     }
 
@@ -34,6 +37,7 @@ impl DocumentEvent {
             DocumentEvent::Merged,
             DocumentEvent::Conflict,
             DocumentEvent::ConflictResolved,
+            DocumentEvent::WeakFlush,
         ]
         .into_iter()
         .find(|e| e.name() == name)

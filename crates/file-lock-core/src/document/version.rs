@@ -27,7 +27,7 @@ use std::io::{self, Read as _};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::atomic_write::{self, Durability};
+use super::atomic_write::{self, Durability, Flush};
 use crate::paths;
 use crate::watch::own_writes::content_hash;
 
@@ -224,8 +224,8 @@ fn open_for_reading(path: &Path) -> io::Result<File> {
 /// What a commit did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Commit {
-    /// The new text is on disk (durably, if asked), as this version.
-    Written(Version),
+    /// The new text is on disk (durably, if asked: how, the `Flush` says), as this version.
+    Written(Version, Flush),
     /// The file is not the version expected: nothing was written.
     Changed,
     /// The file now lies elsewhere than the lock the caller holds (a link
@@ -278,7 +278,7 @@ pub fn commit_under(
         return Ok(Commit::Changed);
     }
     let hash = content_hash(bytes);
-    let key = replace.write(bytes, hash, durability, |target| {
+    let (key, flush) = replace.write(bytes, hash, durability, |target| {
         // Stated before the lock goes: after that, another writer's file may be there.
         let key = StatKey::of(&std::fs::metadata(target)?);
         if let Some(lock) = lock {
@@ -286,7 +286,7 @@ pub fn commit_under(
         }
         Ok(key)
     })?;
-    Ok(Commit::Written(Version { key, hash }))
+    Ok(Commit::Written(Version { key, hash }, flush))
 }
 
 /// Whether the file at `path` is `expected` (or missing), given what an

@@ -30,7 +30,7 @@ fn commit_over(path: &Path, expected: Option<&Version>, bytes: &[u8]) -> Commit 
 
 fn written(outcome: Commit) -> Version {
     match outcome {
-        Commit::Written(version) => version,
+        Commit::Written(version, _) => version,
         other => panic!("expected the commit to write, got {other:?}"),
     }
 }

@@ -27,6 +27,8 @@ pub fn means_unsupported(error: &io::Error) -> bool {
 
 /// What probing a directory for OS locks found.
 #[derive(Debug)]
+// Windows cannot lock a directory handle: only its probe's `Untested` is made there.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub enum Support {
     /// A shared lock on the directory handle was taken (or was contended).
     Works,
