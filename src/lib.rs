@@ -11,6 +11,6 @@ mod binding;
 // diff of a 1.1 MB document ~1.5x faster than glibc's malloc (bench/allocator.mjs).
 // Set here, not in the core: a library crate must leave that choice to its user.
 // Not on Apple targets (Cargo.toml says why).
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(any(target_vendor = "apple", feature = "system-allocator")))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
