@@ -42,6 +42,8 @@ describe('JsonDocument', () => {
     }
     try {
       for (const strategy of ['auto', 'lockfile']) {
+        // A file per strategy: the two never meet on one lock (mixing them is another test's subject).
+        const file = path.join(dir, `${strategy}.json`)
         fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
         const doc = await manager({ strategy }).openDocument(file, { watch: false })
         onThisThread.length = 0
