@@ -252,21 +252,37 @@ describe('judging the holder process', () => {
   }
 
   it('a live pid with another start time was reused: its lock file is reclaimed at once', async () => {
-    const sleeper = (await import('node:child_process')).spawn('sleep', ['30'])
+    // A live process, and its start time as this platform records it (/proc on
+    // Linux, proc_pidinfo on macOS, GetProcessTimes on Windows): read from a lock
+    // file it wrote itself, then let go of.
+    const other = path.join(dir, 'other.json')
+    const live = runSnippet(other, `
+      const m = new FileLockManager({ strategy: 'lockfile' })
+      const lock = await m.acquireLock(file)
+      const record = require('node:fs').readFileSync(require('node:path').join(require('node:path').dirname(file), '.other.json.lock'), 'utf8')
+      await lock.release()
+      console.log('startTime ' + /"startTime":(\\d+)/.exec(record)[1])
+      setInterval(() => {}, 1000)`)
     try {
-      const startTime = Number(fs.readFileSync(`/proc/${sleeper.pid}/stat`, 'utf8').split(')').pop().trim().split(/\s+/)[19])
+      await waitUntil(() => /startTime \d+/.test(live.output()), 10000, 'the live process to report its start time')
+      // As digits: Windows records a FILETIME (~1.3e17), past what a JS number holds exactly.
+      const startTime = BigInt(/startTime (\d+)/.exec(live.output())[1])
+      const plantWithStart = (start) => {
+        plantRecord({ pid: live.child.pid, startTime: 'START' })
+        fs.writeFileSync(lockFile(), fs.readFileSync(lockFile(), 'utf8').replace('"START"', String(start)))
+      }
       // The right start time: the process is the holder, the lock is held.
-      plantRecord({ pid: sleeper.pid, startTime })
+      plantWithStart(startTime)
       const m = manager({ strategy: 'lockfile' })
       await expect(m.acquireLock(file, { timeoutMs: 200, retries: 1 })).rejects.toMatchObject({ code: 'ELOCKTIMEOUT' })
       // Another start time: the pid now belongs to another program.
-      plantRecord({ pid: sleeper.pid, startTime: startTime + 1 })
+      plantWithStart(startTime + 1n)
       const removed = new Promise((resolve) => m.once('stale-lock-removed', resolve))
       const lock = await m.acquireLock(file, { timeoutMs: 1000, retries: 1 })
       expect((await removed).reason).toMatch(/reused/)
       await lock.release()
     } finally {
-      sleeper.kill()
+      live.child.kill()
     }
   })
 

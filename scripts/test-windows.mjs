@@ -97,14 +97,10 @@ const WINE_LIMITS = {
 // They are left out with vitest's -t (a pattern no other name matches), counted
 // as skipped, and listed at the end of every run.
 const JS_SKIPS = {
-  'keeps the holder record in a private sidecar .<name>.lock beside the file':
-    ['posix', 'checks the sidecar is mode 0600 (Windows files have ACLs, no mode bits)'],
   "'auto' falls back to the lock file when the file system refuses OS locks (forced ENOLCK)":
     ['posix', 'the ENOLCK/EOPNOTSUPP fault injection (FILE_LOCK_MANAGER_FAULT_FLOCK) is Unix-only'],
   'an app that handles SIGTERM itself keeps control (we do not exit for it)':
     ['posix', 'Windows has no SIGTERM to handle: child.kill() is TerminateProcess'],
-  'a live pid with another start time was reused: its lock file is reclaimed at once':
-    ['posix', "reads the start time from /proc/<pid>/stat and spawns 'sleep'"],
   'reports a write as soon as an event says it ended, and waits for one that has not':
     ['posix', 'Windows reports no close of a written file (inotify IN_CLOSE_WRITE is Linux-only): an in-place write settles by quiet time'],
   'grants an exclusive Lock with a canonical path, a fencing token and an unaborted signal':
@@ -119,8 +115,6 @@ const JS_SKIPS = {
     ['design', 'the other process still has its sidecar open (cached handle, no FILE_SHARE_DELETE): on Windows an open sidecar is never deleted'],
   'refuses a sidecar that is a symlink (ELOOP) and leaves its target alone':
     ['wine', "Wine 8's symlinks cannot be followed or recognised"],
-  'records acquisitions, releases, timeouts and lease expiries as JSON lines':
-    ['posix', 'checks the trail is mode 0600 (Windows files have ACLs, no mode bits)'],
   'a holder whose lock file is deleted learns it: ECOMPROMISED on its signal and a compromised event':
     ['design', 'deletes the sidecar its holder has open: on Windows that fails (no FILE_SHARE_DELETE), so a lock cannot be lost that way'],
   'strategy mixed: 8 processes x 500 read-modify-write increments of roles.json end at exactly 4000, never two holders at once':
