@@ -619,3 +619,75 @@ describe('saveDelayMs', () => {
     await doc.close()
   })
 })
+
+describe("a document's copy of a value is JSON.parse(JSON.stringify(value)), frozen", () => {
+  const { documentValue } = require('../lib/json-values.js')
+  const { lcg } = require('../testkit/random.mjs')
+  const KEYS = ['a', 'b', '__proto__', '2', '10', 'toString', lone, 'z']
+  const LEAVES = [0, -0, 1.5, -1e300, NaN, Infinity, 5e-324, '', 'x', lone, true, false, null, undefined]
+
+  // Plain data of every kind the fast path copies, and now and then one it must not.
+  function randomValue(random, depth, odd) {
+    const pick = (xs) => xs[Math.floor(random() * xs.length)]
+    if (depth > 4 || random() < 0.3) {
+      if (odd && random() < 0.05) return pick([new Date(0), { toJSON: () => 'j' }, Object.create({ inherited: 1 }), Object(5), Object('s')])
+      return pick(LEAVES)
+    }
+    if (random() < 0.4) return Array.from({ length: Math.floor(random() * 4) }, () => randomValue(random, depth + 1, odd))
+    const object = random() < 0.1 ? Object.create(null) : {}
+    for (let i = Math.floor(random() * 5); i > 0; i--) {
+      const key = pick(KEYS)
+      const member = randomValue(random, depth + 1, odd)
+      Object.defineProperty(object, key, { value: member, enumerable: true, writable: true, configurable: true })
+    }
+    return object
+  }
+
+  // Deep equality that also compares key order, prototypes and frozenness.
+  function expectSameAsRoundTrip(value) {
+    const copy = documentValue(value)
+    const expected = JSON.parse(JSON.stringify(value))
+    const walk = (a, b) => {
+      expect(Object.getPrototypeOf(a)).toBe(Object.getPrototypeOf(b))
+      expect(Object.isFrozen(a)).toBe(true)
+      expect(Object.keys(a)).toEqual(Object.keys(b))
+      for (const key of Object.keys(b)) {
+        if (b[key] !== null && typeof b[key] === 'object') walk(a[key], b[key])
+        else expect(Object.is(a[key], b[key])).toBe(true)
+      }
+    }
+    walk(copy, expected)
+    expect(copy).not.toBe(value)
+  }
+
+  it('for 3,000 seeded random values of plain data, and values with Dates, toJSON and boxed members among them', () => {
+    for (const [seed, odd] of [[1, false], [2, true]]) {
+      const random = lcg(seed)
+      for (let i = 0; i < 1500; i++) {
+        const value = random() < 0.5 ? { root: randomValue(random, 0, odd) } : [randomValue(random, 0, odd)]
+        expectSameAsRoundTrip(value)
+      }
+    }
+  })
+
+  it('owns nothing of the value it was given: changing that value later changes no copy', () => {
+    const value = { roles: [{ id: 'a', permissions: ['read'] }] }
+    const copy = documentValue(value)
+    value.roles[0].permissions.push('write')
+    value.roles.push({ id: 'b' })
+    expect(copy).toEqual({ roles: [{ id: 'a', permissions: ['read'] }] })
+  })
+
+  it('calls a getter once, and a throwing one is refused with a code', () => {
+    let calls = 0
+    const value = { get n() {
+      calls++
+      return 1
+    } }
+    expect(documentValue(value)).toEqual({ n: 1 })
+    expect(calls).toBe(1)
+    expect(() => documentValue({ get n() {
+      throw new Error('boom')
+    } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
+  })
+})

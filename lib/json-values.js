@@ -223,6 +223,9 @@ function refuseFunctions(key, value) {
  */
 function documentValue(value, name = 'the value') {
   if (!isPlainContainer(value)) throw invalidValue(name, mustBe('a plain object or an array', value))
+  const plain = plainDataCopy(value)
+  // Its text is made when first needed (the write's, or a merge's).
+  if (plain !== undefined) return markClean(plain)
   let text
   let bigints // null, or where BigInts are: written as their exact digits (exact-numbers.js)
   try {
@@ -244,6 +247,69 @@ function documentValue(value, name = 'the value') {
   }
   if (bigints !== null) return copy // not what JSON.parse gives: not clean
   return markClean(copy, text)
+}
+
+// documentValue's fast path, for what update(fn) and set() are given nearly
+// always: plain data (plain objects and arrays of strings, numbers, booleans,
+// null, undefined members) copied and frozen in one walk, exactly as
+// JSON.parse(JSON.stringify(value)) gives it (non-finite numbers null, -0 0,
+// undefined members left out, in arrays null) — a sixth of the time of that
+// round trip. undefined for anything else (a toJSON, a class instance, a
+// function, a symbol, a BigInt, a cycle, nesting past the limit, a throwing
+// getter), which the general path takes, with its errors.
+const NOT_PLAIN = Symbol('not plain data')
+
+function plainDataCopy(value) {
+  try {
+    const copy = plainContainerCopy(value, 1, maxJsonDepth())
+    return copy === NOT_PLAIN ? undefined : copy
+  } catch {
+    return undefined // a getter or a proxy threw, or the stack ran out: the general path says what
+  }
+}
+
+function plainContainerCopy(value, depth, limit) {
+  if (depth > limit) return NOT_PLAIN
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return NOT_PLAIN
+    const copy = []
+    for (let i = 0; i < value.length; i++) {
+      const member = plainMemberCopy(value[i], depth, limit)
+      if (member === NOT_PLAIN) return NOT_PLAIN
+      copy.push(member === undefined ? null : member)
+    }
+    return Object.freeze(copy)
+  }
+  const proto = Object.getPrototypeOf(value)
+  if ((proto !== Object.prototype && proto !== null) || typeof value.toJSON === 'function') return NOT_PLAIN
+  const copy = {}
+  const keys = Object.keys(value)
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]
+    const member = plainMemberCopy(value[key], depth, limit)
+    if (member === NOT_PLAIN) return NOT_PLAIN
+    if (member === undefined) continue
+    // JSON.parse makes "__proto__" an own member; an assignment would set the prototype.
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: member, enumerable: true, writable: true, configurable: true })
+    else copy[key] = member
+  }
+  return Object.freeze(copy)
+}
+
+function plainMemberCopy(member, depth, limit) {
+  switch (typeof member) {
+    case 'string':
+    case 'boolean':
+      return member
+    case 'number':
+      return Number.isFinite(member) ? member + 0 : null // -0 + 0 is 0
+    case 'undefined':
+      return undefined
+    case 'object':
+      return member === null ? null : plainContainerCopy(member, depth + 1, limit)
+    default:
+      return NOT_PLAIN // a function, a symbol (refused by the general path) or a BigInt (kept as digits there)
+  }
 }
 
 /**
