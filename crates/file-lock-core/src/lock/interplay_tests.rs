@@ -18,7 +18,7 @@ use crate::lock::lockfile::testing::plant;
 use crate::lock::sidecar::Sidecar;
 use crate::lock::strategy::lock_file::LockFile;
 use crate::lock::strategy::os::OsLock;
-use crate::lock::strategy::{Attempt, CrossProcessLock, HeldLock, Place};
+use crate::lock::strategy::{busy_when_shared, Attempt, CrossProcessLock, HeldLock, Place};
 use crate::lock::Mode;
 use crate::test_support::dead_pid;
 
@@ -89,13 +89,14 @@ fn prepare(before: Before, path: &Path) {
     }
 }
 
-/// Acquires once with `lock`, switching to a lock file when told to (as
-/// `PathLock` does), retrying while busy for up to a second.
+/// Acquires once with `lock`, switching to a lock file when told to and
+/// taking a sharing violation for busy (as `PathLock` does), retrying while
+/// busy for up to a second.
 fn acquire(lock: Box<dyn CrossProcessLock>, place: &Place) -> Option<Box<dyn HeldLock>> {
     let mut lock = lock;
     let deadline = Instant::now() + Duration::from_secs(1);
     while Instant::now() < deadline {
-        match lock.try_acquire(Mode::Exclusive, None).unwrap() {
+        match busy_when_shared(lock.try_acquire(Mode::Exclusive, None)).unwrap() {
             Attempt::Held(held) => return Some(held),
             Attempt::Busy => std::thread::sleep(Duration::from_micros(200)),
             Attempt::UseLockFile => lock = Box::new(LockFile::new(place.clone())),
@@ -153,7 +154,7 @@ fn replay(step: Step, before: Before, paused_uses_os: bool) -> Vec<String> {
                     Box::new(LockFile::new(place.clone()))
                 };
                 while !stop.load(Ordering::SeqCst) {
-                    match lock.try_acquire(Mode::Exclusive, None).unwrap() {
+                    match busy_when_shared(lock.try_acquire(Mode::Exclusive, None)).unwrap() {
                         Attempt::Held(held) => inside.occupy(who, held),
                         Attempt::Busy | Attempt::UseLockFile => {}
                     }
@@ -188,10 +189,6 @@ fn assert_never_two(step: Step, before: Before, paused_uses_os: bool) {
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "Windows bug (issue 15): an OS-lock user keeps the sidecar open without FILE_SHARE_DELETE, so a lock-file user's rename or removal of it fails with a sharing violation (os error 32), as does an open meeting one: an error where a wait was meant"
-)]
 fn a_lock_file_creator_paused_before_locking_its_new_file() {
     // Its new file may be removed meanwhile (an idle sidecar's cleanup): then
     // it holds nothing, and whoever creates the next file is alone.
@@ -199,10 +196,6 @@ fn a_lock_file_creator_paused_before_locking_its_new_file() {
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "Windows bug (issue 15): an OS-lock user keeps the sidecar open without FILE_SHARE_DELETE, so a lock-file user's rename or removal of it fails with a sharing violation (os error 32), as does an open meeting one: an error where a wait was meant"
-)]
 fn an_os_lock_user_paused_between_locking_and_writing_its_record() {
     // Its sidecar is still empty: a lock-file user judging empty files by the
     // clock must not break it under its feet.
@@ -210,39 +203,23 @@ fn an_os_lock_user_paused_between_locking_and_writing_its_record() {
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "Windows bug (issue 15): an OS-lock user keeps the sidecar open without FILE_SHARE_DELETE, so a lock-file user's rename or removal of it fails with a sharing violation (os error 32), as does an open meeting one: an error where a wait was meant"
-)]
 fn a_take_over_of_an_idle_sidecar_paused_at_each_step() {
     assert_never_two(Step::JudgedExisting, Before::IdleSidecar, false);
     assert_never_two(Step::LockedExisting, Before::IdleSidecar, false);
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "Windows bug (issue 15): an OS-lock user keeps the sidecar open without FILE_SHARE_DELETE, so a lock-file user's rename or removal of it fails with a sharing violation (os error 32), as does an open meeting one: an error where a wait was meant"
-)]
 fn a_break_of_a_dead_holders_lock_file_paused_at_each_step() {
     assert_never_two(Step::JudgedExisting, Before::DeadHoldersFile, false);
     assert_never_two(Step::LockedExisting, Before::DeadHoldersFile, false);
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "Windows bug (issue 15): an OS-lock user keeps the sidecar open without FILE_SHARE_DELETE, so a lock-file user's rename or removal of it fails with a sharing violation (os error 32), as does an open meeting one: an error where a wait was meant"
-)]
 fn a_lock_file_holder_paused_while_releasing() {
     assert_never_two(Step::ReleasingLockFile, Before::Nothing, false);
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "Windows bug (issue 15): an OS-lock user keeps the sidecar open without FILE_SHARE_DELETE, so a lock-file user's rename or removal of it fails with a sharing violation (os error 32), as does an open meeting one: an error where a wait was meant"
-)]
 fn an_os_lock_user_paused_while_switching_to_lock_files() {
     assert_never_two(Step::SwitchingToLockFile, Before::DeadHoldersFile, true);
 }

@@ -32,6 +32,30 @@ use crate::fs_kind::FsKind;
 /// How often a held lock is verified to still stand (and, for lock files, refreshed).
 pub const VERIFY_EVERY: Duration = Duration::from_secs(1);
 
+/// `try_acquire`'s outcome, with a Windows sharing violation (os error 32, or
+/// 33 for a byte range) read as the file being busy: an OS-lock user keeps
+/// its sidecar open without `FILE_SHARE_DELETE`, and a lock-file user opens
+/// the same file with delete access to move it away, so each can meet the
+/// other's handle — the other is using the file, and the request waits (as
+/// a lock-file user waits on Unix for an OS-lock sidecar of a live process)
+/// instead of failing. Safe: `Busy` only ever makes a request wait.
+pub fn busy_when_shared(attempt: Result<Attempt, LockError>) -> Result<Attempt, LockError> {
+    if is_sharing_violation(&attempt) {
+        return Ok(Attempt::Busy);
+    }
+    attempt
+}
+
+/// Whether `outcome` failed on another process's handle of the file (Windows).
+pub fn is_sharing_violation<T>(outcome: &Result<T, LockError>) -> bool {
+    matches!(outcome, Err(LockError::Io { source, .. })
+        if cfg!(windows) && matches!(source.raw_os_error(), Some(32 | 33)))
+}
+
+/// How long a waiter pauses after a sharing violation before it tries again:
+/// the kernel cannot wake it when the other handle closes.
+pub const SHARED_PAUSE: Duration = Duration::from_millis(5);
+
 /// The lock across processes on one file, by one mechanism.
 pub trait CrossProcessLock: Send + Sync {
     fn strategy(&self) -> Strategy;
