@@ -117,8 +117,6 @@ const JS_SKIPS = {
     ['wine', "Wine 8's symlinks cannot be followed or recognised"],
   'a holder whose lock file is deleted learns it: ECOMPROMISED on its signal and a compromised event':
     ['design', 'deletes the sidecar its holder has open: on Windows that fails (no FILE_SHARE_DELETE), so a lock cannot be lost that way'],
-  'strategy mixed: 8 processes x 500 read-modify-write increments of roles.json end at exactly 4000, never two holders at once':
-    ['bug', "OS-lock and lock-file users on one file: a lock-file holder cannot remove its lock file while an OS-lock user keeps the sidecar open (no FILE_SHARE_DELETE), so the lock-file users stall until that manager closes (a sharing violation is now a wait, not an error: the engine's interplay replays pass; never two holders)"],
   'is exported, and mergeJson/diffJson take exactly that many levels, of arrays or objects, and refuse one more':
     ['bug', "Windows node.exe's JSON.stringify runs out of stack at ~1400 levels from a script's top (Linux: ~4200), so under a test runner's stack 1000 levels are refused as too deep"],
 }

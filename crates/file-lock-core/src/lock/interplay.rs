@@ -14,7 +14,10 @@
 //!   verified under that lock (a release, an idle sidecar's cleanup, an empty
 //!   sidecar dropped by a waiter nobody needs any more, a stale file's break);
 //!   the OS lock is dropped after the name is gone. So the file a holder
-//!   verified stays at the path until it lets go itself.
+//!   verified stays at the path until it lets go itself. (Windows: a
+//!   lock-file holder whose file an OS-lock user keeps open cannot move it
+//!   away; it releases in place, turning its record into an idle OS-lock
+//!   record under its exclusive OS lock, which rule R then reads as idle.)
 //! - **R (record)**: holding the OS lock of the named file, a process reads the
 //!   record to learn who else may hold it without OS locks: an OS-lock record
 //!   means idle (its writer held the OS lock while it held the file); a

@@ -394,6 +394,7 @@ pub fn remove_own(path: &Path, claim: &Claim) -> io::Result<bool> {
     match std::fs::rename(path, &aside) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if os_lock::means_in_use(&e) => return release_in_place(claim).map(|()| true),
         Err(e) => return Err(e),
     }
     let still_ours = ours(&aside)?;
@@ -404,6 +405,28 @@ pub fn remove_own(path: &Path, claim: &Claim) -> io::Result<bool> {
         put_back(&aside, path)?;
     }
     Ok(still_ours)
+}
+
+/// Windows: an OS-lock user has the file open (its sidecar, without
+/// FILE_SHARE_DELETE), so it cannot be moved away. Released where it is
+/// instead: under our OS lock, our record becomes an idle OS-lock sidecar's
+/// (rule R: its writer held the OS lock while it held the file), which a
+/// lock-file user takes over in place and an OS-lock user simply locks. The
+/// OS lock goes when the claim is dropped, after the record is written.
+fn release_in_place(claim: &Claim) -> io::Result<()> {
+    let idle = HolderRecord::ours(
+        claim.mode,
+        Strategy::Os,
+        claim.token.clone(),
+        claim.fencing_token,
+        claim.acquired_at,
+        None,
+    );
+    let mut bytes = serde_json::to_vec(&idle).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    // Over all of what is there (a heartbeat may have written a longer record).
+    let there = claim.file.metadata()?.len() as usize;
+    write_at_start(&claim.file, &bytes, there.max(claim.record_len))
 }
 
 /// The judgement on a lock file someone else holds.

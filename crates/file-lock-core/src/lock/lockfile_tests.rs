@@ -237,3 +237,45 @@ fn lock_files_of_names_up_to_the_limit_are_created_released_and_broken() {
         );
     }
 }
+
+/// Windows: an OS-lock user keeps its sidecar open without FILE_SHARE_DELETE,
+/// so a lock-file holder cannot move its file away at release; it releases in
+/// place instead (an idle OS-lock record), and the next lock-file user takes
+/// the file over, with a higher fencing token.
+#[cfg(windows)]
+#[test]
+fn a_lock_file_an_os_lock_user_keeps_open_is_released_in_place() {
+    use std::os::windows::fs::OpenOptionsExt;
+    const FILE_SHARE_READ: u32 = 1;
+    const FILE_SHARE_WRITE: u32 = 2;
+    let (_dir, path) = lock_path();
+    let claim = try_claim(&path).unwrap();
+    // An OS-lock user's handle of the sidecar, as sidecar.rs opens it: no FILE_SHARE_DELETE.
+    let os_user = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE)
+        .open(&path)
+        .unwrap();
+    assert!(
+        remove_own(&path, &claim).unwrap(),
+        "released, though the file stays"
+    );
+    let fencing = claim.fencing_token;
+    drop(claim); // its OS lock goes with it
+    let left = observe(&path).unwrap().unwrap().record().unwrap();
+    assert_eq!(
+        left.strategy,
+        Strategy::Os,
+        "the file is an idle sidecar now"
+    );
+    let mut watch = StaleWatch::default();
+    let next = match claim_existing(&path, Mode::Exclusive, &mut watch, Duration::from_secs(10))
+        .unwrap()
+    {
+        Existing::Taken(next) => next,
+        _ => panic!("the idle sidecar must be taken over at once"),
+    };
+    assert!(next.fencing_token > fencing);
+    drop(os_user);
+}

@@ -25,6 +25,12 @@ pub fn means_unsupported(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::Unsupported
 }
 
+/// Windows: another process's handle of the file is in the way (a sharing
+/// violation, os error 32, or a locked byte range, 33); never on Unix.
+pub fn means_in_use(error: &io::Error) -> bool {
+    cfg!(windows) && matches!(error.raw_os_error(), Some(32 | 33))
+}
+
 /// What probing a directory for OS locks found.
 #[derive(Debug)]
 // Windows cannot lock a directory handle: only its probe's `Untested` is made there.

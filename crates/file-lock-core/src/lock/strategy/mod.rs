@@ -48,8 +48,7 @@ pub fn busy_when_shared(attempt: Result<Attempt, LockError>) -> Result<Attempt, 
 
 /// Whether `outcome` failed on another process's handle of the file (Windows).
 pub fn is_sharing_violation<T>(outcome: &Result<T, LockError>) -> bool {
-    matches!(outcome, Err(LockError::Io { source, .. })
-        if cfg!(windows) && matches!(source.raw_os_error(), Some(32 | 33)))
+    matches!(outcome, Err(LockError::Io { source, .. }) if os_lock::means_in_use(source))
 }
 
 /// How long a waiter pauses after a sharing violation before it tries again:
