@@ -157,7 +157,11 @@ describe('a Lock is never handed out already lost', () => {
       blocking.now = i % 4 === 3
       let lock
       try {
-        lock = await m.acquireLock(file, { timeoutMs: 0, retries: 1 })
+        // Not timeoutMs 0: the other manager's timed-out attempt below leaves its
+        // waiter thread blocked in the kernel, which wins the lock when we let go
+        // and lets go at once (README, Known limits); a zero-timeout try can meet
+        // it in between (seen under Wine, where letting go is slower).
+        lock = await m.acquireLock(file, { timeoutMs: 2000, retries: 1 })
       } catch (error) {
         expectLostBeforeHandOver(error)
         expect(blocking.now, `acquisition ${i} rejected`).toBe(true)
