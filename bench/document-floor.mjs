@@ -21,7 +21,7 @@ import path from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { makeScratchDir, removeDir } from '../testkit/scratch.mjs'
-import { lockPathOf, nonBlockingIncrement, referenceIncrement } from './reference-increment.mjs'
+import { lockPathOf, nonBlockingIncrement, referenceIncrement, writeByHand } from './reference-increment.mjs'
 
 const require = createRequire(import.meta.url)
 const me = fileURLToPath(import.meta.url)
@@ -83,21 +83,11 @@ async function child(kind, file, count) {
   if (kind === 'floor') {
     const { waitForLockSync, unlock } = require('fs-native-extensions')
     const lockFd = fs.openSync(lockPathOf(file), 'a+')
-    const dir = path.dirname(file)
-    const temp = `${file}.${process.pid}.tmp`
     step = () => {
       waitForLockSync(lockFd)
       const value = JSON.parse(fs.readFileSync(file, 'utf8'))
       value.n += 1
-      const fd = fs.openSync(temp, 'w')
-      fs.writeSync(fd, `${JSON.stringify(value, null, 2)}\n`)
-      fs.fsyncSync(fd)
-      fs.closeSync(fd)
-      fs.renameSync(temp, file)
-      unlock(lockFd)
-      const dirFd = fs.openSync(dir, 'r')
-      fs.fsyncSync(dirFd)
-      fs.closeSync(dirFd)
+      writeByHand(file, `${JSON.stringify(value, null, 2)}\n`, true, { unlockBeforeDirSync: () => unlock(lockFd) })
     }
   }
   if (kind === 'floor-nonblocking') step = nonBlockingIncrement(file)

@@ -18,16 +18,11 @@ import path from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { makeScratchDir, removeDir } from '../testkit/scratch.mjs'
-import { lockPathOf, nonBlockingIncrement, referenceIncrement } from './reference-increment.mjs'
+import { lockPathOf, nonBlockingIncrement, referenceIncrement, rolesDocument, writeByHand } from './reference-increment.mjs'
 
 const require = createRequire(import.meta.url)
 const here = path.dirname(fileURLToPath(import.meta.url))
 const quick = process.argv.includes('--quick')
-
-function rolesDocument(n = 0) {
-  const roles = Array.from({ length: 12 }, (_, i) => ({ id: `role-${i}`, name: `Role number ${i}`, permissions: ['read', 'write', 'export', 'admin'].slice(0, 1 + (i % 4)) }))
-  return { version: 1, n, roles }
-}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -35,21 +30,6 @@ const median = (xs) => {
 }
 const nowUs = () => Number(process.hrtime.bigint()) / 1000
 
-// The floor: the very text written by hand, synchronously, as a careful app would.
-function writeByHand(file, text, durable, { unlockBeforeDirSync } = {}) {
-  const temp = `${file}.${process.pid}.tmp`
-  const fd = fs.openSync(temp, 'w')
-  fs.writeSync(fd, text)
-  if (durable) fs.fsyncSync(fd)
-  fs.closeSync(fd)
-  fs.renameSync(temp, file)
-  unlockBeforeDirSync?.()
-  if (durable) {
-    const dirFd = fs.openSync(path.dirname(file), 'r')
-    fs.fsyncSync(dirFd)
-    fs.closeSync(dirFd)
-  }
-}
 
 async function timeEach(count, fn) {
   const times = []

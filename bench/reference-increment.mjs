@@ -1,15 +1,44 @@
-// The reference a durable document update is measured against, in one place
-// for bench/document.mjs and bench/document-floor.mjs: what a careful app does
-// without this package — fs-native-extensions' lock on a lock file beside the
-// data file, read, +1, write-file-atomic with fsync, unlock.
+// What the document benches (document.mjs, document-floor.mjs,
+// update-phases.mjs) measure ours against, in one place: the roles document,
+// the durable write by hand, and the increments of 4 processes — the
+// reference (what a careful app does without this package: fs-native-extensions'
+// lock on a lock file beside the data file, read, +1, write-file-atomic with
+// fsync, unlock) and the floors.
 //
-// Invariant: both benches time the very same steps (a change here changes both).
+// Invariant: every bench times the very same steps (a change here changes all).
 
 import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
+
+/** The ~1.7 KB roles document the document rows write, its counter at `n`. */
+export function rolesDocument(n = 0) {
+  const roles = Array.from({ length: 12 }, (_, i) => ({ id: `role-${i}`, name: `Role number ${i}`, permissions: ['read', 'write', 'export', 'admin'].slice(0, 1 + (i % 4)) }))
+  return { version: 1, n, roles }
+}
+
+/**
+ * `text` written over `file` by hand, synchronously, as a careful app would:
+ * temp file, write, [fsync,] rename, [directory fsync]. `unlockBeforeDirSync`
+ * runs right after the rename (a lock let go before the directory fsync, as a
+ * document commit does).
+ */
+export function writeByHand(file, text, durable, { unlockBeforeDirSync } = {}) {
+  const temp = `${file}.${process.pid}.tmp`
+  const fd = fs.openSync(temp, 'w')
+  fs.writeSync(fd, text)
+  if (durable) fs.fsyncSync(fd)
+  fs.closeSync(fd)
+  fs.renameSync(temp, file)
+  unlockBeforeDirSync?.()
+  if (durable) {
+    const dirFd = fs.openSync(path.dirname(file), 'r')
+    fs.fsyncSync(dirFd)
+    fs.closeSync(dirFd)
+  }
+}
 
 /** The lock file beside `file`, as both benches name it. */
 export function lockPathOf(file) {
@@ -44,22 +73,15 @@ export function nonBlockingIncrement(file) {
   const { tryLock, waitForLock } = require('fs-native-extensions')
   const lockFd = fs.openSync(lockPathOf(file), 'a+')
   const writer = new Worker(
-    `const fs = require('node:fs')
-     const { parentPort, workerData: { file, temp, dir, lockFd } } = require('node:worker_threads')
+    `const { parentPort, workerData: { file, lockFd } } = require('node:worker_threads')
      const { unlock } = require(${JSON.stringify(require.resolve('fs-native-extensions'))})
-     parentPort.on('message', (text) => {
-       const fd = fs.openSync(temp, 'w')
-       fs.writeSync(fd, text)
-       fs.fsyncSync(fd)
-       fs.closeSync(fd)
-       fs.renameSync(temp, file)
-       unlock(lockFd)
-       const dirFd = fs.openSync(dir, 'r')
-       fs.fsyncSync(dirFd)
-       fs.closeSync(dirFd)
+     const byHand = import(${JSON.stringify(import.meta.url)})
+     parentPort.on('message', async (text) => {
+       const { writeByHand } = await byHand
+       writeByHand(file, text, true, { unlockBeforeDirSync: () => unlock(lockFd) })
        parentPort.postMessage('durable')
      })`,
-    { eval: true, workerData: { file, temp: `${file}.${process.pid}.tmp`, dir: path.dirname(file), lockFd } },
+    { eval: true, workerData: { file, lockFd } },
   )
   process.once('disconnect', () => writer.terminate())
   return async () => {

@@ -16,6 +16,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { makeScratchDir, removeDir } from '../testkit/scratch.mjs'
+import { rolesDocument, writeByHand } from './reference-increment.mjs'
 
 const require = createRequire(import.meta.url)
 const quick = process.argv.includes('--quick')
@@ -35,24 +36,6 @@ addon.commitDocument = (...args) => {
   })
 }
 
-function rolesDocument(n) {
-  const roles = Array.from({ length: 12 }, (_, i) => ({ id: `role-${i}`, name: `Role number ${i}`, permissions: ['read', 'write', 'export', 'admin'].slice(0, 1 + (i % 4)) }))
-  return { version: 1, n, roles }
-}
-
-function writeByHand(file, text, durable) {
-  const temp = `${file}.${process.pid}.tmp`
-  const fd = fs.openSync(temp, 'w')
-  fs.writeSync(fd, text)
-  if (durable) fs.fsyncSync(fd)
-  fs.closeSync(fd)
-  fs.renameSync(temp, file)
-  if (durable) {
-    const dirFd = fs.openSync(path.dirname(file), 'r')
-    fs.fsyncSync(dirFd)
-    fs.closeSync(dirFd)
-  }
-}
 
 const dir = makeScratchDir('flm-update-phases-')
 try {

@@ -17,6 +17,7 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ensureRustTargets } from './rust-targets.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const libnode = path.join(root, '.tmp', 'lint-targets')
@@ -34,10 +35,10 @@ function run(cmd, argv, env = process.env) {
   return result.status === 0
 }
 
-const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' }).stdout?.split('\n') ?? []
-const missing = LINTS.map((l) => l.target).filter((t) => !installed.includes(t))
-if (missing.length > 0 && !run('rustup', ['target', 'add', ...missing])) {
-  console.error('lint-targets: rustup could not add the targets')
+try {
+  ensureRustTargets(LINTS.map((l) => l.target))
+} catch (error) {
+  console.error(`lint-targets: ${error.message}`)
   process.exit(1)
 }
 fs.mkdirSync(libnode, { recursive: true })

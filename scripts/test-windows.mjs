@@ -27,6 +27,7 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ensureRustTargets } from './rust-targets.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const cache = path.join(root, '.tmp', 'windows')
@@ -182,8 +183,7 @@ function installTools() {
     wineDir = ['/usr/lib/wine', '/usr/bin'].find((dir) => fs.existsSync(wineIn(dir)))
     if (missing()) throw new Error('wine64 or mingw-w64 still missing after apt-get install')
   }
-  const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' })
-  if (!installed.stdout?.split('\n').includes(TARGET)) run('rustup', ['target', 'add', TARGET])
+  ensureRustTargets([TARGET])
 }
 
 /** An npm package's files, unpacked once into `dir` (npm pack: these packages

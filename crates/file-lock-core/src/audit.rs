@@ -277,10 +277,11 @@ mod tests {
         audit.record(entry("acquire"));
         audit.record(entry("release"));
         audit.close();
-        audit.record(entry("lease-expired")); // after close: dropped
-                                              // When close returns, both are written and the file is closed: an open
-                                              // trail keeps its folder from being removed on Windows (under Wine,
-                                              // its name too).
+        // After close: dropped.
+        audit.record(entry("lease-expired"));
+        // When close returns, both are written and the file is closed: an open
+        // trail keeps its folder from being removed on Windows (under Wine,
+        // its name too).
         let text = std::fs::read_to_string(&path).unwrap();
         let ops: Vec<_> = text
             .lines()

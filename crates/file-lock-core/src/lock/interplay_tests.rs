@@ -18,7 +18,7 @@ use crate::lock::lockfile::testing::plant;
 use crate::lock::sidecar::Sidecar;
 use crate::lock::strategy::lock_file::LockFile;
 use crate::lock::strategy::os::OsLock;
-use crate::lock::strategy::{busy_when_shared, Attempt, CrossProcessLock, HeldLock, Place};
+use crate::lock::strategy::{Attempt, CrossProcessLock, HeldLock, Place};
 use crate::lock::Mode;
 use crate::test_support::dead_pid;
 
@@ -89,14 +89,13 @@ fn prepare(before: Before, path: &Path) {
     }
 }
 
-/// Acquires once with `lock`, switching to a lock file when told to and
-/// taking a sharing violation for busy (as `PathLock` does), retrying while
-/// busy for up to a second.
+/// Acquires once with `lock`, switching to a lock file when told to (as
+/// `PathLock` does), retrying while busy for up to a second.
 fn acquire(lock: Box<dyn CrossProcessLock>, place: &Place) -> Option<Box<dyn HeldLock>> {
     let mut lock = lock;
     let deadline = Instant::now() + Duration::from_secs(1);
     while Instant::now() < deadline {
-        match busy_when_shared(lock.try_acquire(Mode::Exclusive, None)).unwrap() {
+        match lock.try_acquire(Mode::Exclusive, None).unwrap() {
             Attempt::Held(held) => return Some(held),
             Attempt::Busy => std::thread::sleep(Duration::from_micros(200)),
             Attempt::UseLockFile => lock = Box::new(LockFile::new(place.clone())),
@@ -154,7 +153,7 @@ fn replay(step: Step, before: Before, paused_uses_os: bool) -> Vec<String> {
                     Box::new(LockFile::new(place.clone()))
                 };
                 while !stop.load(Ordering::SeqCst) {
-                    match busy_when_shared(lock.try_acquire(Mode::Exclusive, None)).unwrap() {
+                    match lock.try_acquire(Mode::Exclusive, None).unwrap() {
                         Attempt::Held(held) => inside.occupy(who, held),
                         Attempt::Busy | Attempt::UseLockFile => {}
                     }

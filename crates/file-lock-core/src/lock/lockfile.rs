@@ -414,16 +414,7 @@ pub fn remove_own(path: &Path, claim: &Claim) -> io::Result<bool> {
 /// lock-file user takes over in place and an OS-lock user simply locks. The
 /// OS lock goes when the claim is dropped, after the record is written.
 fn release_in_place(claim: &Claim) -> io::Result<()> {
-    let idle = HolderRecord::ours(
-        claim.mode,
-        Strategy::Os,
-        claim.token.clone(),
-        claim.fencing_token,
-        claim.acquired_at,
-        None,
-    );
-    let mut bytes = serde_json::to_vec(&idle).map_err(io::Error::other)?;
-    bytes.push(b'\n');
+    let bytes = record_bytes_as(claim, Strategy::Os, None)?;
     // Over all of what is there (a heartbeat may have written a longer record).
     let there = claim.file.metadata()?.len() as usize;
     write_at_start(&claim.file, &bytes, there.max(claim.record_len))
@@ -539,13 +530,22 @@ fn clear_abandoned_guard(guard_path: &Path) -> io::Result<()> {
 }
 
 fn record_bytes(claim: &Claim, heartbeat: u64) -> io::Result<Vec<u8>> {
+    record_bytes_as(claim, Strategy::Lockfile, Some(heartbeat))
+}
+
+/// `claim`'s record as a holder of `strategy`, one JSON line.
+fn record_bytes_as(
+    claim: &Claim,
+    strategy: Strategy,
+    heartbeat: Option<u64>,
+) -> io::Result<Vec<u8>> {
     let record = HolderRecord::ours(
         claim.mode,
-        Strategy::Lockfile,
+        strategy,
         claim.token.clone(),
         claim.fencing_token,
         claim.acquired_at,
-        Some(heartbeat),
+        heartbeat,
     );
     let mut bytes = serde_json::to_vec(&record).map_err(io::Error::other)?;
     bytes.push(b'\n');

@@ -377,7 +377,7 @@ impl PathLock {
     fn try_lock(&self, st: &mut State, mode: Mode) -> Result<bool, LockError> {
         for _ in 0..MAX_SWITCHES {
             let file_mode = st.lock.file_mode(mode);
-            match strategy::busy_when_shared(st.lock.try_acquire(file_mode, None))? {
+            match st.lock.try_acquire(file_mode, None)? {
                 Attempt::Held(mut held) => {
                     if let Err(e) = held.publish() {
                         held.release();
@@ -454,15 +454,15 @@ impl PathLock {
                 return self.pump(&mut st);
             }
             let attempt = won.map_err(|e| LockError::io(&self.sidecar_path, "lock", e));
-            let outcome = attempt.and_then(|won| lock.try_acquire(mode, won));
-            if strategy::is_sharing_violation(&outcome) {
-                // Another process's handle is in the way (Windows): nothing in
-                // the kernel will wake this waiter when it closes, so pause.
+            if strategy::is_sharing_violation(&attempt) {
+                // Another process's handle kept the wait from opening the file
+                // (Windows): nothing in the kernel will wake this waiter when
+                // it closes, so pause. (`try_acquire` reads one as busy itself.)
                 drop(st);
                 std::thread::sleep(strategy::SHARED_PAUSE);
                 continue;
             }
-            match outcome {
+            match attempt.and_then(|won| lock.try_acquire(mode, won)) {
                 Ok(Attempt::Held(held)) => {
                     st.waiting[slot(mode)] = false;
                     Self::hold(&mut st, mode, held);

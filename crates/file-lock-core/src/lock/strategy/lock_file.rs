@@ -57,7 +57,7 @@ impl CrossProcessLock for LockFile {
         Mode::Exclusive
     }
 
-    fn try_acquire(&self, mode: Mode, _won: Option<Won>) -> Result<Attempt, LockError> {
+    fn attempt(&self, mode: Mode, _won: Option<Won>) -> Result<Attempt, LockError> {
         let path = &self.place.sidecar_path;
         let io = |op| move |e| LockError::io(path, op, e);
         for _ in 0..MAX_ATTEMPTS {

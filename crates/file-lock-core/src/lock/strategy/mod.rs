@@ -32,20 +32,6 @@ use crate::fs_kind::FsKind;
 /// How often a held lock is verified to still stand (and, for lock files, refreshed).
 pub const VERIFY_EVERY: Duration = Duration::from_secs(1);
 
-/// `try_acquire`'s outcome, with a Windows sharing violation (os error 32, or
-/// 33 for a byte range) read as the file being busy: an OS-lock user keeps
-/// its sidecar open without `FILE_SHARE_DELETE`, and a lock-file user opens
-/// the same file with delete access to move it away, so each can meet the
-/// other's handle — the other is using the file, and the request waits (as
-/// a lock-file user waits on Unix for an OS-lock sidecar of a live process)
-/// instead of failing. Safe: `Busy` only ever makes a request wait.
-pub fn busy_when_shared(attempt: Result<Attempt, LockError>) -> Result<Attempt, LockError> {
-    if is_sharing_violation(&attempt) {
-        return Ok(Attempt::Busy);
-    }
-    attempt
-}
-
 /// Whether `outcome` failed on another process's handle of the file (Windows).
 pub fn is_sharing_violation<T>(outcome: &Result<T, LockError>) -> bool {
     matches!(outcome, Err(LockError::Io { source, .. }) if os_lock::means_in_use(source))
@@ -65,7 +51,24 @@ pub trait CrossProcessLock: Send + Sync {
 
     /// Takes the lock if it is free now; never blocks. `won` is an OS lock a
     /// waiter thread obtained on a handle of its own, to be claimed here.
-    fn try_acquire(&self, mode: Mode, won: Option<Won>) -> Result<Attempt, LockError>;
+    ///
+    /// A Windows sharing violation (os error 32, or 33 for a byte range) is
+    /// `Busy`: an OS-lock user keeps its sidecar open without
+    /// `FILE_SHARE_DELETE`, and a lock-file user opens the same file with
+    /// delete access to move it away, so each can meet the other's handle —
+    /// the other is using the file, and the request waits (as a lock-file user
+    /// waits on Unix for an OS-lock sidecar of a live process) instead of
+    /// failing. Safe: `Busy` only ever makes a request wait.
+    fn try_acquire(&self, mode: Mode, won: Option<Won>) -> Result<Attempt, LockError> {
+        let attempt = self.attempt(mode, won);
+        if is_sharing_violation(&attempt) {
+            return Ok(Attempt::Busy);
+        }
+        attempt
+    }
+
+    /// The mechanism's own `try_acquire`, sharing violations and all.
+    fn attempt(&self, mode: Mode, won: Option<Won>) -> Result<Attempt, LockError>;
 
     /// Starts a wait for `mode`, run on a waiter thread without the file's mutex.
     fn start_waiting(&self, mode: Mode) -> Box<dyn Wait>;

@@ -121,7 +121,7 @@ impl CrossProcessLock for OsLock {
         wanted
     }
 
-    fn try_acquire(&self, mode: Mode, won: Option<Won>) -> Result<Attempt, LockError> {
+    fn attempt(&self, mode: Mode, won: Option<Won>) -> Result<Attempt, LockError> {
         if let Some(Won(sidecar)) = won {
             return Ok(self.claim(&sidecar, mode)?.unwrap_or(Attempt::Busy));
         }
