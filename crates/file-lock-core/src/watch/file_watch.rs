@@ -279,6 +279,9 @@ pub(super) struct Tracker {
 /// no more often than this: each look reads and hashes the whole file.
 const ENDED_WRITES_EVERY: Duration = Duration::from_millis(15);
 
+/// How often a watch's first look is taken again while writes overlap it.
+const FIRST_LOOK_TRIES: u32 = 3;
+
 /// Events seen and not yet ended by a look.
 #[derive(Clone, Copy)]
 struct Burst {
@@ -382,22 +385,32 @@ impl Tracker {
     }
 
     fn first_look(&mut self) {
-        let now = match look(&self.path) {
-            Ok(now) => now,
-            Err(e) => {
-                // Unreadable (permissions?): the next event or poll tries again.
-                self.polled = stat_key(&self.path);
-                self.error(e);
-                return;
+        // A write landing between the look's stat and its read leaves the old
+        // stat beside the new content, which no later look would report (the
+        // content is the same then); one landing after the read leaves the old
+        // content, which is no change. A second stat tells a look a write
+        // overlapped: it is taken again, up to `FIRST_LOOK_TRIES` times.
+        let mut tries = 0;
+        let (now, steady) = loop {
+            let now = match look(&self.path) {
+                Ok(now) => now,
+                Err(e) => {
+                    // Unreadable (permissions?): the next event or poll tries again.
+                    self.polled = stat_key(&self.path);
+                    self.error(e);
+                    return;
+                }
+            };
+            tries += 1;
+            let steady = stat_key(&self.path) == now.stat;
+            if steady || tries == FIRST_LOOK_TRIES {
+                break (now, steady);
             }
         };
-        // Changed between watch() and this look, or during it: report it
-        // against the stat seen at watch(); the content before it is unknown, so
-        // it counts as new. A write landing between the look's stat and its read
-        // leaves the old stat beside the new content, which no later look would
-        // report (the content is the same then): a second stat tells.
-        let during = stat_key(&self.path) != now.stat;
-        if now.stat != self.at_start || during {
+        // Changed between watch() and this look (or still changing: writes
+        // that never pause): report it against the stat seen at watch(); the
+        // content before it is unknown, so it counts as new.
+        if now.stat != self.at_start || !steady {
             let before = Snapshot {
                 stat: self.at_start,
                 content: self.at_start.map(|(_, size, _, _)| Seen {

@@ -140,3 +140,26 @@ fn close_stops_callbacks() {
     replace_atomically(&path, "[1]");
     assert_eq!(reported_after(&changes, Duration::from_millis(200)), 0);
 }
+
+/// A write landing while a watch takes its first look (the hub's thread
+/// looks at each new watch in turn, so with several watches started at once
+/// one look often overlaps the write): each watch reports it once, with the
+/// new content, never the content it began with as a change.
+#[test]
+fn a_write_during_the_first_look_is_reported_once_with_its_content() {
+    for round in 0..40 {
+        let (_dir, path) = watched_file("{}");
+        let watches: Vec<(FileWatch, Changes)> = (0..8)
+            .map(|_| collect(&path, WatchOptions::default()))
+            .collect();
+        replace_atomically(&path, "[1]");
+        for (_, changes) in &watches {
+            wait_for(changes, 1);
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        for (i, (_, changes)) in watches.iter().enumerate() {
+            let sizes: Vec<Option<u64>> = changes.lock().unwrap().iter().map(|c| c.size).collect();
+            assert_eq!(sizes, [Some(3)], "round {round}, watch {i}");
+        }
+    }
+}

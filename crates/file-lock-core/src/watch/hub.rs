@@ -600,6 +600,11 @@ mod tests {
         wait_until("the healthy watch's first change", || {
             seen.lock().len() == 1
         });
+        // The closer's call may come after the healthy watch's (the thread
+        // settles each watch in turn): wait for it, then show it was the last.
+        wait_until("the closer's one call", || {
+            closed.load(std::sync::atomic::Ordering::SeqCst) == 1
+        });
         replace(&file, "[2]");
         wait_until("the healthy watch's second change", || {
             seen.lock().len() == 2
