@@ -340,6 +340,11 @@ export interface LockGrant {
   strategyReason: string
   /** Grows with every acquisition of this file, across processes. */
   fencingToken: number
+  /**
+   * Still held when the grant reached JS (judged there, on the JS thread):
+   * a short lease can run out, or `close()` let go, before it arrives.
+   */
+  held: boolean
 }
 
 /** The record in a lock file or sidecar (its token is never exposed). */

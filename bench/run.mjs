@@ -4,6 +4,8 @@
 //   npm run bench                 full run (about a minute)
 //   npm run bench -- --quick      short run
 //   node bench/run.mjs --libs=ours,fsnative-wait   only some libraries
+//   node bench/run.mjs --scenarios=handoff         only some scenarios (a partial run
+//                                                  writes no results files)
 //
 // Scenarios (every library does exactly the same operations; the workers are
 // separate processes, bench/child.mjs, each scenario run in a fresh temp dir):
@@ -40,6 +42,10 @@ const quick = argv.includes('--quick')
 const libsArg = argv.find((a) => a.startsWith('--libs='))
 const libs = libsArg ? libsArg.slice(7).split(',') : LIBS
 for (const l of libs) if (!LIBS.includes(l)) throw new Error(`unknown library ${l}; known: ${LIBS.join(', ')}`)
+const SCENARIOS = ['uncontended', 'handoff', 'increment']
+const scenariosArg = argv.find((a) => a.startsWith('--scenarios='))
+const scenarios = scenariosArg ? scenariosArg.slice(12).split(',') : SCENARIOS
+for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`)
 
 const slow = (lib) => lib === 'proper-lockfile'
 const CFG = quick
@@ -245,12 +251,34 @@ console.error(`file-lock-manager lock benchmark (${quick ? 'quick' : 'full'}), l
 console.error(`temp dir: ${tmpRoot}`)
 
 const raw = {}
-console.error('1. uncontended acquire+release')
-raw.uncontended = await runScenario('uncontended', uncontended, CFG.uncontended.rounds)
-console.error('2. two-process handoff')
-raw.handoff = await runScenario('handoff', handoff, CFG.handoff.rounds)
-console.error('3. four-process lock-protected increments')
-raw.increment = await runScenario('increment', increments, CFG.increment.rounds)
+const RUNS = {
+  uncontended: ['1. uncontended acquire+release', uncontended, CFG.uncontended.rounds],
+  handoff: ['2. two-process handoff', handoff, CFG.handoff.rounds],
+  increment: ['3. four-process lock-protected increments', increments, CFG.increment.rounds],
+}
+for (const name of scenarios) {
+  const [title, run, rounds] = RUNS[name]
+  console.error(title)
+  raw[name] = await runScenario(name, run, rounds)
+}
+if (scenarios.length < SCENARIOS.length) {
+  // A partial run (comparing a change): medians per round on stdout, no results files.
+  const median = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a')
+  for (const name of scenarios) {
+    for (const lib of libs) {
+      const rounds = raw[name][lib].filter(Boolean)
+      const medians = name === 'increment' ? rounds.map((r) => r.perSecond) : rounds.map((r) => percentile(sortNum(r), 50))
+      const all = name === 'increment' ? sortNum(medians) : sortNum(rounds.flat())
+      console.log(`${name} ${SHORT[lib]}: p50 ${median(percentile(all, 50))} (rounds ${medians.map((v) => median(v)).join(' / ')})`)
+    }
+  }
+  if (problems.length) {
+    for (const p of problems) console.error(`${p.lib} ${p.scenario}: ${p.message}`)
+    process.exitCode = 1
+  }
+  scratch.remove()
+  process.exit()
+}
 const elapsedS = (Date.now() - t0) / 1000
 machine.loadavgAtEnd = os.loadavg().map((x) => +x.toFixed(2))
 machine.runSeconds = +elapsedS.toFixed(1)

@@ -101,7 +101,8 @@ class FileLockManager extends EventEmitter {
     } catch (error) {
       throw fromNative(error, { filePath })
     }
-    if (grant === null) grant = await this.#wait(filePath, request)
+    // A waited-for grant is handed over where it arrives (_onComplete).
+    if (grant === null) return this.#wait(filePath, request)
     return this.#handOver(grant)
   }
 
@@ -207,9 +208,10 @@ class FileLockManager extends EventEmitter {
 
   // `released`: the native side already let go of it (at our request).
   _releaseLock(lock, id, released = false) {
+    // Let go first: a process waiting for the file gets it while we tidy up.
+    const wasHeld = released || this.#native.release(id)
     droppedLocks.unregister(lock)
     this.#live.delete(id)
-    const wasHeld = released || this.#native.release(id)
     if (wasHeld) {
       this.#emitIfHeard('released', { filePath: lock.filePath, exclusive: lock.exclusive, fencingToken: lock.fencingToken, reason: 'released' })
     }
@@ -219,16 +221,17 @@ class FileLockManager extends EventEmitter {
   // Turns a grant (from either path of acquireLock) into the Lock its caller
   // gets, but only if the native side still holds it: a short lease can run
   // out between the grant and here (a blocked event loop, a slow `acquired`
-  // listener, the microtask gap after a waiting acquisition). A grant the
-  // native side no longer holds has already been removed from its held set,
-  // so refusing it leaks nothing; its 'lease-expired' event still follows.
+  // listener). A grant the native side no longer holds has already been
+  // removed from its held set, so refusing it leaks nothing; its
+  // 'lease-expired' event still follows. Once adopted, a Lock hears of its
+  // loss itself (`_lose`), also in the microtask gap before its caller resumes.
   #handOver(grant) {
     if (this.#closed) {
       // close() ran between the grant and here (it released every lock already).
       this.#native.release(grant.id)
       throw closedError()
     }
-    if (!this.#native.isHeld(grant.id)) throw lostBeforeHandOver(grant)
+    if (!grant.held) throw lostBeforeHandOver(grant)
     const heard = this.listenerCount('acquired') > 0
     const lock = this.#adopt(grant)
     // Checked again when `acquired` listeners ran in between (they may block):
@@ -280,13 +283,13 @@ class FileLockManager extends EventEmitter {
     }
     if (grant) {
       // The grant may have reached us after the lock was already taken back.
-      if (this.#closed) {
-        this.#native.release(grant.id)
-        return waiter.reject(closedError())
+      let lock
+      try {
+        lock = this.#handOver(grant)
+      } catch (error) {
+        return waiter.reject(error)
       }
-      if (!this.#native.isHeld(grant.id)) return waiter.reject(lostBeforeHandOver(grant))
-      // Checked again by #handOver, after the microtask gap before acquireLock resumes.
-      return waiter.resolve(grant)
+      return waiter.resolve(lock)
     }
     if (failure.code === 'ABORT_ERR') return waiter.reject(abortError(failure.filePath, waiter.signal))
     waiter.reject(failureError(failure))

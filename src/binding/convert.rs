@@ -1,11 +1,15 @@
 //! Rust ↔ JS shapes: options in, grants, holders, failures and events out.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use napi::Status;
+use napi::bindgen_prelude::ToNapiValue;
+use napi::{sys, Status};
 use napi_derive::napi;
 
-use file_lock_core::lock::{Holder, LockError, LockEvent, ManagerOptions, Mode, StrategyChoice};
+use file_lock_core::lock::{
+    HeldLock, Holder, LockError, LockEvent, ManagerOptions, Mode, StrategyChoice,
+};
 
 /// Options of `new FileLockManager(options)`, after the JS wrapper validated
 /// them and filled in defaults.
@@ -65,6 +69,9 @@ pub struct LockGrant {
     pub strategy_reason: String,
     /// Grows with every acquisition of this file, across processes.
     pub fencing_token: i64,
+    /// Still held when the grant reached JS (judged there, on the JS thread):
+    /// a short lease can run out, or `close()` let go, before it arrives.
+    pub held: bool,
 }
 
 /// Who holds a lock, as far as can be told from outside.
@@ -107,6 +114,25 @@ pub struct AcquireOutcome {
     pub request_id: u32,
     pub grant: Option<LockGrant>,
     pub failure: Option<LockFailure>,
+}
+
+/// An `AcquireOutcome` on its way to JS with the lock it grants: whether the
+/// lock is still held is read when it is converted, on the JS thread, so the
+/// JS side needs no call of its own to ask (a grant lost after that is told
+/// to its Lock by an event, which cannot overtake the JS turn adopting it).
+pub struct Completed {
+    pub outcome: AcquireOutcome,
+    pub held: Option<Arc<HeldLock>>,
+}
+
+impl ToNapiValue for Completed {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let Completed { mut outcome, held } = val;
+        if let (Some(grant), Some(held)) = (outcome.grant.as_mut(), held) {
+            grant.held = !held.is_released();
+        }
+        AcquireOutcome::to_napi_value(env, outcome)
+    }
 }
 
 /// The result of `inspect`: a holder, nothing (free), or a failure.

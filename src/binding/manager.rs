@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 
 use super::coded::{off_thread, to_napi_error, Coded, OffThread};
 use super::convert::{
-    duration_from_ms, failure, path_string, AcquireOutcome, InspectOutcome, LockGrant,
+    duration_from_ms, failure, path_string, AcquireOutcome, Completed, InspectOutcome, LockGrant,
     NativeLockEvent, NativeManagerOptions,
 };
 use file_lock_core::audit::{AuditEntry, AuditFile, AuditSink};
@@ -25,8 +25,7 @@ use file_lock_core::lock::{
 /// Both callbacks are weak (unref'd): they never keep Node alive by themselves.
 /// While requests wait, the JS side keeps the process alive.
 type EventCallback = ThreadsafeFunction<NativeLockEvent, (), NativeLockEvent, Status, false, true>;
-type CompletionCallback =
-    ThreadsafeFunction<AcquireOutcome, (), AcquireOutcome, Status, false, true>;
+type CompletionCallback = ThreadsafeFunction<Completed, (), Completed, Status, false, true>;
 /// Receives each audit entry as one JSON line.
 type AuditCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
 
@@ -89,6 +88,7 @@ fn grant(held: &HeldLock) -> LockGrant {
         strategy: held.strategy().into(),
         strategy_reason: held.strategy_reason(),
         fencing_token: held.fencing_token as i64,
+        held: !held.is_released(),
     }
 }
 
@@ -193,7 +193,7 @@ impl NativeLockManager {
         let failure_path = path.clone();
         let done = Box::new(move |result: Result<Arc<HeldLock>, _>| {
             waiting.lock().remove(&request_id);
-            let result_for_undo = result.as_ref().map(Arc::clone).map_err(|_| ());
+            let held = result.as_ref().ok().map(Arc::clone);
             let outcome = match result {
                 Ok(held) => AcquireOutcome {
                     request_id,
@@ -206,9 +206,11 @@ impl NativeLockManager {
                     failure: Some(failure(e, &failure_path)),
                 },
             };
-            if completions.call(outcome, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
+            let undo = held.clone();
+            let completed = Completed { outcome, held };
+            if completions.call(completed, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
                 // JS is gone (worker or env teardown): nobody will ever release it.
-                if let Ok(held) = result_for_undo {
+                if let Some(held) = undo {
                     held.release_later();
                 }
             }
