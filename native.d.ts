@@ -119,6 +119,18 @@ export declare function breakStaleLock(path: string, options: DiagnoseOptions): 
 export declare function commitDocument(path: string, expected: string | undefined | null, data: Buffer | string, durable: boolean, manager?: NativeLockManager | undefined | null, lockId?: number | undefined | null, lockedPath?: string | undefined | null): Promise<DocumentCommit>
 
 /**
+ * `commitDocument` taking the file's exclusive lock itself, off the JS
+ * thread, when it is free right now (in this process and outside it): a
+ * write whose caller applied its change to `expected` without holding the
+ * lock. Under the lock the commit checks the file is still `expected`
+ * (else `version` is absent and nothing is written), writes, and lets the
+ * lock go right after the rename, as `commitDocument` does; a lock that is
+ * not free (or cannot be taken) is `busy`, nothing done. Either way the
+ * lock is not held when the promise resolves.
+ */
+export declare function commitDocumentAtOnce(path: string, expected: string, text: string, durable: boolean, manager: NativeLockManager): Promise<DocumentCommit>
+
+/**
  * Checks that locks and atomic saves work in `dir` (writable, O_EXCL create,
  * OS locks, network detection, rename, fsync), removing its probe files.
  */
@@ -193,6 +205,11 @@ export interface DocumentCommit {
    * file system refused it), for the audit trail; absent when fully flushed.
    */
   weakFlush?: string
+  /**
+   * `commitDocumentAtOnce` only: the lock was not free (or could not be
+   * taken at all): nothing was done.
+   */
+  busy: boolean
 }
 
 /**

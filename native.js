@@ -839,6 +839,7 @@ module.exports.NativeLockManager = nativeBinding.NativeLockManager
 module.exports.NativeWatch = nativeBinding.NativeWatch
 module.exports.breakStaleLock = nativeBinding.breakStaleLock
 module.exports.commitDocument = nativeBinding.commitDocument
+module.exports.commitDocumentAtOnce = nativeBinding.commitDocumentAtOnce
 module.exports.diagnoseDirectory = nativeBinding.diagnoseDirectory
 module.exports.diffJsonText = nativeBinding.diffJsonText
 module.exports.diffJsonTextAsync = nativeBinding.diffJsonTextAsync

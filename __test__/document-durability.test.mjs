@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Child, dir, DOC_KILL_WRITER, file, FileLockManager, FIXTURES, incrementFromProcesses, rejectionOf, sleep, useScratchDir, within } from './helpers.mjs'
+import { Child, dir, DOC_KILL_WRITER, file, FileLockManager, FIXTURES, incrementFromProcesses, rejectionOf, sleep, startLockChild, useScratchDir, within } from './helpers.mjs'
 
 const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
@@ -216,6 +216,74 @@ describe('JsonDocument across processes', () => {
     fs.writeFileSync(stale, '{"counter"')
     await manager().openDocument(file)
     expect(fs.existsSync(stale)).toBe(false)
+  })
+})
+
+// A write with nobody holding the lock goes at once: fn runs first, then one
+// native call takes the lock off the JS thread, checks the file is still the
+// version fn saw, writes and lets go (commitDocumentAtOnce). These show that
+// it still takes the lock every time, and waits like any write when the lock
+// is held (in this process or another); across processes: above.
+describe('JsonDocument writes that take the lock in their commit', () => {
+  const auditOps = (trail) =>
+    fs
+      .readFileSync(trail, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
+      .filter((e) => e.file === file)
+      .map((e) => `${e.op}:${e.outcome}`)
+
+  it('each of 30 updates takes the lock and lets it go (one granted and one released entry each); none is held after', async () => {
+    const trail = path.join(dir, 'audit.jsonl')
+    fs.writeFileSync(file, JSON.stringify({ n: 0 }))
+    const m = manager({ auditLog: trail })
+    const doc = await m.openDocument(file, { watch: false })
+    const before = auditOps(trail)
+    for (let i = 0; i < 30; i++) await doc.update((v) => ({ n: v.n + 1 }))
+    const ops = auditOps(trail).slice(before.length)
+    // In the trail's order: each write's lock granted, then let go.
+    expect(ops).toEqual(Array(30).fill(['acquire:granted', 'release:released']).flat())
+    expect(m.heldCount).toBe(0)
+    expect(onDisk()).toEqual({ n: 30 })
+    await doc.close()
+  })
+
+  it('a lock another manager of this process holds: the write waits (the file untouched), then lands once it is let go', async () => {
+    fs.writeFileSync(file, JSON.stringify({ n: 0 }))
+    const doc = await manager().openDocument(file, { watch: false })
+    await doc.update((v) => ({ n: v.n + 1 })) // a version known: the next write may go at once
+    const held = await manager().acquireLock(file)
+    let settled = false
+    const pending = doc.update((v) => ({ n: v.n + 1 })).finally(() => (settled = true))
+    await sleep(300)
+    expect(settled).toBe(false)
+    expect(onDisk()).toEqual({ n: 1 })
+    await held.release()
+    expect(await within(pending, 10000, 'the write after the release')).toEqual({ n: 2 })
+    expect(onDisk()).toEqual({ n: 2 })
+    await doc.close()
+  })
+
+  it('a lock another process holds: the write waits (the file untouched), then lands over what that process wrote', async () => {
+    fs.writeFileSync(file, JSON.stringify({ n: 0 }))
+    const doc = await manager().openDocument(file, { watch: false })
+    await doc.update((v) => ({ n: v.n + 1 }))
+    const child = await startLockChild()
+    child.send({ cmd: 'acquire', file, options: { exclusive: true } })
+    await child.waitFor('held')
+    let settled = false
+    const pending = doc.update((v) => ({ n: v.n + 1 })).finally(() => (settled = true))
+    await sleep(300)
+    expect(settled).toBe(false)
+    expect(onDisk()).toEqual({ n: 1 })
+    fs.writeFileSync(file, JSON.stringify({ n: 100 })) // the holder writes, as it may
+    child.send({ cmd: 'release' })
+    await child.waitFor('released')
+    expect(await within(pending, 10000, 'the write after the release')).toEqual({ n: 101 })
+    expect(onDisk()).toEqual({ n: 101 })
+    child.send({ cmd: 'exit', code: 0 })
+    await doc.close()
   })
 })
 

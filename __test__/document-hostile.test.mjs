@@ -186,7 +186,11 @@ describe('a document reached through a symbolic link', () => {
     write(target, { n: 1 })
     const other = path.join(data, 'other.json')
     write(other, { n: 10 })
-    const doc = await manager().openDocument(link, { watch: false })
+    const m = manager()
+    // An 'acquired' listener needs the lock's JS side: fn runs under the lock
+    // (a write that may go at once runs fn before it takes the lock: below).
+    m.on('acquired', () => {})
+    const doc = await m.openDocument(link, { watch: false })
     let moved = false
     const error = await rejectionOf(
       doc.update((v) => {
@@ -205,6 +209,29 @@ describe('a document reached through a symbolic link', () => {
     await waitUntil(() => json(other).added === true, 10000, 'the kept write to land in the new target')
     expect(json(other)).toEqual({ n: 10, added: true })
     expect(json(target)).toEqual({ n: 1 })
+    await doc.close()
+  })
+
+  it('a link pointed elsewhere while a write that may go at once runs fn: nothing lands in the old target, the write lands in the new one', async () => {
+    const { data, target, link } = linkedLayout()
+    write(target, { n: 1 })
+    const other = path.join(data, 'other.json')
+    write(other, { n: 10 })
+    const doc = await manager().openDocument(link, { watch: false })
+    let calls = 0
+    const written = await doc.update((v) => {
+      if (calls++ === 0) {
+        fs.unlinkSync(link)
+        fs.symlinkSync('../data/other.json', link)
+      }
+      v.added = true
+    })
+    // fn ran again over what the new target holds, under its lock.
+    expect(calls).toBe(2)
+    expect(written).toEqual({ n: 10, added: true })
+    expect(json(other)).toEqual({ n: 10, added: true })
+    expect(json(target)).toEqual({ n: 1 })
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true)
     await doc.close()
   })
 

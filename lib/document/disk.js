@@ -136,6 +136,12 @@ class DiskState {
     return this.version !== null && addon.documentIsCurrent(this.#doc.filePath, this.version) !== 'no'
   }
 
+  // Whether a write may go at once (commitDocumentAtOnce): a small document
+  // whose version on disk is known.
+  canWriteAtOnce() {
+    return !this.big && this.version !== null
+  }
+
   // Whether the file surely is the version we hold, by its stat alone.
   isCurrent() {
     return this.version !== null && addon.documentIsCurrent(this.#doc.filePath, this.version) === 'yes'
@@ -251,7 +257,9 @@ class DiskState {
   // `overwrite`: whatever the file holds (a recovery over unreadable bytes).
   // `lock`: the Lock held; a commit that writes lets it go itself, right
   // after its rename (the write must be the last thing done under it).
-  async write(value, { overwrite = false, lock } = {}) {
+  // `atOnce`: no lock held; the commit takes it itself if it is free
+  // (commitDocumentAtOnce), and writes only over the version held.
+  async write(value, { overwrite = false, lock, atOnce = false } = {}) {
     const { filePath, options } = this.#doc
     const big = this.big
     let text
@@ -274,7 +282,7 @@ class DiskState {
       })
     }
     // A commit under `lock` checks itself that the file lies where the lock is.
-    if (overwrite || lock === undefined) await this.#assertLockedWhereWritten()
+    if (overwrite || (lock === undefined && !atOnce)) await this.#assertLockedWhereWritten()
     // The commit lets its lock go right after the rename, before we hear of
     // it: a text taken from disk meanwhile (a watch event, a read() under the
     // shared lock) waits until this write is the version held, so our own
@@ -285,14 +293,14 @@ class DiskState {
     })
     this.#taking = this.#taking.then(() => taken)
     try {
-      return await this.#writeText(value, text, big, overwrite, lock)
+      return await this.#writeText(value, text, big, overwrite, lock, atOnce)
     } finally {
       settle()
     }
   }
 
   // write()'s text on disk, and taken as the version held; false: nothing written.
-  async #writeText(value, text, big, overwrite, lock) {
+  async #writeText(value, text, big, overwrite, lock, atOnce) {
     const { filePath, options } = this.#doc
     // After an overwrite the version is unknown (null): the next write reads first.
     let version = null
@@ -305,6 +313,7 @@ class DiskState {
       // Through a symbolic link, it writes the file the link leads to now, and keeps the link.
       const durable = options.durability !== 'none'
       if (overwrite) await addon.replaceFile(filePath, text, durable)
+      else if (atOnce) version = await this.#commitAtOnce(text, durable)
       else version = await this.#commit(text, durable, lock)
     } catch (error) {
       const failed = fromNative(error, { filePath })
@@ -336,17 +345,30 @@ class DiskState {
     const under = lock === undefined ? [] : [native, lock._id, lock.filePath]
     const done = await addon.commitDocument(filePath, this.version, text, durable, ...under)
     if (done.released) lock._finish(true)
-    // Once per document: its file system refused F_FULLFSYNC (macOS: SMB, some FUSE shares).
-    if (done.weakFlush !== undefined && !this.#toldWeakFlush) {
-      this.#toldWeakFlush = true
-      this.#doc.audit('weak-flush', 'plain-fsync', done.weakFlush)
-    }
+    this.#noteFlush(done)
     if (done.elsewhere) {
       await this.#assertLockedWhereWritten()
       return this.#commit(text, durable)
     }
     // (napi leaves a missing version out: undefined; null says "nothing written".)
     return done.version ?? null
+  }
+
+  // commitDocumentAtOnce's new version; null when it wrote nothing (busy,
+  // changed, elsewhere: the caller takes the locked way).
+  async #commitAtOnce(text, durable) {
+    const { filePath, native } = this.#doc
+    const done = await addon.commitDocumentAtOnce(filePath, this.version, text, durable, native)
+    this.#noteFlush(done)
+    return done.version ?? null
+  }
+
+  // Once per document: its file system refused F_FULLFSYNC (macOS: SMB, some FUSE shares).
+  #noteFlush(done) {
+    if (done.weakFlush !== undefined && !this.#toldWeakFlush) {
+      this.#toldWeakFlush = true
+      this.#doc.audit('weak-flush', 'plain-fsync', done.weakFlush)
+    }
   }
 
   // Called under the exclusive lock of a write. Through a symbolic link, the

@@ -3,13 +3,16 @@
 //
 // Invariants:
 // - Every write happens under the file's exclusive lock, over the version of
-//   the file read inside that lock (re-read unless one stat says it is still
-//   the version held; the commit checks again before it writes), and replaces
-//   it atomically (native commitDocument: temp file, fsync, rename, directory
-//   fsync; the lock is let go right after the rename, the promise resolves
-//   after the directory fsync): concurrent updates from any number of
-//   processes never lose an increment, and a crash leaves the old or the new
-//   version.
+//   the file checked inside that lock, and replaces it atomically (native
+//   commitDocument: temp file, fsync, rename, directory fsync; the lock is
+//   let go right after the rename, the promise resolves after the directory
+//   fsync): concurrent updates from any number of processes never lose an
+//   increment, and a crash leaves the old or the new version. Either the
+//   calls are applied to the version held and one native call takes the lock
+//   if it is free, checks the file is still that version, and writes
+//   (commitDocumentAtOnce), or, when that cannot be, the lock is taken here
+//   and the calls applied to the file read inside it (re-read unless one
+//   stat says it is still the version held; the commit checks again).
 // - Operations apply in call order; all calls made before a write starts go
 //   into that one write (group commit), and each promise resolves only when
 //   the write containing it is durable.
@@ -40,6 +43,7 @@ class WriteQueue {
   #drainAbort = null // aborts the lock wait of the write in flight (lock-timeout's cancel())
   #announced = false // a lock-timeout was announced: its cancel() may abort the retries' lock waits
   #cancelled = null // the ECANCELED error while a cancel() is being applied
+  #atOnce = true // the next write may try commitDocumentAtOnce first
 
   constructor(doc) {
     this.#doc = doc
@@ -115,56 +119,52 @@ class WriteQueue {
   // One write of `batch`; 'stop' when the drain must stop (waiting for the lock, or closing).
   async #drainBatch(batch) {
     const doc = this.#doc
-    const { disk, edits } = doc
+    const { disk } = doc
     for (const op of batch) op.started = true
     let written
-    let attempted // the value this batch tried to write
+    const tried = { value: undefined } // the value this batch tried to write
     // Only a retry after an announced lock timeout can be cancelled: the
     // first attempt needs no AbortController (one per write was measurable).
     this.#drainAbort = this.#announced ? new AbortController() : null
     try {
-      written = await doc.manager.withLock(doc.filePath, async (lock) => {
-        for (let attempt = 1; ; attempt++) {
-          // The file is read only when it may not be the version we hold (one
-          // stat says); the commit checks again, by content, before it writes.
-          if (attempt > 1 || !disk.mayBeCurrent()) {
-            const text = await disk.readText(lock)
-            if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'write')
-          }
-          let value = disk.value
-          for (const op of batch) {
-            op.error = undefined
-            try {
-              if (op.kind === 'edits') value = await edits.mergeInto(value, op)
-              else value = op.kind === 'set' ? op.value : await disk.applyUpdate(op.fn, value)
-              op.result = value
-            } catch (error) {
-              op.error = error
+      written = await this.#writeAtOnce(batch, tried)
+      if (written === undefined) {
+        written = await doc.manager.withLock(doc.filePath, async (lock) => {
+          for (let attempt = 1; ; attempt++) {
+            // The file is read only when it may not be the version we hold (one
+            // stat says); the commit checks again, by content, before it writes.
+            if (attempt > 1 || !disk.mayBeCurrent()) {
+              const text = await disk.readText(lock)
+              if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'write')
+            } else {
+              // Nobody wrote since our last write: the next may go at once again.
+              this.#atOnce = true
             }
+            const value = await this.#apply(batch, disk.value)
+            tried.value = value
+            // Changed under us after all (by a program that takes no lock): read
+            // it, and apply the batch to what it holds. One that keeps changing
+            // it (a sync tool's burst) gets the last attempt written over what
+            // was read just before, as every write did before versions were
+            // checked: that program takes no lock, the race is its to lose.
+            // The commit lets the lock go itself once its text is renamed into
+            // place (before the directory fsync): nothing after it needs the lock.
+            if (await disk.write(value, { overwrite: attempt === COMMIT_ATTEMPTS, lock })) return value
           }
-          attempted = value
-          // Changed under us after all (by a program that takes no lock): read
-          // it, and apply the batch to what it holds. One that keeps changing
-          // it (a sync tool's burst) gets the last attempt written over what
-          // was read just before, as every write did before versions were
-          // checked: that program takes no lock, the race is its to lose.
-          // The commit lets the lock go itself once its text is renamed into
-          // place (before the directory fsync): nothing after it needs the lock.
-          if (await disk.write(value, { overwrite: attempt === COMMIT_ATTEMPTS, lock })) return value
-        }
-      }, { timeoutMs: doc.options.timeoutMs, signal: this.#drainAbort?.signal })
+        }, { timeoutMs: doc.options.timeoutMs, signal: this.#drainAbort?.signal })
+      }
     } catch (caught) {
-      return this.#failed(batch, this.failure(caught, 'writing'), attempted)
+      return this.#failed(batch, this.failure(caught, 'writing'), tried.value)
     }
     this.#remove(batch)
     this.#lockRetry.reset()
     this.#announced = false
     try {
-      await edits.afterWrite(batch, written)
+      await doc.edits.afterWrite(batch, written)
     } catch (error) {
       // The write landed; rebasing edits it did not carry failed: they stay
       // as they were, for the next save() to merge (or to reject, coded).
-      doc.emit('error', edits.mergeFailure(error))
+      doc.emit('error', doc.edits.mergeFailure(error))
     }
     // A big document resolves a write once the spare copy of its new value is
     // made (in slices, the lock released): an edit() right after finds it.
@@ -173,6 +173,45 @@ class WriteQueue {
       for (const w of op.waiters) (op.error ? w.reject(op.error) : w.resolve(op.result))
     }
     doc.emit('saved', { filePath: doc.filePath, value: written, operations: batch.length })
+  }
+
+  // The batch's calls applied in call order to `value`; each keeps its own
+  // result or error (a call that throws leaves the value as it was).
+  async #apply(batch, value) {
+    const { disk, edits } = this.#doc
+    for (const op of batch) {
+      op.error = undefined
+      try {
+        if (op.kind === 'edits') value = await edits.mergeInto(value, op)
+        else value = op.kind === 'set' ? op.value : await disk.applyUpdate(op.fn, value)
+        op.result = value
+      } catch (error) {
+        op.error = error
+      }
+    }
+    return value
+  }
+
+  // The batch applied to the version held and committed by one native call
+  // that takes the lock itself, off the JS thread, if nobody holds it then
+  // (commitDocumentAtOnce: no lock round trip on the JS thread, which costs
+  // most after the thread idled through the last fsync). The value written,
+  // or undefined when it did not write (the lock was busy, the file changed,
+  // a link re-pointed): the batch then takes the locked way, and so do the
+  // next ones until a locked write finds nobody wrote in between.
+  // Not when something needs the lock's JS side: 'acquired'/'released'
+  // listeners, a cancellable retry, edits (merges) in the batch.
+  async #writeAtOnce(batch, tried) {
+    const doc = this.#doc
+    const { disk, manager } = doc
+    if (!this.#atOnce || this.#drainAbort !== null || !disk.canWriteAtOnce()) return undefined
+    if (manager.listenerCount('acquired') > 0 || manager.listenerCount('released') > 0) return undefined
+    for (const op of batch) if (op.kind === 'edits') return undefined
+    const value = await this.#apply(batch, disk.value)
+    tried.value = value
+    if (await disk.write(value, { atOnce: true })) return value
+    this.#atOnce = false
+    return undefined
   }
 
   // The write of `batch` failed with `error` (coded); 'stop' when the drain must stop.

@@ -1,7 +1,7 @@
 //! The document store's file side for JS (`lib/document/`): reading a
 //! version, committing a text over it, atomic replace and stale temp cleanup,
-//! as free functions. They need no lock manager: the caller holds the lock;
-//! this only touches the file.
+//! as free functions. The caller holds the lock (it may hand it over for the
+//! commit to let go), except for `commitDocumentAtOnce`, which takes it.
 //!
 //! Invariants:
 //! - A document's read and its write are one trip off the JS thread each
@@ -12,12 +12,16 @@
 //!   ~2 µs on a local disk: cheaper than any hop).
 //! - A commit given its lock lets it go right after the rename (the engine's
 //!   release, as `release()` does), and resolves after the directory fsync.
+//!   `commitDocumentAtOnce` takes the lock only if it is free at once (the
+//!   engine's `try_acquire`, off the JS thread), writes only over the version
+//!   given, and never resolves with the lock still held.
 //! - A replace happens off the JS thread and rejects with the engine's code
 //!   (`coded`); a big text crosses as a string, never as a JS Buffer (a 50 MB
 //!   Buffer's external memory made V8 collect garbage on the JS thread).
 //! - Cleanup removes only temp files whose writer is provably gone
 //!   (`document::atomic_write::remove_stale_temps`).
 
+use std::io;
 use std::path::Path;
 
 use napi::bindgen_prelude::AsyncTask;
@@ -26,9 +30,9 @@ use napi_derive::napi;
 
 use file_lock_core::document::atomic_write::{self, Durability, Flush};
 use file_lock_core::document::version::{self, Commit, Current, Found, UnderLock, Version};
-use file_lock_core::lock::{LockError, ReleaseReason};
+use file_lock_core::lock::{LockError, Mode, ReleaseReason};
 
-use super::coded::{off_thread, to_napi_error, OffThread};
+use super::coded::{off_thread, to_napi_error, Coded, OffThread};
 use super::manager::NativeLockManager;
 
 /// Replaces `path` with `data` atomically (unique temp file, rename), durably
@@ -177,6 +181,37 @@ pub struct DocumentCommit {
     /// Apple only: why the file had a plain fsync instead of F_FULLFSYNC (the
     /// file system refused it), for the audit trail; absent when fully flushed.
     pub weak_flush: Option<String>,
+    /// `commitDocumentAtOnce` only: the lock was not free (or could not be
+    /// taken at all): nothing was done.
+    pub busy: bool,
+}
+
+impl DocumentCommit {
+    fn done(version: Option<String>, elsewhere: bool, released: bool) -> DocumentCommit {
+        DocumentCommit {
+            version,
+            elsewhere,
+            released,
+            weak_flush: None,
+            busy: false,
+        }
+    }
+
+    /// What a commit's outcome says to JS.
+    fn of(outcome: io::Result<Commit>, path: &str, released: bool) -> Result<Self, Coded> {
+        match outcome {
+            Ok(Commit::Written(version, flush)) => Ok(DocumentCommit {
+                weak_flush: match flush {
+                    Flush::Full => None,
+                    Flush::PlainFsync(why) => Some(why),
+                },
+                ..DocumentCommit::done(Some(version.token()), false, released)
+            }),
+            Ok(Commit::Changed) => Ok(DocumentCommit::done(None, false, released)),
+            Ok(Commit::Elsewhere) => Ok(DocumentCommit::done(None, true, released)),
+            Err(e) => Err(LockError::io(path, "write", e).into()),
+        }
+    }
 }
 
 /// Writes `data` over `path` in one step if the file is still `expected` (a
@@ -230,24 +265,62 @@ pub fn commit_document(
             durability(durable),
             under,
         );
-        let said = |version, elsewhere, weak_flush| DocumentCommit {
-            version,
-            elsewhere,
-            released,
-            weak_flush,
+        DocumentCommit::of(outcome, &path, released)
+    }))
+}
+
+/// `commitDocument` taking the file's exclusive lock itself, off the JS
+/// thread, when it is free right now (in this process and outside it): a
+/// write whose caller applied its change to `expected` without holding the
+/// lock. Under the lock the commit checks the file is still `expected`
+/// (else `version` is absent and nothing is written), writes, and lets the
+/// lock go right after the rename, as `commitDocument` does; a lock that is
+/// not free (or cannot be taken) is `busy`, nothing done. Either way the
+/// lock is not held when the promise resolves.
+#[cfg_attr(test, allow(dead_code))]
+#[napi(ts_return_type = "Promise<DocumentCommit>")]
+pub fn commit_document_at_once(
+    path: String,
+    expected: String,
+    text: String,
+    durable: bool,
+    manager: ClassInstance<NativeLockManager>,
+) -> napi::Result<AsyncTask<OffThread<DocumentCommit>>, String> {
+    let bytes = text.into_bytes();
+    let expected = Version::from_token(&expected);
+    let core = manager.core().clone();
+    Ok(off_thread(move || {
+        let busy = DocumentCommit {
+            busy: true,
+            ..DocumentCommit::done(None, false, false)
         };
-        match outcome {
-            Ok(Commit::Written(version, flush)) => {
-                let weak = match flush {
-                    Flush::Full => None,
-                    Flush::PlainFsync(why) => Some(why),
-                };
-                Ok(said(Some(version.token()), false, weak))
-            }
-            Ok(Commit::Changed) => Ok(said(None, false, None)),
-            Ok(Commit::Elsewhere) => Ok(said(None, true, None)),
-            Err(e) => Err(LockError::io(&path, "write", e).into()),
+        let Some(expected) = expected else {
+            return Ok(busy);
+        };
+        let held = match core.try_acquire(&path, Mode::Exclusive) {
+            Ok(Some(held)) => held,
+            // Taken, or not takeable here: the caller's locked path says why.
+            Ok(None) | Err(_) => return Ok(busy),
+        };
+        let mut released = false;
+        let outcome = {
+            let mut release = || released = held.release(ReleaseReason::Explicit);
+            version::commit_under(
+                Path::new(&path),
+                Some(&expected),
+                &bytes,
+                durability(durable),
+                Some(UnderLock {
+                    locked: held.path(),
+                    release: &mut release,
+                }),
+            )
+        };
+        if !released {
+            // Nothing written (changed, elsewhere, failed): let go at once.
+            held.release(ReleaseReason::Explicit);
         }
+        DocumentCommit::of(outcome, &path, released)
     }))
 }
 
