@@ -25,10 +25,10 @@ function applyUpdate(fn, value, preview) {
 }
 
 // What fn made of `copy`: its return value, or the copy it changed (and how
-// to name it in an error); a promise is refused (fn runs under the lock).
+// to name it in an error); a promise is refused (fn runs inside the write, under the lock when it is re-run).
 function fnResult(fn, copy) {
   const next = fn(copy)
-  if (isThenable(next)) throw invalidType('fn', 'a synchronous function (it runs while the file is locked)', next)
+  if (isThenable(next)) throw invalidType('fn', 'a synchronous function (it runs inside the write)', next)
   return next === undefined ? { result: copy, name: 'the value fn changed' } : { result: next, name: 'the value fn returned' }
 }
 
