@@ -210,6 +210,12 @@ export interface DocumentCommit {
    * taken at all): nothing was done.
    */
   busy: boolean
+  /**
+   * `commitDocumentAtOnce` only: written, but the lock it took was let go
+   * by the engine before the rename was done (its lease ran out, its lock
+   * file was taken, the manager closed): another writer may have run.
+   */
+  lost: boolean
 }
 
 /**

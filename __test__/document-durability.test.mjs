@@ -6,10 +6,12 @@ import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Child, dir, DOC_KILL_WRITER, file, FileLockManager, FIXTURES, incrementFromProcesses, rejectionOf, sleep, startLockChild, useScratchDir, within } from './helpers.mjs'
 
+const addon = createRequire(import.meta.url)('../native.js')
 const manager = useScratchDir()
 const onDisk = () => JSON.parse(fs.readFileSync(file, 'utf8'))
 const isRoot = process.getuid?.() === 0
@@ -240,13 +242,95 @@ describe('JsonDocument writes that take the lock in their commit', () => {
     const m = manager({ auditLog: trail })
     const doc = await m.openDocument(file, { watch: false })
     const before = auditOps(trail)
-    for (let i = 0; i < 30; i++) await doc.update((v) => ({ n: v.n + 1 }))
+    // Each goes at once (one commitDocumentAtOnce, which takes the lock itself).
+    const atOnce = addon.commitDocumentAtOnce
+    let calls = 0
+    addon.commitDocumentAtOnce = (...args) => {
+      calls++
+      return atOnce(...args)
+    }
+    try {
+      for (let i = 0; i < 30; i++) await doc.update((v) => ({ n: v.n + 1 }))
+    } finally {
+      addon.commitDocumentAtOnce = atOnce
+    }
+    expect(calls).toBe(30)
     const ops = auditOps(trail).slice(before.length)
     // In the trail's order: each write's lock granted, then let go.
     expect(ops).toEqual(Array(30).fill(['acquire:granted', 'release:released']).flat())
     expect(m.heldCount).toBe(0)
     expect(onDisk()).toEqual({ n: 30 })
     await doc.close()
+  })
+
+  it('another program writes while fn runs (and a read() takes its text): the commit finds the file changed and the update is applied again over it, never written over it', async () => {
+    fs.writeFileSync(file, JSON.stringify({ n: 0 }))
+    const doc = await manager().openDocument(file, { watch: false })
+    await doc.update((v) => ({ n: v.n + 1 }))
+    let reading = null
+    const written = await doc.update((v) => {
+      if (reading === null) {
+        fs.writeFileSync(file, JSON.stringify({ n: 100, other: true })) // a program that takes no lock
+        reading = doc.read()
+      }
+      return { ...v, n: v.n + 1 }
+    })
+    await reading
+    // Applied again, to what the file held (never f(ours) over theirs).
+    expect(written).toEqual({ n: 101, other: true })
+    expect(onDisk()).toEqual({ n: 101, other: true })
+    await doc.close()
+  })
+
+  it('an update too big for maxBytes over the version held, but not over what the file holds now: written (judged on what is read under the lock)', async () => {
+    fs.writeFileSync(file, JSON.stringify({ pad: 'x'.repeat(300) }))
+    const doc = await manager().openDocument(file, { watch: false, maxBytes: 400 })
+    await doc.update((v) => ({ ...v, n: 1 }))
+    fs.writeFileSync(file, JSON.stringify({ n: 1 })) // another program shrinks it
+    const written = await doc.update((v) => ({ ...v, more: 'y'.repeat(100) }))
+    expect(written).toEqual({ n: 1, more: 'y'.repeat(100) })
+    expect(onDisk()).toEqual({ n: 1, more: 'y'.repeat(100) })
+    await doc.close()
+  })
+
+  it('leaseMs: 1, 40 durable updates of a 64 KB document: each lock lost during its write is told to its caller (ECOMPROMISED), none silently; every update settles, the file is whole', async () => {
+    const trail = path.join(dir, 'audit.jsonl')
+    const big = Array.from({ length: 600 }, (_, i) => ({ id: `role-${i}`, name: 'x'.repeat(80) }))
+    fs.writeFileSync(file, JSON.stringify({ n: 0, roles: big }))
+    const m = manager({ leaseMs: 1, auditLog: trail })
+    // Opening reads under the lock too: its lease may run out as well (told, and tried again).
+    let doc = null
+    for (let attempt = 0; doc === null && attempt < 50; attempt++) {
+      doc = await m.openDocument(file, { watch: false }).catch((error) => {
+        expect(error.code).toBe('ECOMPROMISED')
+        return null
+      })
+    }
+    expect(doc).not.toBe(null)
+    const expiredAtOpen = fs.existsSync(trail) ? fs.readFileSync(trail, 'utf8').split('\n').filter((l) => l.includes('"lease-expired"')).length : 0
+    const failures = []
+    let resolved = 0
+    for (let i = 0; i < 40; i++) {
+      try {
+        await doc.update((v) => ({ ...v, n: v.n + 1 }))
+        resolved++
+      } catch (error) {
+        failures.push(error)
+      }
+    }
+    await doc.close()
+    expect(resolved + failures.length).toBe(40)
+    for (const error of failures) expect(error.code).toBe('ECOMPROMISED')
+    // Every lease that ran out while a lock was held was told to the caller of that write.
+    const expired = fs
+      .readFileSync(trail, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
+      .filter((e) => e.op === 'lease-expired')
+    expect(failures.length).toBe(expired.length - expiredAtOpen)
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).roles).toHaveLength(600)
+    expect(m.heldCount).toBe(0)
   })
 
   it('a lock another manager of this process holds: the write waits (the file untouched), then lands once it is let go', async () => {
@@ -262,6 +346,26 @@ describe('JsonDocument writes that take the lock in their commit', () => {
     await held.release()
     expect(await within(pending, 10000, 'the write after the release')).toEqual({ n: 2 })
     expect(onDisk()).toEqual({ n: 2 })
+    await doc.close()
+  })
+
+  it('never ahead of a request queued in the same manager: the queued acquireLock gets the lock first, the write lands after it', async () => {
+    fs.writeFileSync(file, JSON.stringify({ n: 0 }))
+    const m = manager()
+    const doc = await m.openDocument(file, { watch: false })
+    await doc.update((v) => ({ n: v.n + 1 }))
+    const first = await m.acquireLock(file)
+    const queued = m.acquireLock(file)
+    const written = doc.update((v) => ({ n: v.n + 1 }))
+    await sleep(50)
+    await first.release()
+    const second = await within(queued, 10000, 'the queued acquisition')
+    // The write did not slip in between: the file is as it was while the queued request holds it.
+    await sleep(100)
+    expect(onDisk()).toEqual({ n: 1 })
+    await second.release()
+    expect(await within(written, 10000, 'the write')).toEqual({ n: 2 })
+    expect(m.heldCount).toBe(0)
     await doc.close()
   })
 
@@ -306,6 +410,7 @@ describe('JsonDocument on a full disk', () => {
       const error = await rejectionOf(doc.set(big), 10000, 'the oversized set')
       expect(error.code).toBe('ENOSPC')
       expect(error.filePath).toBe(target)
+      expect(m.heldCount).toBe(0) // the lock the commit took is let go
       expect(fs.readFileSync(target)).toEqual(before)
       expect(fs.statSync(target).ino).toBe(ino)
       expect(tempFiles(small)).toEqual([])

@@ -257,32 +257,38 @@ class DiskState {
   // `overwrite`: whatever the file holds (a recovery over unreadable bytes).
   // `lock`: the Lock held; a commit that writes lets it go itself, right
   // after its rename (the write must be the last thing done under it).
-  // `atOnce`: no lock held; the commit takes it itself if it is free
-  // (commitDocumentAtOnce), and writes only over the version held.
-  async write(value, { overwrite = false, lock, atOnce = false } = {}) {
-    const { filePath, options } = this.#doc
-    const big = this.big
+  // `atOnce`: no lock held, `value` made from the version `atOnce` (a token);
+  // the commit takes the lock itself if it is free (commitDocumentAtOnce) and
+  // writes only over that version. False (nothing written) also when the
+  // value is refused before the commit (ETOOBIG): it was made from a version
+  // not checked yet, and the locked way decides on what it reads.
+  async write(value, { overwrite = false, lock, atOnce = null } = {}) {
+    if (atOnce === null) return this.#write(value, overwrite, lock, null)
     let text
-    if (big && this.numbers.exact && isClean(value)) {
+    try {
+      text = this.#textOf(value)
+    } catch {
+      return false
+    }
+    return this.#write(value, false, undefined, atOnce, text)
+  }
+
+  async #write(value, overwrite, lock, atOnce, text) {
+    const big = this.big
+    if (text !== undefined) {
+      // Made already (a write at once: a small document).
+    } else if (big && this.numbers.exact && isClean(value)) {
       // Plain JSON data and no number text to keep: JSON.stringify's text, a range at a time.
       text = `${await stringifyInPieces(value, true)}\n`
       this.numbers.plainText()
       await breathe()
+      this.#checkSize(text)
     } else {
       if (big) await breathe()
-      // JSON.stringify's text, with the inexact numbers read kept and BigInts' digits.
-      text = `${this.numbers.stringify(value, options.arrayKey)}\n`
-    }
-    const size = Buffer.byteLength(text)
-    if (size > this.maxBytes) {
-      throw coded('ETOOBIG', `the value to write to ${filePath} is ${size} bytes as JSON, above the document's maxBytes (${this.maxBytes}); nothing was written`, {
-        filePath,
-        size,
-        maxBytes: this.maxBytes,
-      })
+      text = this.#textOf(value)
     }
     // A commit under `lock` checks itself that the file lies where the lock is.
-    if (overwrite || (lock === undefined && !atOnce)) await this.#assertLockedWhereWritten()
+    if (overwrite || (lock === undefined && atOnce === null)) await this.#assertLockedWhereWritten()
     // The commit lets its lock go right after the rename, before we hear of
     // it: a text taken from disk meanwhile (a watch event, a read() under the
     // shared lock) waits until this write is the version held, so our own
@@ -299,11 +305,33 @@ class DiskState {
     }
   }
 
+  // JSON.stringify's text of `value` (a small document's, or a big one's with
+  // number text to keep), with the inexact numbers read kept and BigInts'
+  // digits; ETOOBIG above maxBytes.
+  #textOf(value) {
+    const text = `${this.numbers.stringify(value, this.#doc.options.arrayKey)}\n`
+    this.#checkSize(text)
+    return text
+  }
+
+  #checkSize(text) {
+    const size = Buffer.byteLength(text)
+    if (size > this.maxBytes) {
+      const { filePath } = this.#doc
+      throw coded('ETOOBIG', `the value to write to ${filePath} is ${size} bytes as JSON, above the document's maxBytes (${this.maxBytes}); nothing was written`, {
+        filePath,
+        size,
+        maxBytes: this.maxBytes,
+      })
+    }
+  }
+
   // write()'s text on disk, and taken as the version held; false: nothing written.
   async #writeText(value, text, big, overwrite, lock, atOnce) {
     const { filePath, options } = this.#doc
     // After an overwrite the version is unknown (null): the next write reads first.
     let version = null
+    let lost = false
     try {
       // The text goes to Rust as a string (napi copies it as UTF-8 once): no
       // Buffer to allocate and fill first, and for a big text no 50 MB of
@@ -313,7 +341,7 @@ class DiskState {
       // Through a symbolic link, it writes the file the link leads to now, and keeps the link.
       const durable = options.durability !== 'none'
       if (overwrite) await addon.replaceFile(filePath, text, durable)
-      else if (atOnce) version = await this.#commitAtOnce(text, durable)
+      else if (atOnce !== null) ({ version, lost } = await this.#commitAtOnce(text, durable, atOnce))
       else version = await this.#commit(text, durable, lock)
     } catch (error) {
       const failed = fromNative(error, { filePath })
@@ -333,6 +361,10 @@ class DiskState {
     this.version = version
     this.#lastRead = null
     this.prepareSpare()
+    if (lost) {
+      // As a write under a Lock lost meanwhile rejects (withLock): it landed, but not guarded.
+      throw coded('ECOMPROMISED', `the lock on ${filePath} was lost while this write ran (its lease expired, its lock file was taken, or the manager closed); the write landed, but another writer may have run meanwhile`, { filePath, reason: 'lost-during-write' })
+    }
     return true
   }
 
@@ -354,13 +386,14 @@ class DiskState {
     return done.version ?? null
   }
 
-  // commitDocumentAtOnce's new version; null when it wrote nothing (busy,
-  // changed, elsewhere: the caller takes the locked way).
-  async #commitAtOnce(text, durable) {
+  // commitDocumentAtOnce's new version (null when it wrote nothing: busy,
+  // changed, elsewhere; the caller takes the locked way), and whether the
+  // lock it took was lost before the write was done.
+  async #commitAtOnce(text, durable, expected) {
     const { filePath, native } = this.#doc
-    const done = await addon.commitDocumentAtOnce(filePath, this.version, text, durable, native)
+    const done = await addon.commitDocumentAtOnce(filePath, expected, text, durable, native)
     this.#noteFlush(done)
-    return done.version ?? null
+    return { version: done.version ?? null, lost: done.lost }
   }
 
   // Once per document: its file system refused F_FULLFSYNC (macOS: SMB, some FUSE shares).

@@ -207,9 +207,15 @@ class WriteQueue {
     if (!this.#atOnce || this.#drainAbort !== null || !disk.canWriteAtOnce()) return undefined
     if (manager.listenerCount('acquired') > 0 || manager.listenerCount('released') > 0) return undefined
     for (const op of batch) if (op.kind === 'edits') return undefined
+    // The version the calls are applied to, taken with its value: a text
+    // taken from disk while they run (a read(), a watch) moves both, and the
+    // commit must check the file against the one the value came from.
+    const base = disk.version
     const value = await this.#apply(batch, disk.value)
     tried.value = value
-    if (await disk.write(value, { atOnce: true })) return value
+    if (await disk.write(value, { atOnce: base })) return value
+    // Nothing written: the locked way applies the calls again, to what it reads.
+    tried.value = undefined
     this.#atOnce = false
     return undefined
   }

@@ -184,6 +184,10 @@ pub struct DocumentCommit {
     /// `commitDocumentAtOnce` only: the lock was not free (or could not be
     /// taken at all): nothing was done.
     pub busy: bool,
+    /// `commitDocumentAtOnce` only: written, but the lock it took was let go
+    /// by the engine before the rename was done (its lease ran out, its lock
+    /// file was taken, the manager closed): another writer may have run.
+    pub lost: bool,
 }
 
 impl DocumentCommit {
@@ -194,6 +198,7 @@ impl DocumentCommit {
             released,
             weak_flush: None,
             busy: false,
+            lost: false,
         }
     }
 
@@ -316,11 +321,16 @@ pub fn commit_document_at_once(
                 }),
             )
         };
+        let written = matches!(outcome, Ok(Commit::Written(..)));
         if !released {
             // Nothing written (changed, elsewhere, failed): let go at once.
+            // (Written and not released by us: the engine let go first.)
             held.release(ReleaseReason::Explicit);
         }
-        DocumentCommit::of(outcome, &path, released)
+        Ok(DocumentCommit {
+            lost: written && !released,
+            ..DocumentCommit::of(outcome, &path, released)?
+        })
     }))
 }
 
