@@ -125,8 +125,8 @@ export declare function commitDocument(path: string, expected: string | undefine
  * lock. Under the lock the commit checks the file is still `expected`
  * (else `version` is absent and nothing is written), writes, and lets the
  * lock go right after the rename, as `commitDocument` does; a lock that is
- * not free (or cannot be taken) is `busy`, nothing done. Either way the
- * lock is not held when the promise resolves.
+ * not free (or cannot be taken) does nothing either (no `version`). Either
+ * way the lock is not held when the promise resolves.
  */
 export declare function commitDocumentAtOnce(path: string, expected: string, text: string, durable: boolean, manager: NativeLockManager): Promise<DocumentCommit>
 
@@ -205,11 +205,6 @@ export interface DocumentCommit {
    * file system refused it), for the audit trail; absent when fully flushed.
    */
   weakFlush?: string
-  /**
-   * `commitDocumentAtOnce` only: the lock was not free (or could not be
-   * taken at all): nothing was done.
-   */
-  busy: boolean
   /**
    * `commitDocumentAtOnce` only: written, but the lock it took was let go
    * by the engine before the rename was done (its lease ran out, its lock

@@ -263,29 +263,13 @@ class DiskState {
   // value is refused before the commit (ETOOBIG): it was made from a version
   // not checked yet, and the locked way decides on what it reads.
   async write(value, { overwrite = false, lock, atOnce = null } = {}) {
-    if (atOnce === null) return this.#write(value, overwrite, lock, null)
+    const big = this.big
     let text
     try {
-      text = this.#textOf(value)
-    } catch {
-      return false
-    }
-    return this.#write(value, false, undefined, atOnce, text)
-  }
-
-  async #write(value, overwrite, lock, atOnce, text) {
-    const big = this.big
-    if (text !== undefined) {
-      // Made already (a write at once: a small document).
-    } else if (big && this.numbers.exact && isClean(value)) {
-      // Plain JSON data and no number text to keep: JSON.stringify's text, a range at a time.
-      text = `${await stringifyInPieces(value, true)}\n`
-      this.numbers.plainText()
-      await breathe()
-      this.#checkSize(text)
-    } else {
-      if (big) await breathe()
-      text = this.#textOf(value)
+      text = big ? await this.#bigTextOf(value) : this.#textOf(value)
+    } catch (error) {
+      if (atOnce !== null) return false
+      throw error
     }
     // A commit under `lock` checks itself that the file lies where the lock is.
     if (overwrite || (lock === undefined && atOnce === null)) await this.#assertLockedWhereWritten()
@@ -305,16 +289,26 @@ class DiskState {
     }
   }
 
-  // JSON.stringify's text of `value` (a small document's, or a big one's with
-  // number text to keep), with the inexact numbers read kept and BigInts'
-  // digits; ETOOBIG above maxBytes.
+  // The text written for `value` (ETOOBIG above maxBytes): JSON.stringify's,
+  // with the inexact numbers read kept and BigInts' digits.
   #textOf(value) {
-    const text = `${this.numbers.stringify(value, this.#doc.options.arrayKey)}\n`
-    this.#checkSize(text)
-    return text
+    return this.#sized(`${this.numbers.stringify(value, this.#doc.options.arrayKey)}\n`)
   }
 
-  #checkSize(text) {
+  // A big document's text: plain JSON data with no number text to keep is
+  // made a range at a time.
+  async #bigTextOf(value) {
+    if (!(this.numbers.exact && isClean(value))) {
+      await breathe()
+      return this.#textOf(value)
+    }
+    const text = `${await stringifyInPieces(value, true)}\n`
+    this.numbers.plainText()
+    await breathe()
+    return this.#sized(text)
+  }
+
+  #sized(text) {
     const size = Buffer.byteLength(text)
     if (size > this.maxBytes) {
       const { filePath } = this.#doc
@@ -324,6 +318,7 @@ class DiskState {
         maxBytes: this.maxBytes,
       })
     }
+    return text
   }
 
   // write()'s text on disk, and taken as the version held; false: nothing written.

@@ -181,9 +181,6 @@ pub struct DocumentCommit {
     /// Apple only: why the file had a plain fsync instead of F_FULLFSYNC (the
     /// file system refused it), for the audit trail; absent when fully flushed.
     pub weak_flush: Option<String>,
-    /// `commitDocumentAtOnce` only: the lock was not free (or could not be
-    /// taken at all): nothing was done.
-    pub busy: bool,
     /// `commitDocumentAtOnce` only: written, but the lock it took was let go
     /// by the engine before the rename was done (its lease ran out, its lock
     /// file was taken, the manager closed): another writer may have run.
@@ -197,7 +194,6 @@ impl DocumentCommit {
             elsewhere,
             released,
             weak_flush: None,
-            busy: false,
             lost: false,
         }
     }
@@ -280,8 +276,8 @@ pub fn commit_document(
 /// lock. Under the lock the commit checks the file is still `expected`
 /// (else `version` is absent and nothing is written), writes, and lets the
 /// lock go right after the rename, as `commitDocument` does; a lock that is
-/// not free (or cannot be taken) is `busy`, nothing done. Either way the
-/// lock is not held when the promise resolves.
+/// not free (or cannot be taken) does nothing either (no `version`). Either
+/// way the lock is not held when the promise resolves.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<DocumentCommit>")]
 pub fn commit_document_at_once(
@@ -295,17 +291,14 @@ pub fn commit_document_at_once(
     let expected = Version::from_token(&expected);
     let core = manager.core().clone();
     Ok(off_thread(move || {
-        let busy = DocumentCommit {
-            busy: true,
-            ..DocumentCommit::done(None, false, false)
-        };
+        let nothing_done = DocumentCommit::done(None, false, false);
         let Some(expected) = expected else {
-            return Ok(busy);
+            return Ok(nothing_done);
         };
         let held = match core.try_acquire(&path, Mode::Exclusive) {
             Ok(Some(held)) => held,
-            // Taken, or not takeable here: the caller's locked path says why.
-            Ok(None) | Err(_) => return Ok(busy),
+            // Taken, or not takeable here: the caller's locked way says why.
+            Ok(None) | Err(_) => return Ok(nothing_done),
         };
         let mut released = false;
         let outcome = {
