@@ -88,22 +88,30 @@ class FileLockManager extends EventEmitter {
     return this.#closed
   }
 
-  async acquireLock(filePath, options) {
-    checkPath(filePath)
-    const request = requestOptions(options, this.#options)
-    if (this.#closed) throw closedError()
-    if (request.signal?.aborted) throw abortError(filePath, request.signal)
-    const chain = heldInChain.getStore()
-    if (chain !== undefined) this.#refuseReentry(filePath, chain)
-    let grant
+  // Not `async`: a waited-for grant resolves the promise #wait made, which the
+  // caller awaits itself (an async function would wrap it in one more promise,
+  // two more microtask turns between the grant and the caller). Every error
+  // still arrives as a rejection.
+  acquireLock(filePath, options) {
     try {
-      grant = this.#native.tryAcquire(filePath, request.exclusive)
+      checkPath(filePath)
+      const request = requestOptions(options, this.#options)
+      if (this.#closed) throw closedError()
+      if (request.signal?.aborted) throw abortError(filePath, request.signal)
+      const chain = heldInChain.getStore()
+      if (chain !== undefined) this.#refuseReentry(filePath, chain)
+      let grant
+      try {
+        grant = this.#native.tryAcquire(filePath, request.exclusive)
+      } catch (error) {
+        throw fromNative(error, { filePath })
+      }
+      // A waited-for grant is handed over where it arrives (_onComplete).
+      if (grant === null) return this.#wait(filePath, request)
+      return Promise.resolve(this.#handOver(grant))
     } catch (error) {
-      throw fromNative(error, { filePath })
+      return Promise.reject(error)
     }
-    // A waited-for grant is handed over where it arrives (_onComplete).
-    if (grant === null) return this.#wait(filePath, request)
-    return this.#handOver(grant)
   }
 
   async withLock(filePath, fn, options) {
