@@ -12,6 +12,16 @@
 //                  (the same fast-path shape ours uses internally: sync try, then wait).
 // - proper-lockfile: `lockfile.lock(file, { retries: { retries: 1000, minTimeout: 1,
 //                  maxTimeout: 20 }, realpath: false })`, which creates `<file>.lock/`.
+// Floors, not libraries (run only when named in --libs; Linux): what a lock that
+// never blocks the event loop could do with one wake-up instead of two.
+// - floor-one-wake: fs-native-extensions' tryLock on the sidecar; a release is
+//                  announced (unlock, then fchmod to the same mode: inotify's
+//                  IN_ATTRIB) and the waiter's event loop, woken by fs.watch, tries
+//                  again: no waiter thread. No checks, no holder record.
+// - floor-one-wake-claim: the same plus the checks our lock makes once the OS
+//                  lock is taken — the sidecar is still the file at its path (one
+//                  stat: else two holders), the holder record read — and the record
+//                  written after the hand-over.
 // - base, base-lockfile: with FLM_BASELINE=/path/to/another/checkout (built), that
 //                  checkout's file-lock-manager, side by side with ours in the same run
 //                  (how a change is compared with the version before it).
@@ -33,7 +43,12 @@ export const LIBS = [
   'proper-lockfile',
 ]
 
+/** Accepted by --libs, never run by default. */
+export const FLOORS = ['floor-one-wake', 'floor-one-wake-claim']
+
 export const LABELS = {
+  'floor-one-wake': 'floor: one wake-up (fs.watch on the sidecar, tryLock; release announced by fchmod)',
+  'floor-one-wake-claim': 'floor: one wake-up + our claim (stat of the sidecar path, record read; record written after)',
   ours: "file-lock-manager (ours, strategy 'os')",
   'ours-lockfile': "file-lock-manager (ours, strategy 'lockfile': PID lock file, polling waiters)",
   'fsnative-wait': 'fs-native-extensions (`await waitForLock(fd)`)',
@@ -44,6 +59,8 @@ export const LABELS = {
 }
 
 export const SHORT = {
+  'floor-one-wake': 'one-wake floor',
+  'floor-one-wake-claim': 'one-wake floor + claim',
   ours: 'ours',
   'ours-lockfile': 'ours (lockfile)',
   'fsnative-wait': 'fs-native (wait)',
@@ -97,6 +114,9 @@ export async function openLib(name, file) {
         close: async () => fs.closeSync(fd),
       }
     }
+    case 'floor-one-wake':
+    case 'floor-one-wake-claim':
+      return oneWakeFloor(file, name.endsWith('claim'))
     case 'proper-lockfile': {
       const lockfile = require('proper-lockfile')
       const opts = { retries: { retries: 1000, minTimeout: 1, maxTimeout: 20 }, realpath: false }
@@ -107,6 +127,50 @@ export async function openLib(name, file) {
     }
     default:
       throw new Error(`unknown library ${name}`)
+  }
+}
+
+function oneWakeFloor(file, claim) {
+  const fne = require('fs-native-extensions')
+  const { O_RDWR, O_CREAT } = fs.constants
+  const sidecar = sidecarOf(file)
+  const fd = fs.openSync(sidecar, O_RDWR | O_CREAT, 0o600)
+  const { ino } = fs.fstatSync(fd)
+  const record = Buffer.from(`{"pid":${process.pid},"mode":"exclusive","token":0}\n`)
+  const scratch = Buffer.alloc(512)
+  let pending = null // the resolve of an acquire that waits
+  const take = () => {
+    if (!fne.tryLock(fd)) return false
+    if (claim) {
+      if (fs.statSync(sidecar).ino !== ino) throw new Error('the sidecar was replaced')
+      fs.readSync(fd, scratch, 0, scratch.length, 0)
+    }
+    return true
+  }
+  const publish = () => fs.writeSync(fd, record, 0, record.length, 0)
+  // Watching all along: the best case, no watch set up per wait.
+  const watcher = fs.watch(sidecar, () => {
+    if (pending !== null && take()) {
+      const resolve = pending
+      pending = null
+      resolve(release)
+      if (claim) queueMicrotask(publish) // after the caller's continuation
+    }
+  })
+  const release = () => {
+    fne.unlock(fd)
+    fs.fchmodSync(fd, 0o600) // the announcement
+  }
+  return {
+    acquire() {
+      if (!take()) return new Promise((resolve) => (pending = resolve))
+      if (claim) publish()
+      return Promise.resolve(release)
+    },
+    close: async () => {
+      watcher.close()
+      fs.closeSync(fd)
+    },
   }
 }
 

@@ -15,6 +15,10 @@
 //   3. 4 processes doing lock-protected read-modify-write of a JSON counter for a
 //      fixed time; increments/s, and the final counter must equal the sum of the
 //      increments the workers report (a mismatch is a lost update: a bug).
+//   4. handoff-floors (Linux): scenario 2 again for fs-native-extensions, ours and
+//      two floors (bench/libs.mjs): a lock that wakes the event loop directly (one
+//      wake-up instead of two) with no checks, and the same with the checks our
+//      lock makes once it holds the OS lock. Where the handoff goal stands.
 // Work is split into rounds with the library order rotated each round, so that
 // bursts of noise on a shared machine do not all land on one library.
 //
@@ -27,7 +31,7 @@ import path from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createHash } from 'node:crypto'
-import { LIBS, LABELS, SHORT, libVersions } from './libs.mjs'
+import { LIBS, FLOORS, LABELS, SHORT, libVersions } from './libs.mjs'
 import { renderChart, fmt } from './chart.mjs'
 import { BENCH_WORKER as WORKER, Child } from '../testkit/process.mjs'
 import { scratchArea } from '../testkit/scratch.mjs'
@@ -41,10 +45,14 @@ const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
 const libsArg = argv.find((a) => a.startsWith('--libs='))
 const libs = libsArg ? libsArg.slice(7).split(',') : LIBS
-for (const l of libs) if (!LIBS.includes(l)) throw new Error(`unknown library ${l}; known: ${LIBS.join(', ')}`)
-const SCENARIOS = ['uncontended', 'handoff', 'increment']
+for (const l of libs) if (!LIBS.includes(l) && !FLOORS.includes(l)) throw new Error(`unknown library ${l}; known: ${[...LIBS, ...FLOORS].join(', ')}`)
+const SCENARIOS = ['uncontended', 'handoff', 'increment', 'handoff-floors']
+// Scenario 4's libraries, in this order (fs-native-extensions first: the reference).
+const FLOOR_LIBS = ['fsnative-wait', ...FLOORS, 'ours']
+const withFloors = process.platform === 'linux' // fs.watch on a file is inotify there
 const scenariosArg = argv.find((a) => a.startsWith('--scenarios='))
-const scenarios = scenariosArg ? scenariosArg.slice(12).split(',') : SCENARIOS
+const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== 'handoff-floors' || withFloors)
+const scenarios = scenariosArg ? scenariosArg.slice(12).split(',') : DEFAULT_SCENARIOS
 for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`)
 
 const slow = (lib) => lib === 'proper-lockfile'
@@ -182,10 +190,10 @@ async function increments(lib, round) {
 
 // ---------------------------------------------------------------- driver
 
-async function runScenario(name, fn, rounds) {
-  const perLib = Object.fromEntries(libs.map((l) => [l, []]))
+async function runScenario(name, fn, rounds, which = libs) {
+  const perLib = Object.fromEntries(which.map((l) => [l, []]))
   for (let r = 0; r < rounds; r++) {
-    for (const lib of rotate(libs, r)) {
+    for (const lib of rotate(which, r)) {
       process.stderr.write(`  ${name} round ${r + 1}/${rounds}: ${lib} ... `)
       const t = Date.now()
       try {
@@ -255,17 +263,18 @@ const RUNS = {
   uncontended: ['1. uncontended acquire+release', uncontended, CFG.uncontended.rounds],
   handoff: ['2. two-process handoff', handoff, CFG.handoff.rounds],
   increment: ['3. four-process lock-protected increments', increments, CFG.increment.rounds],
+  'handoff-floors': ['4. the handoff against its floors', handoff, CFG.handoff.rounds, FLOOR_LIBS],
 }
 for (const name of scenarios) {
-  const [title, run, rounds] = RUNS[name]
+  const [title, run, rounds, which] = RUNS[name]
   console.error(title)
-  raw[name] = await runScenario(name, run, rounds)
+  raw[name] = await runScenario(name, run, rounds, which)
 }
-if (scenarios.length < SCENARIOS.length) {
+if (DEFAULT_SCENARIOS.some((s) => !scenarios.includes(s))) {
   // A partial run (comparing a change): medians per round on stdout, no results files.
   const median = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a')
   for (const name of scenarios) {
-    for (const lib of libs) {
+    for (const lib of RUNS[name][3] ?? libs) {
       const rounds = raw[name][lib].filter(Boolean)
       const medians = name === 'increment' ? rounds.map((r) => r.perSecond) : rounds.map((r) => percentile(sortNum(r), 50))
       const all = name === 'increment' ? sortNum(medians) : sortNum(rounds.flat())
@@ -323,6 +332,18 @@ for (const lib of libs) {
       rounds: inc,
     },
   }
+}
+
+// The handoff against its floors (scenario 4), each ÷ fs-native-extensions in
+// the same scenario: the goal's reference measured beside them.
+const handoffFloors = raw['handoff-floors'] === undefined ? null : floorSummary(raw['handoff-floors'])
+
+function floorSummary(perLib) {
+  const p50 = Object.fromEntries(FLOOR_LIBS.map((l) => [l, percentile(sortNum(perLib[l].filter(Boolean).flat()), 50)]))
+  const reference = p50['fsnative-wait']
+  return Object.fromEntries(
+    FLOOR_LIBS.map((l) => [l, { label: LABELS[l], p50: p50[l], ratio: p50[l] / reference, perRoundP50: perLib[l].filter(Boolean).map((r) => percentile(sortNum(r), 50)) }]),
+  )
 }
 
 // ---------------------------------------------------------------- report
@@ -410,7 +431,7 @@ Per-round detail — uncontended p50 (µs): ${libs.map((l) => `${SHORT[l]} ${sum
 Handoff p50 (µs): ${libs.map((l) => `${SHORT[l]} ${summary[l].handoff.perRoundP50.map((v) => num(v)).join(' / ')}`).join('; ')}.
 Increments/s: ${libs.map((l) => `${SHORT[l]} ${summary[l].increment.perRound.map((v) => num(v, 0)).join(' / ')}`).join('; ')}.
 
-${problems.length ? `## PROBLEMS\n\n${problems.map((p) => `- **${p.lib} / ${p.scenario}**: ${p.message}`).join('\n')}\n\n` : ''}## Machine
+${handoffFloors === null ? '' : floorSection(handoffFloors)}${problems.length ? `## PROBLEMS\n\n${problems.map((p) => `- **${p.lib} / ${p.scenario}**: ${p.message}`).join('\n')}\n\n` : ''}## Machine
 
 - CPU: ${machine.cpu} × ${machine.cores} cores (shared, noisy VM), ${machine.memoryGiB} GiB RAM
 - OS: ${machine.platform}
@@ -422,6 +443,27 @@ ${problems.length ? `## PROBLEMS\n\n${problems.map((p) => `- **${p.lib} / ${p.sc
 
 ![chart](locks.svg)
 `
+
+function floorSection(floors) {
+  const rows = FLOOR_LIBS.map((l) => `| ${SHORT[l]} | ${num(floors[l].p50)} | ${floors[l].ratio.toFixed(2)}× | ${floors[l].perRoundP50.map((v) => num(v)).join(' / ')} |`)
+  return `## The handoff against its floors
+
+Scenario 2 again, in its own rounds: fs-native-extensions, ours, and two floors that are not
+libraries (bench/libs.mjs). **one-wake floor**: the release is announced (unlock, then an fchmod
+of the sidecar to its own mode: inotify's IN_ATTRIB) and the waiter's event loop, woken by
+\`fs.watch\`, takes the lock with \`tryLock\`: one wake-up where fs-native-extensions and ours have
+two (kernel → a blocked thread → the event loop), and no checks at all. **+ claim**: the same,
+plus what our lock checks once it holds the OS lock — the sidecar is still the file its path
+names (one \`stat\`: without it two processes can hold the lock, one on an unlinked file) and
+the holder record read (the previous fencing token, a lock-file holder to follow) — and the
+record written after the hand-over.
+
+| handoff p50 | µs | ÷ fs-native (wait) | per round |
+| --- | ---: | ---: | --- |
+${rows.join('\n')}
+
+`
+}
 
 const bars = (get, whisker, whiskerLabel) =>
   libs.map((l) => ({
@@ -456,10 +498,12 @@ const json = {
   config: CFG,
   libraries: Object.fromEntries(libs.map((l) => [l, LABELS[l]])),
   summary,
+  handoffFloors,
   problems,
   raw: {
     uncontended: `per-op samples in ${rawUncontendedFile} (git-ignored); percentiles in summary`,
     handoffMicrosPerRound: raw.handoff,
+    handoffFloorsMicrosPerRound: raw['handoff-floors'] ?? null,
     increment: raw.increment,
   },
 }
