@@ -221,7 +221,11 @@ export declare function documentIsCurrent(path: string, version: string): 'yes' 
 
 /** What `readDocument` found. */
 export interface DocumentRead {
-  kind: 'missing' | 'file' | 'notAFile' | 'tooBig'
+  /**
+   * `held`: `readSmallDocument` was given the version held and the file's
+   * stat says it may still be that version (nothing read).
+   */
+  kind: 'missing' | 'file' | 'notAFile' | 'tooBig' | 'held'
   /** The file's bytes (`file`). */
   bytes?: Buffer
   /** The version read, an opaque token for `commitDocument` (`file`). */
@@ -509,8 +513,11 @@ export declare function readDocument(path: string, maxBytes: number): Promise<Do
  * trip to the thread pool and back costs ~40 µs. Null for a bigger file (read
  * it with `readDocument`): at most 64 KiB + 1 bytes are read here, and a
  * FIFO or device is refused before it is opened, as off the thread.
+ * With `held` (a version token), nothing is read when the stat says the
+ * file may still be that version (`kind: 'held'`, as `documentIsCurrent`'s
+ * 'yes' or 'unsure'): one stat where the two calls made two.
  */
-export declare function readSmallDocument(path: string, maxBytes: number): DocumentRead | null
+export declare function readSmallDocument(path: string, maxBytes: number, held?: string | undefined | null): DocumentRead | null
 
 /** Removes temp files of `path` left by writers that died; resolves with how many. */
 export declare function removeStaleTemps(path: string): Promise<number>

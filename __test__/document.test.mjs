@@ -59,6 +59,35 @@ describe('JsonDocument', () => {
     }
   })
 
+  it('a locked write reads the file only when the stat in the same call says it changed since the version held', async () => {
+    const addon = require('../native.js')
+    const { readSmallDocument } = addon
+    const kinds = []
+    addon.readSmallDocument = (...args) => {
+      const found = readSmallDocument(...args)
+      kinds.push(found?.kind)
+      return found
+    }
+    try {
+      fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
+      const m = manager()
+      m.on('acquired', () => {}) // every write takes the lock on the JS thread
+      const doc = await m.openDocument(file, { watch: false })
+      kinds.length = 0
+      await doc.update((v) => ({ counter: v.counter + 1 }))
+      await doc.update((v) => ({ counter: v.counter + 1 }))
+      expect(kinds).toEqual(['held', 'held'])
+      fs.writeFileSync(file, JSON.stringify({ counter: 10 })) // another program
+      kinds.length = 0
+      expect(await doc.update((v) => ({ counter: v.counter + 1 }))).toEqual({ counter: 11 })
+      expect(kinds).toEqual(['file'])
+      expect(onDisk()).toEqual({ counter: 11 })
+      await doc.close()
+    } finally {
+      addon.readSmallDocument = readSmallDocument
+    }
+  })
+
   it('a write lets its lock go itself: one acquired and one released event each, nothing left held', async () => {
     fs.writeFileSync(file, JSON.stringify({ counter: 0 }))
     const m = manager()

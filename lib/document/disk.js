@@ -22,7 +22,7 @@ const { makeSpare, adoptSpare, adoptSpareSliced } = require('../spare-copy.js')
 // The addon's module object, looked up at each write (tests inject failures there).
 const addon = require('../../native.js')
 const { fromNative } = require('../errors.js')
-const { utf8, coded, readRegular, MAX_BYTES_DEFAULT } = require('./files.js')
+const { utf8, coded, readRegular, HELD, MAX_BYTES_DEFAULT } = require('./files.js')
 const { applyUpdate, fnResult } = require('./update-fn.js')
 
 // A writer holding the lock longer than this does not hold up reads.
@@ -68,12 +68,14 @@ class DiskState {
   }
 
   // `lock`: the Lock held, if any; under an OS lock (a local disk) a small
-  // file is read on this thread (files.js readRegular).
-  async readText(lock) {
+  // file is read on this thread (files.js readRegular). `unlessHeld`: HELD,
+  // nothing read, when one stat says the file may still be the version we
+  // hold ('unsure' counts: a commit compares the bytes before it writes).
+  async readText(lock, { unlessHeld = false } = {}) {
     const { filePath } = this.#doc
     // Never blocks (FIFOs, devices refused: ENOTFILE) nor reads more than maxBytes (ETOOBIG).
-    const found = await readRegular(filePath, this.maxBytes, lock?.strategy === 'os')
-    if (found === null) return null
+    const found = await readRegular(filePath, this.maxBytes, lock?.strategy === 'os', unlessHeld ? this.version : null)
+    if (found === null || found === HELD) return found
     const { bytes, version } = found
     try {
       const text = utf8.decode(bytes)
@@ -126,14 +128,6 @@ class DiskState {
     this.version = this.#lastRead?.text === text ? this.#lastRead.version : null
     this.#lastRead = null
     this.prepareSpare()
-  }
-
-  // Whether the file may still be the version we hold (one stat on this
-  // thread, ~2 µs: cheaper than a trip to the thread pool; the lock's own fast
-  // path makes syscalls here too). 'unsure' (a key too recent to trust) counts:
-  // the commit compares the bytes before it writes.
-  mayBeCurrent() {
-    return this.version !== null && addon.documentIsCurrent(this.#doc.filePath, this.version) !== 'no'
   }
 
   // Whether a write may go at once (commitDocumentAtOnce): a small document

@@ -57,14 +57,22 @@ function tooBig(filePath, size, maxBytes) {
 // read on this thread (native readSmallDocument: ~10 µs, a quarter of a trip
 // to the thread pool and back); anything else in one trip off it (native
 // readDocument), so a share's latency never stalls this thread. Either way:
-// stat, open with O_NONBLOCK, fstat, read, hash.
-async function readRegular(filePath, maxBytes, local = false) {
+// stat, open with O_NONBLOCK, fstat, read, hash. `held`: the version token
+// held, when the file need not be read if its stat says it may still be that
+// version (HELD then; on a local disk the same call stats and reads).
+/** What readRegular gives when the file may still be the version held (not read). */
+const HELD = Symbol('held')
+
+async function readRegular(filePath, maxBytes, local = false, held = null) {
   let found
   try {
-    found = (local ? addon.readSmallDocument(filePath, maxBytes) : null) ?? (await addon.readDocument(filePath, maxBytes))
+    if (local) found = addon.readSmallDocument(filePath, maxBytes, held ?? undefined)
+    else if (held !== null && addon.documentIsCurrent(filePath, held) !== 'no') found = { kind: 'held' }
+    found ??= await addon.readDocument(filePath, maxBytes)
   } catch (error) {
     throw fromNative(error, { filePath })
   }
+  if (found.kind === 'held') return HELD
   if (found.kind === 'missing') return null
   if (found.kind === 'notAFile') throw notAFile(filePath, found.what)
   if (found.kind === 'tooBig') throw tooBig(filePath, found.size ?? null, maxBytes)
@@ -99,4 +107,4 @@ function fnv1a64(text) {
   return hash.toString(16).padStart(16, '0')
 }
 
-module.exports = { utf8, coded, exists, MAX_BYTES_DEFAULT, kindOf, notAFile, tooBig, readRegular, fitName }
+module.exports = { utf8, coded, exists, MAX_BYTES_DEFAULT, kindOf, notAFile, tooBig, readRegular, HELD, fitName }

@@ -24,7 +24,7 @@
 
 const { FileLockError } = require('../errors.js')
 const { Retry } = require('../retry.js')
-const { coded } = require('./files.js')
+const { coded, HELD } = require('./files.js')
 
 const RETRY_FIRST_MS = 200
 const RETRY_MAX_MS = 5000
@@ -131,15 +131,13 @@ class WriteQueue {
       if (written === undefined) {
         written = await doc.manager.withLock(doc.filePath, async (lock) => {
           for (let attempt = 1; ; attempt++) {
-            // The file is read only when it may not be the version we hold (one
-            // stat says); the commit checks again, by content, before it writes.
-            if (attempt > 1 || !disk.mayBeCurrent()) {
-              const text = await disk.readText(lock)
-              if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'write')
-            } else {
+            // The file is read only when it may not be the version we hold (the
+            // same call's stat says); the commit checks again, by content, before it writes.
+            const text = await disk.readText(lock, { unlessHeld: attempt === 1 })
+            if (text === HELD) {
               // Nobody wrote since our last write: the next may go at once again.
               this.#atOnce = true
-            }
+            } else if (text !== null && text !== disk.text) await disk.takeFromDisk(text, 'write')
             const value = await this.#apply(batch, disk.value)
             tried.value = value
             // Changed under us after all (by a program that takes no lock): read

@@ -72,7 +72,9 @@ pub fn remove_stale_temps(path: String) -> napi::Result<AsyncTask<OffThread<u32>
 /// What `readDocument` found.
 #[napi(object)]
 pub struct DocumentRead {
-    #[napi(ts_type = "'missing' | 'file' | 'notAFile' | 'tooBig'")]
+    /// `held`: `readSmallDocument` was given the version held and the file's
+    /// stat says it may still be that version (nothing read).
+    #[napi(ts_type = "'missing' | 'file' | 'notAFile' | 'tooBig' | 'held'")]
     pub kind: String,
     /// The file's bytes (`file`).
     pub bytes: Option<Buffer>,
@@ -119,16 +121,27 @@ const SMALL_READ: u64 = 64 * 1024;
 /// trip to the thread pool and back costs ~40 µs. Null for a bigger file (read
 /// it with `readDocument`): at most 64 KiB + 1 bytes are read here, and a
 /// FIFO or device is refused before it is opened, as off the thread.
+/// With `held` (a version token), nothing is read when the stat says the
+/// file may still be that version (`kind: 'held'`, as `documentIsCurrent`'s
+/// 'yes' or 'unsure'): one stat where the two calls made two.
 #[cfg_attr(test, allow(dead_code))]
 #[napi]
 pub fn read_small_document(
     path: String,
     max_bytes: f64,
+    held: Option<String>,
 ) -> napi::Result<Option<DocumentRead>, String> {
-    let limit = byte_limit(max_bytes);
-    let found = read_found(&path, limit.min(SMALL_READ)).map_err(to_napi_error)?;
+    let limit = byte_limit(max_bytes).min(SMALL_READ);
+    let found = match held.as_deref().and_then(Version::from_token) {
+        Some(held) => version::read_unless_held(Path::new(&path), limit, &held)
+            .map_err(|e| to_napi_error(LockError::io(&path, "read", e)))?,
+        None => Some(read_found(&path, limit).map_err(to_napi_error)?),
+    };
+    let Some(found) = found else {
+        return Ok(Some(nothing_read("held")));
+    };
     Ok(match found {
-        Found::TooBig(_) if limit > SMALL_READ => None,
+        Found::TooBig(_) if byte_limit(max_bytes) > SMALL_READ => None,
         found => Some(document_read(found)),
     })
 }
@@ -141,28 +154,31 @@ fn byte_limit(max_bytes: f64) -> u64 {
     }
 }
 
-fn document_read(found: Found) -> DocumentRead {
-    let nothing = |kind: &str| DocumentRead {
+fn nothing_read(kind: &str) -> DocumentRead {
+    DocumentRead {
         kind: kind.to_string(),
         bytes: None,
         version: None,
         what: None,
         size: None,
-    };
+    }
+}
+
+fn document_read(found: Found) -> DocumentRead {
     match found {
-        Found::Missing => nothing("missing"),
+        Found::Missing => nothing_read("missing"),
         Found::NotAFile(what) => DocumentRead {
             what: Some(what.to_string()),
-            ..nothing("notAFile")
+            ..nothing_read("notAFile")
         },
         Found::TooBig(size) => DocumentRead {
             size: size.map(|s| s as f64),
-            ..nothing("tooBig")
+            ..nothing_read("tooBig")
         },
         Found::File { bytes, version } => DocumentRead {
             bytes: Some(bytes.into()),
             version: Some(version.token()),
-            ..nothing("file")
+            ..nothing_read("file")
         },
     }
 }
