@@ -14,7 +14,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * it adds validation, AbortSignal, events, `withLock` and `Symbol.asyncDispose`.
  */
 export declare class NativeLockManager {
-  constructor(options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (outcome: AcquireOutcome) => void, onAudit?: (jsonLine: string) => void)
+  constructor(options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (requestId: number, idOrFailure: number | LockFailure | undefined, fencingToken?: number, flags?: number, filePath?: string, strategyReason?: string) => void, onAudit?: (jsonLine: string) => void)
   /** Whether `waiting` events are wanted (building one reads the holder record). */
   setWaitingInterest(wanted: boolean): void
   /** Takes the lock when that needs no waiting; `null` when it is contended. */
@@ -68,14 +68,6 @@ export declare class NativeWatch {
   get network(): string | null
   /** Stops watching; no change is reported after this returns. Idempotent. */
   close(): void
-}
-
-/** The result of a waiting acquisition: exactly one of the two is set. */
-export interface AcquireOutcome {
-  /** The `requestId` given to `acquire`. */
-  requestId: number
-  grant?: LockGrant
-  failure?: LockFailure
 }
 
 export interface BreakLockOutcome {

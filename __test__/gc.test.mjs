@@ -7,10 +7,13 @@ import { Child, dir, FIXTURES, useScratchDir } from './helpers.mjs'
 useScratchDir()
 
 describe('garbage collection of an unreleased Lock', () => {
-  it("releases the lock, emits 'released' with reason 'garbage-collected' and a FILE_LOCK_DROPPED warning", async () => {
+  it.each([
+    ['taken at once', 'at-once'],
+    ['granted after a wait (through the native completion)', 'waited'],
+  ])("releases the lock, emits 'released' with reason 'garbage-collected' and a FILE_LOCK_DROPPED warning: %s", async (_, mode) => {
     const file = path.join(dir, 'roles.json')
     fs.writeFileSync(file, '{}')
-    const child = new Child(path.join(FIXTURES, 'gc-drop.mjs'), [file], { execArgv: ['--expose-gc'] })
+    const child = new Child(path.join(FIXTURES, 'gc-drop.mjs'), [file, mode], { execArgv: ['--expose-gc'] })
     const result = await child.waitFor('result', { timeoutMs: 20000 })
     expect((await child.exited).code).toBe(0)
 

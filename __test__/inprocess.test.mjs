@@ -79,6 +79,34 @@ describe('basic acquisition', () => {
   })
 })
 
+describe('a lock granted after a wait', () => {
+  it.each([
+    ['os', true],
+    ['os', false],
+    ['lockfile', true],
+    ['lockfile', false],
+  ])('carries what one taken at once does (strategy %s, exclusive %s), and a larger fencing token', async (strategy, exclusive) => {
+    const m = manager({ strategy })
+    const atOnce = await m.acquireLock(file, { exclusive })
+    await atOnce.release()
+    // Held by another manager first: this one's grant arrives from the native side.
+    const holder = await manager({ strategy }).acquireLock(file)
+    const waiting = m.acquireLock(file, { exclusive })
+    await sleep(20)
+    await holder.release()
+    const waited = await waiting
+    for (const key of ['filePath', 'exclusive', 'strategy', 'strategyReason']) expect(waited[key]).toBe(atOnce[key])
+    expect(waited.exclusive).toBe(exclusive)
+    expect(waited.strategy).toBe(strategy)
+    expect(waited.fencingToken).toBeGreaterThan(holder.fencingToken)
+    expect(holder.fencingToken).toBeGreaterThan(atOnce.fencingToken)
+    expect(waited.released).toBe(false)
+    expect(m.heldCount).toBe(1)
+    await waited.release()
+    expect(m.heldCount).toBe(0)
+  })
+})
+
 describe('exclusion inside one process', () => {
   it('two acquireLock calls on the same file exclude each other', async () => {
     const m = manager()

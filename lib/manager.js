@@ -32,8 +32,28 @@ function onNativeEvent(event) {
   this.deref()?._onNativeEvent(event)
 }
 
-function onNativeCompletion(outcome) {
-  this.deref()?._onComplete(outcome)
+// The native side passes a grant as plain values (an object of named
+// properties built through N-API cost ~20 µs on a thread that just woke):
+// (requestId, id, fencingToken, flags, filePath, strategyReason), or
+// (requestId, failure). Flags: src/binding/convert.rs GRANT_*.
+const GRANT_EXCLUSIVE = 1
+const GRANT_HELD = 2
+const GRANT_LOCK_FILE = 4
+
+function onNativeCompletion(requestId, idOrFailure, fencingToken, flags, filePath, strategyReason) {
+  const manager = this.deref()
+  if (manager === undefined) return
+  if (typeof idOrFailure !== 'number') return manager._onComplete(requestId, null, idOrFailure)
+  const grant = {
+    id: idOrFailure,
+    filePath,
+    exclusive: (flags & GRANT_EXCLUSIVE) !== 0,
+    strategy: (flags & GRANT_LOCK_FILE) !== 0 ? 'lockfile' : 'os',
+    strategyReason,
+    fencingToken,
+    held: (flags & GRANT_HELD) !== 0,
+  }
+  manager._onComplete(requestId, grant, null)
 }
 
 class FileLockManager extends EventEmitter {
@@ -108,7 +128,9 @@ class FileLockManager extends EventEmitter {
       }
       // A waited-for grant is handed over where it arrives (_onComplete).
       if (grant === null) return this.#wait(filePath, request)
-      return Promise.resolve(this.#handOver(grant))
+      const lock = this.#handOver(grant)
+      this.#track(lock, grant.id)
+      return Promise.resolve(lock)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -246,7 +268,6 @@ class FileLockManager extends EventEmitter {
     // the Lock is resolved right after, with nothing else running in between.
     if (heard && !this.#native.isHeld(grant.id)) {
       this.#live.delete(grant.id)
-      droppedLocks.unregister(lock)
       const error = lostBeforeHandOver(grant)
       lock._lose(error)
       throw error
@@ -254,12 +275,18 @@ class FileLockManager extends EventEmitter {
     return lock
   }
 
+  // The Lock of a grant (its caller must #track it, once it has it).
   #adopt(grant) {
     const lock = new Lock(this, grant)
-    droppedLocks.register(lock, { native: this.#native, id: grant.id }, lock)
     this.#live.set(grant.id, new WeakRef(lock))
     this.#emitIfHeard('acquired', { filePath: grant.filePath, exclusive: grant.exclusive, fencingToken: grant.fencingToken, strategy: grant.strategy })
     return lock
+  }
+
+  // A Lock dropped unreleased is released when it is garbage-collected. Set
+  // up after the Lock is handed over (a released one needs nothing).
+  #track(lock, id) {
+    if (!lock.released) droppedLocks.register(lock, { native: this.#native, id }, lock)
   }
 
   #wait(filePath, request) {
@@ -274,16 +301,18 @@ class FileLockManager extends EventEmitter {
       try {
         this.#native.acquire(filePath, request.exclusive, request.timeoutMs, request.retries, requestId)
       } catch (error) {
-        this.#settled(requestId)
+        this.#unhook(this.#settled(requestId))
         reject(fromNative(error, { filePath }))
       }
     })
   }
 
-  // The native side decided a waiting request (on whichever thread decided it).
-  _onComplete(outcome) {
-    const waiter = this.#settled(outcome.requestId)
-    const { grant, failure } = outcome
+  // The native side decided a waiting request (on whichever thread decided
+  // it): a grant, or a failure. What the caller does not need (unhooking the
+  // wait, the Lock's garbage-collection net) is done once it has resumed: a
+  // microtask queued after the resolve runs after the caller's continuation.
+  _onComplete(requestId, grant, failure) {
+    const waiter = this.#settled(requestId)
     if (waiter === undefined) {
       // Nobody waits for it any more (cannot happen unless the manager was torn down): let go.
       if (grant) this.#native.release(grant.id)
@@ -295,12 +324,19 @@ class FileLockManager extends EventEmitter {
       try {
         lock = this.#handOver(grant)
       } catch (error) {
-        return waiter.reject(error)
+        waiter.reject(error)
+        return this.#unhook(waiter)
       }
-      return waiter.resolve(lock)
+      waiter.resolve(lock)
+      queueMicrotask(() => {
+        this.#unhook(waiter)
+        this.#track(lock, grant.id)
+      })
+      return
     }
-    if (failure.code === 'ABORT_ERR') return waiter.reject(abortError(failure.filePath, waiter.signal))
-    waiter.reject(failureError(failure))
+    if (failure.code === 'ABORT_ERR') waiter.reject(abortError(failure.filePath, waiter.signal))
+    else waiter.reject(failureError(failure))
+    this.#unhook(waiter)
     if (failure.code === 'ELOCKTIMEOUT') {
       this.#emitIfHeard('timeout', {
         filePath: failure.filePath,
@@ -313,13 +349,17 @@ class FileLockManager extends EventEmitter {
     }
   }
 
+  // The waiter of `requestId`, no longer waiting (then #unhook it).
   #settled(requestId) {
     const waiter = this.#waiting.get(requestId)
     if (waiter === undefined) return undefined
     this.#waiting.delete(requestId)
+    return waiter
+  }
+
+  #unhook(waiter) {
     waiter.signal?.removeEventListener('abort', waiter.onAbort)
     if (this.#waiting.size === 0) this.#holdProcessOpen(false)
-    return waiter
   }
 
   // Toggling ref() on one long timer is cheaper than creating and clearing one per wait.

@@ -106,7 +106,7 @@ pub struct NativeLockManager {
 impl NativeLockManager {
     #[napi(
         constructor,
-        ts_args_type = "options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (outcome: AcquireOutcome) => void, onAudit?: (jsonLine: string) => void"
+        ts_args_type = "options: NativeManagerOptions, onEvent: (event: NativeLockEvent) => void, onComplete: (requestId: number, idOrFailure: number | LockFailure | undefined, fencingToken?: number, flags?: number, filePath?: string, strategyReason?: string) => void, onAudit?: (jsonLine: string) => void"
     )]
     pub fn new(
         options: NativeManagerOptions,
