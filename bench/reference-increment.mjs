@@ -67,25 +67,39 @@ export function referenceIncrement(file) {
 // waitForLock), the small read synchronous, and the durable write in one trip
 // to a worker thread, which lets the lock go right after the rename and then
 // fsyncs the directory — the shape of a document commit, none of its checks.
+// `checks`: plus what our lock checks once it holds the OS lock (as the
+// handoff's floor does, bench/libs.mjs): the lock file is still the one at its
+// path (a stat) and its holder record read, the record written in the
+// worker's trip.
 /** The floor of a durable increment that never blocks the event loop (see above). */
-export function nonBlockingIncrement(file) {
+export function nonBlockingIncrement(file, { checks = false } = {}) {
   const { Worker } = require('node:worker_threads')
   const { tryLock, waitForLock } = require('fs-native-extensions')
-  const lockFd = fs.openSync(lockPathOf(file), 'a+')
+  const lockPath = lockPathOf(file)
+  const lockFd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600)
+  const { ino } = fs.fstatSync(lockFd)
+  const scratch = Buffer.alloc(512)
   const writer = new Worker(
-    `const { parentPort, workerData: { file, lockFd } } = require('node:worker_threads')
+    `const fs = require('node:fs')
+     const { parentPort, workerData: { file, lockFd, checks } } = require('node:worker_threads')
      const { unlock } = require(${JSON.stringify(require.resolve('fs-native-extensions'))})
      const byHand = import(${JSON.stringify(import.meta.url)})
+     const record = Buffer.from(JSON.stringify({ pid: process.pid, mode: 'exclusive', token: 0 }) + '\\n')
      parentPort.on('message', async (text) => {
        const { writeByHand } = await byHand
+       if (checks) fs.writeSync(lockFd, record, 0, record.length, 0)
        writeByHand(file, text, true, { unlockBeforeDirSync: () => unlock(lockFd) })
        parentPort.postMessage('durable')
      })`,
-    { eval: true, workerData: { file, lockFd } },
+    { eval: true, workerData: { file, lockFd, checks } },
   )
   process.once('disconnect', () => writer.terminate())
   return async () => {
     if (!tryLock(lockFd)) await waitForLock(lockFd)
+    if (checks) {
+      if (fs.statSync(lockPath).ino !== ino) throw new Error('the lock file was replaced')
+      fs.readSync(lockFd, scratch, 0, scratch.length, 0)
+    }
     const value = JSON.parse(fs.readFileSync(file, 'utf8'))
     value.n += 1
     await new Promise((resolve) => {

@@ -3,8 +3,8 @@
 //!
 //! Every failure reaches JS one way: an `Error` whose `code` is the engine's
 //! stable code (`coded`). An acquisition's failure is resolved as data
-//! (`AcquireOutcome.failure`, the same code and message plus `waitedMs`,
-//! `attempts`, `holder`) because the waiter it settles lives in JS.
+//! (`LockFailure`, handed to `onComplete`: the same code and message plus
+//! `waitedMs`, `attempts`, `holder`) because the waiter it settles lives in JS.
 
 mod chunks;
 mod coded;
