@@ -16,6 +16,7 @@
 //      node.exe's N-API exports, loaded by Wine's node.exe, and the lock, document
 //      and watch vitest files run by vitest itself under that node.exe;
 //   6. one summary line; the exit code is non-zero on any failure.
+// One persistent wineserver serves steps 4 and 5 (killed at the end).
 // Invariant: nothing outside .tmp/windows/ and target/ is written, except the
 // addon copied where native.js looks for it on win32-x64
 // (file-lock-manager.win32-x64-msvc.node, ignored by git), removed at the end.
@@ -377,6 +378,12 @@ function main() {
   let js = null
   let addon = null
   try {
+    // One wineserver for the whole run (-p: it never exits on its own). By
+    // default it exits once the last Wine process is gone, and a test binary
+    // started as it exits dies at once ("wine client error:0: recvmsg:
+    // Connection reset by peer", a clean-clone CI run): cargo starts the
+    // engine's test binaries one after another.
+    run(wineserver(), ['-p'], { env: wineEnv(prefix), stdio: 'ignore', allowFailure: true })
     if (!args.has('--no-engine')) engine = stage('engine tests', () => engineTests(prefix))
     if (!args.has('--no-js')) {
       addon = stage('addon build', () => buildAddon(libnode))
