@@ -8,7 +8,7 @@ use napi::{sys, Status};
 use napi_derive::napi;
 
 use file_lock_core::lock::{
-    HeldLock, Holder, LockError, LockEvent, ManagerOptions, Mode, StrategyChoice,
+    HeldLock, Holder, LockError, LockEvent, ManagerOptions, Mode, Strategy, StrategyChoice,
 };
 
 /// Options of `new FileLockManager(options)`, after the JS wrapper validated
@@ -107,22 +107,19 @@ pub struct LockFailure {
     pub network: Option<String>,
 }
 
-/// The result of a waiting acquisition: exactly one of the two is set
-/// (handed to JS as `Completed`'s arguments).
-pub struct AcquireOutcome {
-    /// The `requestId` given to `acquire`.
-    pub request_id: u32,
-    pub grant: Option<LockGrant>,
-    pub failure: Option<LockFailure>,
-}
-
-/// An `AcquireOutcome` on its way to JS with the lock it grants: whether the
-/// lock is still held is read when it is converted, on the JS thread, so the
-/// JS side needs no call of its own to ask (a grant lost after that is told
-/// to its Lock by an event, which cannot overtake the JS turn adopting it).
-pub struct Completed {
-    pub outcome: AcquireOutcome,
-    pub held: Option<Arc<HeldLock>>,
+/// How a waiting acquisition ended, on its way to JS. A grant carries its
+/// held lock: what JS is told of it, including whether it is still held, is
+/// read when it is converted, on the JS thread (a grant lost after that is
+/// told to its Lock by an event, which cannot overtake the JS turn adopting it).
+pub enum Completed {
+    Granted {
+        request_id: u32,
+        held: Arc<HeldLock>,
+    },
+    Failed {
+        request_id: u32,
+        failure: Box<LockFailure>,
+    },
 }
 
 /// Bit flags of a grant passed to `onComplete` (`exclusive`, still `held`,
@@ -138,39 +135,37 @@ pub const GRANT_LOCK_FILE: u32 = 4;
 /// JS makes its object literal itself (lib/manager.js `onNativeCompletion`).
 impl JsValuesTupleIntoVec for Completed {
     fn into_vec(self, env: sys::napi_env) -> napi::Result<Vec<sys::napi_value>> {
-        let Completed { outcome, held } = self;
-        let AcquireOutcome {
-            request_id,
-            grant,
-            failure,
-        } = outcome;
         // SAFETY: called by napi-rs on the JS thread with its live `env`.
         unsafe {
-            let request_id = u32::to_napi_value(env, request_id)?;
-            let Some(grant) = grant else {
-                return Ok(vec![
+            let (request_id, held) = match self {
+                Completed::Granted { request_id, held } => (request_id, held),
+                Completed::Failed {
                     request_id,
-                    Option::<LockFailure>::to_napi_value(env, failure)?,
-                ]);
+                    failure,
+                } => {
+                    return Ok(vec![
+                        u32::to_napi_value(env, request_id)?,
+                        LockFailure::to_napi_value(env, *failure)?,
+                    ])
+                }
             };
-            let still_held = held.is_some_and(|held| !held.is_released());
             let mut flags = 0;
-            if grant.exclusive {
+            if held.mode.is_exclusive() {
                 flags |= GRANT_EXCLUSIVE;
             }
-            if still_held {
+            if !held.is_released() {
                 flags |= GRANT_HELD;
             }
-            if grant.strategy == "lockfile" {
+            if held.strategy() == Strategy::Lockfile.as_str() {
                 flags |= GRANT_LOCK_FILE;
             }
             Ok(vec![
-                request_id,
-                i64::to_napi_value(env, grant.id)?,
-                i64::to_napi_value(env, grant.fencing_token)?,
+                u32::to_napi_value(env, request_id)?,
+                i64::to_napi_value(env, held.id as i64)?,
+                i64::to_napi_value(env, held.fencing_token as i64)?,
                 u32::to_napi_value(env, flags)?,
-                String::to_napi_value(env, grant.file_path)?,
-                String::to_napi_value(env, grant.strategy_reason)?,
+                String::to_napi_value(env, path_string(held.path()))?,
+                String::to_napi_value(env, held.strategy_reason())?,
             ])
         }
     }

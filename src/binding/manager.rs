@@ -12,8 +12,8 @@ use parking_lot::Mutex;
 
 use super::coded::{off_thread, to_napi_error, Coded, OffThread};
 use super::convert::{
-    duration_from_ms, failure, path_string, AcquireOutcome, Completed, InspectOutcome, LockGrant,
-    NativeLockEvent, NativeManagerOptions,
+    duration_from_ms, failure, path_string, Completed, InspectOutcome, LockGrant, NativeLockEvent,
+    NativeManagerOptions,
 };
 use file_lock_core::audit::{AuditEntry, AuditFile, AuditSink};
 use file_lock_core::document::DocumentEvent;
@@ -193,21 +193,14 @@ impl NativeLockManager {
         let failure_path = path.clone();
         let done = Box::new(move |result: Result<Arc<HeldLock>, _>| {
             waiting.lock().remove(&request_id);
-            let held = result.as_ref().ok().map(Arc::clone);
-            let outcome = match result {
-                Ok(held) => AcquireOutcome {
+            let undo = result.as_ref().ok().map(Arc::clone);
+            let completed = match result {
+                Ok(held) => Completed::Granted { request_id, held },
+                Err(e) => Completed::Failed {
                     request_id,
-                    grant: Some(grant(&held)),
-                    failure: None,
-                },
-                Err(e) => AcquireOutcome {
-                    request_id,
-                    grant: None,
-                    failure: Some(failure(e, &failure_path)),
+                    failure: Box::new(failure(e, &failure_path)),
                 },
             };
-            let undo = held.clone();
-            let completed = Completed { outcome, held };
             if completions.call(completed, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
                 // JS is gone (worker or env teardown): nobody will ever release it.
                 if let Some(held) = undo {
