@@ -214,8 +214,8 @@ export declare function documentIsCurrent(path: string, version: string): 'yes' 
 /** What `readDocument` found. */
 export interface DocumentRead {
   /**
-   * `held`: `readSmallDocument` was given the version held and the file's
-   * stat says it may still be that version (nothing read).
+   * `held`: the read was given the version held and the file's stat says
+   * it may still be that version (nothing read).
    */
   kind: 'missing' | 'file' | 'notAFile' | 'tooBig' | 'held'
   /** The file's bytes (`file`). */
@@ -495,9 +495,12 @@ export declare function probeOsLocks(dir: string): OsLockSupport
 
 /**
  * Reads the regular file at `path` (through links), at most `maxBytes`, off
- * the JS thread: its bytes and version, or what it is instead.
+ * the JS thread: its bytes and version, or what it is instead. With `held`
+ * (a version token), nothing is read when the stat says the file may still
+ * be that version (`kind: 'held'`, as `documentIsCurrent`'s 'yes' or
+ * 'unsure'): one stat where the two calls made two.
  */
-export declare function readDocument(path: string, maxBytes: number): Promise<DocumentRead>
+export declare function readDocument(path: string, maxBytes: number, held?: string | undefined | null): Promise<DocumentRead>
 
 /**
  * `readDocument` on the JS thread, for a file of at most 64 KiB (a settings
@@ -505,9 +508,6 @@ export declare function readDocument(path: string, maxBytes: number): Promise<Do
  * trip to the thread pool and back costs ~40 µs. Null for a bigger file (read
  * it with `readDocument`): at most 64 KiB + 1 bytes are read here, and a
  * FIFO or device is refused before it is opened, as off the thread.
- * With `held` (a version token), nothing is read when the stat says the
- * file may still be that version (`kind: 'held'`, as `documentIsCurrent`'s
- * 'yes' or 'unsure'): one stat where the two calls made two.
  */
 export declare function readSmallDocument(path: string, maxBytes: number, held?: string | undefined | null): DocumentRead | null
 

@@ -58,17 +58,16 @@ function tooBig(filePath, size, maxBytes) {
 // to the thread pool and back); anything else in one trip off it (native
 // readDocument), so a share's latency never stalls this thread. Either way:
 // stat, open with O_NONBLOCK, fstat, read, hash. `held`: the version token
-// held, when the file need not be read if its stat says it may still be that
-// version (HELD then; on a local disk the same call stats and reads).
+// held, when the file need not be read if that stat says it may still be
+// that version (HELD then, nothing opened).
 /** What readRegular gives when the file may still be the version held (not read). */
 const HELD = Symbol('held')
 
 async function readRegular(filePath, maxBytes, local = false, held = null) {
+  const since = held ?? undefined
   let found
   try {
-    if (local) found = addon.readSmallDocument(filePath, maxBytes, held ?? undefined)
-    else if (held !== null && addon.documentIsCurrent(filePath, held) !== 'no') found = { kind: 'held' }
-    found ??= await addon.readDocument(filePath, maxBytes)
+    found = (local ? addon.readSmallDocument(filePath, maxBytes, since) : null) ?? (await addon.readDocument(filePath, maxBytes, since))
   } catch (error) {
     throw fromNative(error, { filePath })
   }

@@ -72,8 +72,8 @@ pub fn remove_stale_temps(path: String) -> napi::Result<AsyncTask<OffThread<u32>
 /// What `readDocument` found.
 #[napi(object)]
 pub struct DocumentRead {
-    /// `held`: `readSmallDocument` was given the version held and the file's
-    /// stat says it may still be that version (nothing read).
+    /// `held`: the read was given the version held and the file's stat says
+    /// it may still be that version (nothing read).
     #[napi(ts_type = "'missing' | 'file' | 'notAFile' | 'tooBig' | 'held'")]
     pub kind: String,
     /// The file's bytes (`file`).
@@ -95,22 +95,29 @@ fn durability(durable: bool) -> Durability {
 }
 
 /// Reads the regular file at `path` (through links), at most `maxBytes`, off
-/// the JS thread: its bytes and version, or what it is instead.
+/// the JS thread: its bytes and version, or what it is instead. With `held`
+/// (a version token), nothing is read when the stat says the file may still
+/// be that version (`kind: 'held'`, as `documentIsCurrent`'s 'yes' or
+/// 'unsure'): one stat where the two calls made two.
 #[cfg_attr(test, allow(dead_code))]
 #[napi(ts_return_type = "Promise<DocumentRead>")]
 pub fn read_document(
     path: String,
     max_bytes: f64,
+    held: Option<String>,
 ) -> napi::Result<AsyncTask<OffThread<DocumentRead>>, String> {
     let limit = byte_limit(max_bytes);
     Ok(off_thread(move || {
-        Ok(document_read(read_found(&path, limit)?))
+        Ok(document_read(read_found(&path, limit, held.as_deref())?))
     }))
 }
 
-/// What is at `path`, read up to `limit` bytes (both readers).
-fn read_found(path: &str, limit: u64) -> Result<Found, LockError> {
-    version::read(Path::new(path), limit).map_err(|e| LockError::io(path, "read", e))
+/// What is at `path`, read up to `limit` bytes (both readers); `None` when
+/// the stat says it may still be the version `held` (a token).
+fn read_found(path: &str, limit: u64, held: Option<&str>) -> Result<Option<Found>, LockError> {
+    let held = held.and_then(Version::from_token);
+    version::read_unless_held(Path::new(path), limit, held.as_ref())
+        .map_err(|e| LockError::io(path, "read", e))
 }
 
 /// Past this size a document is never read on the JS thread.
@@ -121,9 +128,6 @@ const SMALL_READ: u64 = 64 * 1024;
 /// trip to the thread pool and back costs ~40 µs. Null for a bigger file (read
 /// it with `readDocument`): at most 64 KiB + 1 bytes are read here, and a
 /// FIFO or device is refused before it is opened, as off the thread.
-/// With `held` (a version token), nothing is read when the stat says the
-/// file may still be that version (`kind: 'held'`, as `documentIsCurrent`'s
-/// 'yes' or 'unsure'): one stat where the two calls made two.
 #[cfg_attr(test, allow(dead_code))]
 #[napi]
 pub fn read_small_document(
@@ -131,17 +135,10 @@ pub fn read_small_document(
     max_bytes: f64,
     held: Option<String>,
 ) -> napi::Result<Option<DocumentRead>, String> {
-    let limit = byte_limit(max_bytes).min(SMALL_READ);
-    let found = match held.as_deref().and_then(Version::from_token) {
-        Some(held) => version::read_unless_held(Path::new(&path), limit, &held)
-            .map_err(|e| to_napi_error(LockError::io(&path, "read", e)))?,
-        None => Some(read_found(&path, limit).map_err(to_napi_error)?),
-    };
-    let Some(found) = found else {
-        return Ok(Some(nothing_read("held")));
-    };
+    let limit = byte_limit(max_bytes);
+    let found = read_found(&path, limit.min(SMALL_READ), held.as_deref()).map_err(to_napi_error)?;
     Ok(match found {
-        Found::TooBig(_) if byte_limit(max_bytes) > SMALL_READ => None,
+        Some(Found::TooBig(_)) if limit > SMALL_READ => None,
         found => Some(document_read(found)),
     })
 }
@@ -164,7 +161,11 @@ fn nothing_read(kind: &str) -> DocumentRead {
     }
 }
 
-fn document_read(found: Found) -> DocumentRead {
+/// What a read found, for JS (`None`: the version held, not read).
+fn document_read(found: Option<Found>) -> DocumentRead {
+    let Some(found) = found else {
+        return nothing_read("held");
+    };
     match found {
         Found::Missing => nothing_read("missing"),
         Found::NotAFile(what) => DocumentRead {

@@ -160,25 +160,25 @@ pub enum Found {
 
 /// Reads the regular file at `path` (through links), at most `max_bytes`.
 pub fn read(path: &Path, max_bytes: u64) -> io::Result<Found> {
-    // A stat first: a FIFO or a device is refused without being opened at all.
-    let seen = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
-        Err(e) => return Err(e),
-    };
-    read_seen(path, &seen, max_bytes)
+    read_unless_held(path, max_bytes, None).map(|found| found.unwrap_or(Found::Missing))
 }
 
 /// `read`, unless its first stat finds the file may still be `held` (the same
 /// key, settled or too recent to trust: `is_current`'s Yes or Unsure): then
 /// `None`, nothing opened. What `is_current` then `read` tell, in one stat fewer.
-pub fn read_unless_held(path: &Path, max_bytes: u64, held: &Version) -> io::Result<Option<Found>> {
+/// Without `held`, never `None`.
+pub fn read_unless_held(
+    path: &Path,
+    max_bytes: u64,
+    held: Option<&Version>,
+) -> io::Result<Option<Found>> {
+    // A stat first: a FIFO or a device is refused without being opened at all.
     let seen = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(Found::Missing)),
         Err(e) => return Err(e),
     };
-    if seen.is_file() && StatKey::of(&seen) == held.key {
+    if seen.is_file() && held.is_some_and(|held| StatKey::of(&seen) == held.key) {
         return Ok(None);
     }
     read_seen(path, &seen, max_bytes).map(Some)

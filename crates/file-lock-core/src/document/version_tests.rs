@@ -147,13 +147,15 @@ fn a_version_settles_once_its_key_is_old_enough() {
 fn a_read_unless_held_opens_nothing_while_the_stat_is_the_held_one_and_reads_any_change() {
     let (dir, path, held) = read_after_writing(b"{\"a\":1}");
     // The same stat, settled or not: nothing opened (a commit compares the bytes).
-    assert!(read_unless_held(&path, 1 << 20, &held).unwrap().is_none());
+    assert!(read_unless_held(&path, 1 << 20, Some(&held))
+        .unwrap()
+        .is_none());
     // Rewritten in place with another size; renamed over; deleted; a folder.
     std::fs::write(&path, b"{\"a\":22}").unwrap();
-    match read_unless_held(&path, 1 << 20, &held).unwrap() {
+    match read_unless_held(&path, 1 << 20, Some(&held)).unwrap() {
         Some(Found::File { bytes, version }) => {
             assert_eq!(bytes, b"{\"a\":22}");
-            assert!(read_unless_held(&path, 1 << 20, &version)
+            assert!(read_unless_held(&path, 1 << 20, Some(&version))
                 .unwrap()
                 .is_none());
         }
@@ -163,21 +165,21 @@ fn a_read_unless_held_opens_nothing_while_the_stat_is_the_held_one_and_reads_any
     std::fs::write(&other, b"{\"a\":1}").unwrap();
     std::fs::rename(&other, &path).unwrap();
     assert!(matches!(
-        read_unless_held(&path, 1 << 20, &held).unwrap(),
+        read_unless_held(&path, 1 << 20, Some(&held)).unwrap(),
         Some(Found::File { .. })
     ));
     assert!(matches!(
-        read_unless_held(&path, 3, &held).unwrap(),
+        read_unless_held(&path, 3, Some(&held)).unwrap(),
         Some(Found::TooBig(Some(7)))
     ));
     std::fs::remove_file(&path).unwrap();
     assert!(matches!(
-        read_unless_held(&path, 1 << 20, &held).unwrap(),
+        read_unless_held(&path, 1 << 20, Some(&held)).unwrap(),
         Some(Found::Missing)
     ));
     std::fs::create_dir(&path).unwrap();
     assert!(matches!(
-        read_unless_held(&path, 1 << 20, &held).unwrap(),
+        read_unless_held(&path, 1 << 20, Some(&held)).unwrap(),
         Some(Found::NotAFile("a folder"))
     ));
 }
