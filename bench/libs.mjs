@@ -70,6 +70,24 @@ export const SHORT = {
   'base-lockfile': 'baseline (lockfile)',
 }
 
+/**
+ * What our lock does once it holds the OS lock on `lockPath` (open as `fd`),
+ * for the floors that add it: `check()` — the file is still the one at its
+ * path (one stat: else two processes can hold the lock) and its holder record
+ * read — and `record`, the bytes written as the holder record after.
+ */
+export function ourLockChecks(lockPath, fd) {
+  const { ino } = fs.fstatSync(fd)
+  const scratch = Buffer.alloc(512)
+  return {
+    check() {
+      if (fs.statSync(lockPath).ino !== ino) throw new Error(`${lockPath} was replaced`)
+      fs.readSync(fd, scratch, 0, scratch.length, 0)
+    },
+    record: Buffer.from(`${JSON.stringify({ pid: process.pid, mode: 'exclusive', token: 0 })}\n`),
+  }
+}
+
 export function sidecarOf(file) {
   return path.join(path.dirname(file), `.${path.basename(file)}.lock`)
 }
@@ -135,19 +153,14 @@ function oneWakeFloor(file, claim) {
   const { O_RDWR, O_CREAT } = fs.constants
   const sidecar = sidecarOf(file)
   const fd = fs.openSync(sidecar, O_RDWR | O_CREAT, 0o600)
-  const { ino } = fs.fstatSync(fd)
-  const record = Buffer.from(`{"pid":${process.pid},"mode":"exclusive","token":0}\n`)
-  const scratch = Buffer.alloc(512)
+  const checks = ourLockChecks(sidecar, fd)
   let pending = null // the resolve of an acquire that waits
   const take = () => {
     if (!fne.tryLock(fd)) return false
-    if (claim) {
-      if (fs.statSync(sidecar).ino !== ino) throw new Error('the sidecar was replaced')
-      fs.readSync(fd, scratch, 0, scratch.length, 0)
-    }
+    if (claim) checks.check()
     return true
   }
-  const publish = () => fs.writeSync(fd, record, 0, record.length, 0)
+  const publish = () => fs.writeSync(fd, checks.record, 0, checks.record.length, 0)
   // Watching all along: the best case, no watch set up per wait.
   const watcher = fs.watch(sidecar, () => {
     if (pending !== null && take()) {

@@ -10,6 +10,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
+import { ourLockChecks } from './libs.mjs'
 
 const require = createRequire(import.meta.url)
 
@@ -77,29 +78,24 @@ export function nonBlockingIncrement(file, { checks = false } = {}) {
   const { tryLock, waitForLock } = require('fs-native-extensions')
   const lockPath = lockPathOf(file)
   const lockFd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600)
-  const { ino } = fs.fstatSync(lockFd)
-  const scratch = Buffer.alloc(512)
+  const ours = checks ? ourLockChecks(lockPath, lockFd) : null
   const writer = new Worker(
     `const fs = require('node:fs')
-     const { parentPort, workerData: { file, lockFd, checks } } = require('node:worker_threads')
+     const { parentPort, workerData: { file, lockFd, record } } = require('node:worker_threads')
      const { unlock } = require(${JSON.stringify(require.resolve('fs-native-extensions'))})
      const byHand = import(${JSON.stringify(import.meta.url)})
-     const record = Buffer.from(JSON.stringify({ pid: process.pid, mode: 'exclusive', token: 0 }) + '\\n')
      parentPort.on('message', async (text) => {
        const { writeByHand } = await byHand
-       if (checks) fs.writeSync(lockFd, record, 0, record.length, 0)
+       if (record !== null) fs.writeSync(lockFd, record, 0, record.length, 0)
        writeByHand(file, text, true, { unlockBeforeDirSync: () => unlock(lockFd) })
        parentPort.postMessage('durable')
      })`,
-    { eval: true, workerData: { file, lockFd, checks } },
+    { eval: true, workerData: { file, lockFd, record: ours?.record ?? null } },
   )
   process.once('disconnect', () => writer.terminate())
   return async () => {
     if (!tryLock(lockFd)) await waitForLock(lockFd)
-    if (checks) {
-      if (fs.statSync(lockPath).ino !== ino) throw new Error('the lock file was replaced')
-      fs.readSync(lockFd, scratch, 0, scratch.length, 0)
-    }
+    ours?.check()
     const value = JSON.parse(fs.readFileSync(file, 'utf8'))
     value.n += 1
     await new Promise((resolve) => {
